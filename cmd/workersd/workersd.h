@@ -1,0 +1,126 @@
+/*
+ * workersd's private declarations, grouped by file.
+ *
+ * The daemon's model: the main thread runs a libev loop (a non-default loop,
+ * so libev never installs its waitpid(-1) SIGCHLD handler) that turns
+ * signals into pool calls; libworkers' threads run the job; each worker
+ * thread spawns, waits for and reaps its own shell children.
+ */
+#ifndef WORKERSD_H
+#define WORKERSD_H
+
+#include "workers.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* sysexits(3) codes workersd uses. */
+#define WD_EXIT_OK 0
+#define WD_EXIT_JOB 1     /* StopOnErrors: a job error stopped the pool */
+#define WD_EXIT_TIMEOUT 2 /* close deadline passed (or forced by a 2nd signal) */
+#define WD_EXIT_USAGE 64  /* EX_USAGE */
+#define WD_EXIT_SOFTWARE 70 /* EX_SOFTWARE: an internal failure */
+#define WD_EXIT_CONFIG 78 /* EX_CONFIG */
+
+/* An error message buffer: one line, naming file, line, key and value. */
+#define WD_ERRLEN 512
+
+/* ---- log.c ---------------------------------------------------------- */
+
+/* syslog priorities, as sd-daemon's <N> prefixes use them. */
+enum { WD_LOG_ERR = 3, WD_LOG_WARNING = 4, WD_LOG_NOTICE = 5,
+       WD_LOG_INFO = 6, WD_LOG_DEBUG = 7 };
+
+/*
+ * verbosity: 0 normal (up to INFO), > 0 adds DEBUG (-v), < 0 only WARNING
+ * and worse (-q). Reads JOURNAL_STREAM to decide on <N> prefixes.
+ * Call once before threads start.
+ */
+void wd_log_init(int verbosity);
+
+/* One line to stderr with one write(2); thread-safe. No trailing newline
+ * in fmt. */
+void wd_log(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- config.c ------------------------------------------------------- */
+
+typedef struct wd_config {
+    char *path;                 /* as given on the command line */
+    workers_config pool;        /* Min, Max, Initial, StopOnErrors, StackSize */
+    uint64_t close_timeout_ns;  /* CloseTimeout, default 30 s */
+    char *command;              /* [job] Command, or NULL */
+    char *plugin;               /* [job] Plugin, or NULL */
+    char *arg;                  /* [job] Arg, or NULL */
+    uint64_t timeout_ns;        /* [job] Timeout, 0 = none */
+    uint64_t kill_grace_ns;     /* [job] KillGrace, default 5 s */
+    unsigned retry;             /* [middleware] Retry, 0 = none */
+    uint64_t wait_ns;           /* [middleware] Wait, 0 = none */
+} wd_config;
+
+/*
+ * Parses and validates the ini file at path into *cfg (which it zeroes
+ * first). On error returns -1, frees what it took, and writes into err a
+ * one-line message naming the file, line, key and value
+ * ("pool.ini:3: Max = -2: invalid max: must be 0 (unlimited) or >= min").
+ */
+int wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen);
+void wd_config_free(wd_config *cfg);
+
+/*
+ * "500ms", "30s", "2min", "1h", bare number = seconds. Returns 0 and the
+ * value in nanoseconds, or -1 for a malformed or overflowing value.
+ */
+int wd_parse_duration(const char *s, uint64_t *ns);
+
+/* ---- jobs/ : the job kinds (command.c, plugin.c, job.c) ------------- */
+
+/* A loaded job: a shell command or a plugin. Opaque. */
+typedef struct wd_job wd_job;
+
+/*
+ * Loads the job cfg names. For a plugin: dlopen(RTLD_NOW), job_do and the
+ * optional symbols, and, when init is true, job_init(Arg) (false for -t).
+ * On error returns -1 with a one-line message in err (dlerror()'s text for
+ * load errors). cfg must outlive the job.
+ */
+int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
+                size_t errlen);
+
+/*
+ * The pool's job builder: one job state per worker (its worker id, its
+ * running child, the plugin's job_new state). The builder borrows job; its
+ * free is NULL.
+ */
+workers_builder wd_job_builder(wd_job *job);
+
+/*
+ * Sends sig to the process group of every shell child still running, e.g.
+ * SIGKILL when the close deadline passed. A no-op for plugins. Thread-safe.
+ */
+void wd_job_kill_all(wd_job *job, int sig);
+
+/* Calls job_fini and frees the job. Only after the pool was freed (no
+ * worker runs plugin code any more); the plugin is never dlclose'd. */
+void wd_job_close(wd_job *job);
+
+/* ---- notify.c: systemd's notify protocol ------------------------------ */
+
+/* Opens $NOTIFY_SOCKET if set (abstract "@..." names too). 0 when unset or
+ * opened; -1 with a message in err when set but unusable. */
+int wd_notify_init(char *err, size_t errlen);
+/* Sends one datagram ("READY=1\nSTATUS=..."); a no-op when not under
+ * systemd. Loop thread only. */
+void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* WATCHDOG_USEC for this pid, in microseconds, or 0 when not asked. */
+uint64_t wd_notify_watchdog_usec(void);
+void wd_notify_close(void);
+
+/* ---- daemon.c: the event loop ---------------------------------------- */
+
+/* Runs the pool with job until a signal or StopOnErrors ends it; returns
+ * the process exit code (WD_EXIT_*). */
+int wd_daemon_run(const wd_config *cfg, wd_job *job);
+
+#endif /* WORKERSD_H */
