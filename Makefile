@@ -56,7 +56,8 @@ T_BIN    := $(BUILD)/tests/check_workers
 T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
             $(CHECK_CFLAGS) $(INIH_CFLAGS) \
             -DWORKERS_BUILD_DIR='"$(abspath $(BUILD))"' \
-            -DWORKERS_SRC_DIR='"$(CURDIR)"' $(CFLAGS)
+            -DWORKERS_SRC_DIR='"$(CURDIR)"' -DWORKERS_CC='"$(CC)"' \
+            -DWORKERS_OPT='"$(OPT)"' -DWORKERS_SAN='"$(SAN)"' $(CFLAGS)
 # The suite runner links the daemon's objects too (minus main) so that the
 # config loader and job kinds can be unit-tested.
 D_LIBOBJ := $(filter-out $(BUILD)/cmd/workersd/main.o,$(D_OBJ))
