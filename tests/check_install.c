@@ -275,9 +275,10 @@ make_install(const char *target, const char *log)
 }
 
 /*
- * systemd-analyze verify on the installed unit, with DESTDIR as the root so
- * that ExecStart's binary is found. Skipped (with the reason printed) when
- * the tool is absent: systemd is not a build dependency.
+ * systemd-analyze verify on the installed unit, its ExecStart pointed at the
+ * staged binary (verify checks that it is executable), and MANPATH at the
+ * staged man pages (verify runs man for each Documentation=). Skipped, with
+ * the reason printed, when the tool is absent: systemd is not a dependency.
  */
 static void
 verify_unit(void)
@@ -289,9 +290,14 @@ verify_unit(void)
         return;
     }
     int st = sh(log,
-                "SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --root='%s' "
-                "'%s/usr/lib/systemd/system/workersd.service'",
-                DESTDIR, DESTDIR);
+                "mkdir -p '%s/unit' && "
+                "sed 's|=/usr/sbin/|=%s/usr/sbin/|' "
+                "'%s/usr/lib/systemd/system/workersd.service' "
+                ">'%s/unit/workersd.service' && "
+                "if command -v man >/dev/null; then m=; else m=--man=no; fi && "
+                "MANPATH='%s/usr/share/man' SYSTEMD_LOG_LEVEL=warning "
+                "systemd-analyze verify $m '%s/unit/workersd.service'",
+                SCRATCH, DESTDIR, DESTDIR, SCRATCH, DESTDIR, SCRATCH);
     ck_assert_sh_ok(st, log, "systemd-analyze verify");
     /* verify exits 0 on some warnings; a clean unit prints nothing. */
     char *out = slurp(log);
