@@ -41,6 +41,20 @@ void workers__ctx_destroy(workers_ctx *ctx);
 uint64_t workers__now_ns(void); /* CLOCK_MONOTONIC */
 
 /*
+ * futex.c: private futexes with absolute CLOCK_MONOTONIC deadlines.
+ * WORKERS__NO_DEADLINE waits forever.
+ */
+#define WORKERS__NO_DEADLINE UINT64_MAX
+/* Sleeps while *word == expected, until woken or deadline_ns. Returns 0 when
+ * woken, -EAGAIN (*word differed), -EINTR or -ETIMEDOUT. */
+int workers__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                        uint64_t deadline_ns);
+/* Wakes every thread sleeping on word. Async-signal-safe. */
+void workers__futex_wake_all(_Atomic uint32_t *word);
+/* now + timeout_ns, saturating to WORKERS__NO_DEADLINE. */
+uint64_t workers__deadline_after(uint64_t timeout_ns);
+
+/*
  * middleware/tally.c: the per-worker slots that counter.c and elapsed.c
  * share.
  *
