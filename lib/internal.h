@@ -19,8 +19,9 @@
  * workers_ctx_wait() sleeps on, so waiting needs no descriptor. fd is the
  * eventfd that workers_ctx_fd() makes on first use (-1 until then): pools of
  * thousands of workers do not pay a descriptor each unless their jobs poll.
- * waits counts calls to workers_ctx_wait(): the elapsed middleware compares
- * it between runs to know whether the previous run's end is this run's start.
+ * waits moves on at every workers_ctx_wait() call and at the end of every
+ * elapsed run: the elapsed middleware compares it between runs to know
+ * whether the previous run's end is this run's start (nothing in between).
  */
 struct workers_ctx {
     _Atomic uint32_t done;
