@@ -5,10 +5,12 @@
  * time, the last duration and the last end of their runs. A run reads the
  * clock once, at its end; its start is the previous end of the same slot
  * when that slot's last run was in the same context and ctx->waits has not
- * moved since (no ctx wait, e.g. the wait middleware's pause, came in
- * between). Otherwise (first run, or a wait in between) the start is read
- * too. Apart from that clock read the run path takes no lock, allocates
- * nothing and makes no syscall, and each worker writes only its own slot.
+ * moved since: no ctx wait (e.g. the wait middleware's pause) and no run of
+ * another elapsed wrapper (each end moves ctx->waits on) came in between.
+ * Otherwise (first run, or something in between) the start is read too.
+ * Apart from those clock reads the run path takes no lock, allocates
+ * nothing and makes no syscall, and each worker writes only its own slot
+ * and its own context.
  */
 #include "internal.h"
 
@@ -45,8 +47,17 @@ elapsed_run(workers_ctx *ctx, void *arg)
     workers__slot_add(&s->total_ns, ns, memory_order_relaxed);
     atomic_store_explicit(&s->last_ns, ns, memory_order_relaxed);
     atomic_store_explicit(&s->last_end_ns, end, memory_order_relaxed);
+    /* Move ctx->waits past every other slot's mark, so that a run of
+     * another elapsed wrapper on this context (nested, or a job run by hand
+     * between two of ours) is not taken for the start of the next. A plain
+     * store, not fetch_add: the context's own worker is the one thread that
+     * waits on it in practice, and a lost count from a stray concurrent wait
+     * elsewhere only mis-times one run, never corrupts anything. */
+    uint64_t mark =
+        atomic_load_explicit(&ctx->waits, memory_order_relaxed) + 1;
+    atomic_store_explicit(&ctx->waits, mark, memory_order_relaxed);
     s->end_ctx = ctx;
-    s->end_waits = atomic_load_explicit(&ctx->waits, memory_order_relaxed);
+    s->end_waits = mark;
     workers__slot_finish(s, result);
     return result;
 }
