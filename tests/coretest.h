@@ -1,0 +1,33 @@
+/*
+ * Helpers for the library core's suites (ctx, job, pool, close): a gate
+ * that jobs block on while ignoring cancellation, and counts the tests
+ * compare against.
+ */
+#ifndef WORKERS_CORETEST_H
+#define WORKERS_CORETEST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* A one-shot gate: ct_gate_pass blocks until ct_gate_open, whatever the
+ * caller's context says (a job that ignores cancellation). */
+typedef struct ct_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+    int waiting; /* threads inside ct_gate_pass */
+} ct_gate;
+
+void ct_gate_init(ct_gate *g);
+void ct_gate_pass(ct_gate *g);
+void ct_gate_open(ct_gate *g);
+int ct_gate_waiting(ct_gate *g);
+
+/* The number of threads in this process (/proc/self/status). */
+int ct_thread_count(void);
+
+/* For tu_wait_until: true once *(atomic_int *)arg != 0. */
+bool ct_flag_set(void *arg);
+
+#endif
