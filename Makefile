@@ -198,7 +198,11 @@ install: all
 	    $(DESTDIR)$(PKGCONFIGDIR)/workers.pc
 	$(INSTALL) -m 644 $(BUILD)/install/workersd.service \
 	    $(DESTDIR)$(UNITDIR)/workersd.service
-	$(INSTALL) -m 644 conf/pool.ini $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini
+	@# An edited config survives a reinstall.
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini"; else \
+	    $(INSTALL) -m 644 conf/pool.ini \
+	        $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini; fi
 	$(if $(PLUGINS),$(INSTALL) -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 644 cmd/workersd/workersd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 cmd/workersd/workersd.ini.5 $(DESTDIR)$(MANDIR)/man5/
