@@ -56,6 +56,92 @@ void workers__futex_wake_all(_Atomic uint32_t *word);
 uint64_t workers__deadline_after(uint64_t timeout_ns);
 
 /*
+ * pool.c, worker.c, close.c
+ *
+ * A thread record is allocated once per thread and kept until
+ * workers_pool_free() joins that thread. Its context sits alone in the first
+ * cache line: the worker loads ctx.done before every run and nothing else
+ * written by other threads may share that line.
+ */
+enum workers__park {
+    WORKERS__PARK_WAIT, /* on the free list, sleeping on park */
+    WORKERS__PARK_RUN,  /* given a new job by more() */
+    WORKERS__PARK_EXIT  /* the pool closed: return from the thread */
+};
+
+struct workers__thread {
+    _Alignas(WORKERS__CACHELINE) workers_ctx ctx;
+    /* The worker's own (wrapped) job: written by more() before the thread
+     * runs it (pthread_create or the release store of park), then only by
+     * the worker thread, which frees it when its worker stops. */
+    _Alignas(WORKERS__CACHELINE) workers_job job;
+    workers_pool *pool;
+    _Atomic uint32_t park; /* futex word, enum workers__park */
+    pthread_t tid;
+    struct workers__thread *next_free; /* (L) parked threads */
+    struct workers__thread *next_all;  /* (L) every thread, for the join */
+};
+
+/*
+ * Lock order: add_lock, then lock. Fields marked (L) are guarded by lock,
+ * (A) by add_lock; the others are set at creation and read-only.
+ */
+struct workers_pool {
+    pthread_mutex_t lock;
+    /* Serialises start and more, so that the builder is never called
+     * concurrently; it is held while the builder and the middlewares run,
+     * but lock is not. */
+    pthread_mutex_t add_lock;
+    workers_config cfg;
+    int initial; /* cfg.initial with its default applied */
+    workers_middleware *mws;
+    size_t nmws;
+    pthread_attr_t attr;
+    bool has_attr; /* attr carries cfg.stack_size */
+
+    bool has_builder;        /* (A) */
+    workers_job job;         /* (A) the job given to start, owned */
+    workers_builder builder; /* (A) the builder given to start, owned */
+
+    bool started, closed;                  /* (L) */
+    bool stopped;                          /* (L) stop_on_errors fired */
+    int first_err;                         /* (L) the error that stopped it */
+    struct workers__thread **active;       /* (L) stack: index + 1 = id */
+    int nactive, cap;                      /* (L) */
+    int busy; /* (L) threads running a worker, removed ones included */
+    struct workers__thread *free_threads;  /* (L) parked, LIFO */
+    struct workers__thread *threads;       /* (L) all ever created */
+
+    /* Cancelled, never reset: stopped_ev when the pool stops itself or
+     * closes (run waits on it), idle_ev once closed and busy == 0 (close
+     * waits on it). Contexts, so waiting on them costs a futex and, only
+     * when a caller's context must be watched too, a descriptor. */
+    workers_ctx stopped_ev;
+    workers_ctx idle_ev;
+};
+
+/* worker.c: with pool->lock held. Gives *job to a parked thread or a new
+ * one and pushes that worker on the active stack. On success the worker owns
+ * *job; on failure (-ENOMEM, -EAGAIN, ...) *job is untouched. */
+int workers__worker_add(workers_pool *pool, workers_job *job);
+/* worker.c: with pool->lock held, after closed is set: tells every parked
+ * thread to exit. */
+void workers__worker_release_parked(workers_pool *pool);
+
+/* close.c: with pool->lock held. Records err as the pool's first error,
+ * marks the pool stopped and cancels every worker (once, unless closed). */
+void workers__pool_stop_locked(workers_pool *pool, int err);
+/* close.c: marks the pool closed and cancels every worker, without waiting.
+ * WORKERS_ECLOSED if it already was. Takes pool->lock. */
+int workers__pool_shut(workers_pool *pool);
+/* close.c: waits until ev is cancelled (0), ctx is (WORKERS_ECANCELED; ctx
+ * may be NULL) or the deadline passes (WORKERS_ETIMEDOUT). */
+int workers__pool_wait(workers_ctx *ev, workers_ctx *ctx, uint64_t deadline);
+/* close.c: the close of close() and close_timeout(). */
+int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
+                        uint64_t deadline);
+
+/*
  * middleware/tally.c: the per-worker slots that counter.c and elapsed.c
  * share.
  *
