@@ -106,6 +106,9 @@ int
 workers_ctx_wait(workers_ctx *ctx, uint64_t timeout_ns)
 {
     atomic_fetch_add_explicit(&ctx->waits, 1, memory_order_relaxed);
+    /* A zero wait (wait(0), a zero backoff) is a done check: no syscall. */
+    if (timeout_ns == 0)
+        return workers_ctx_done(ctx) ? WORKERS_ECANCELED : 0;
     uint64_t deadline = workers__deadline_after(timeout_ns);
     for (;;) {
         if (workers_ctx_done(ctx))
