@@ -41,9 +41,15 @@ setup(void)
     close(fd);
 }
 
+static bool log_has(const char *needle);
+static char *slurp(const char *name);
+
 static void
 teardown(void)
 {
+    /* Sanitizer reports went to the captured stderr too. */
+    ck_assert_msg(!log_has("Sanitizer") && !log_has("runtime error"), "%s",
+                  slurp(logpath));
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
     if (system(cmd) != 0)
@@ -326,15 +332,18 @@ END_TEST
 START_TEST(command_signals_and_group)
 {
     /* The spawning thread blocks a signal and the process ignores one: the
-     * child must start with neither. */
+     * child must start with neither. grep reads its own status, as the
+     * process we spawned (exec'd by the shell): the shell blocks signals for
+     * a moment around its own forks. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
     ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
     signal(SIGPIPE, SIG_IGN);
     ck_assert_int_eq(
-        run_command(cmdf("grep -E '^Sig(Blk|Ign)' /proc/$$/status > @/sig; "
-                         "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > @/pg")),
+        run_command(cmdf("echo $$ $(cut -d' ' -f5 /proc/$$/stat) > @/pg; "
+                         "exec grep -E '^Sig(Blk|Ign)' /proc/self/status "
+                         "> @/sig")),
         0);
     /* glibc's posix_spawn leaves its two internal signals (32 SIGCANCEL,
      * 33 SIGSETXID) ignored when the parent handles them; every other
@@ -496,6 +505,293 @@ START_TEST(command_pool_worker_ids)
 }
 END_TEST
 
+/* ---- plugins ---------------------------------------------------------- */
+
+static char *
+test_plugin(const char *name)
+{
+    static char buf[4][512];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s/tests/plugins/%s.so", WORKERS_BUILD_DIR,
+             name);
+    return b;
+}
+
+static wd_config
+plugin_cfg(const char *path, const char *arg)
+{
+    wd_config cfg = command_cfg(NULL);
+    cfg.plugin = (char *)path;
+    cfg.arg = (char *)arg;
+    return cfg;
+}
+
+/* A function of a plugin the job loaded (same path, same handle). */
+static void *
+plugin_sym(const char *path, const char *name)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    ck_assert_msg(h != NULL, "%s not loaded", path);
+    void *f = dlsym(h, name);
+    ck_assert_msg(f != NULL, "%s: no %s", path, name);
+    dlclose(h); /* drops only the reference taken here */
+    return f;
+}
+
+static int
+plugin_int(const char *plugin, const char *name)
+{
+    int (*fn)(void);
+    void *f = plugin_sym(test_plugin(plugin), name);
+    memcpy(&fn, &f, sizeof fn);
+    return fn();
+}
+
+static void
+plugin_call(const char *plugin, const char *name)
+{
+    void (*fn)(void);
+    void *f = plugin_sym(test_plugin(plugin), name);
+    memcpy(&fn, &f, sizeof fn);
+    fn();
+}
+
+static void
+open_fails(const wd_config *cfg, const char *want1, const char *want2)
+{
+    wd_job *job = NULL;
+    char err[WD_ERRLEN] = "";
+    ck_assert_int_eq(wd_job_open(cfg, true, &job, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, want1) != NULL, "\"%s\" lacks \"%s\"", err,
+                  want1);
+    ck_assert_msg(strstr(err, want2) != NULL, "\"%s\" lacks \"%s\"", err,
+                  want2);
+    ck_assert_ptr_null(strchr(err, '\n'));
+}
+
+START_TEST(plugin_load_errors)
+{
+    wd_config cfg = plugin_cfg(cmdf("@/missing.so"), NULL);
+    open_fails(&cfg, cmdf("@/missing.so"), "No such file");
+    cfg.plugin = tdir; /* a directory */
+    open_fails(&cfg, tdir, "cannot load");
+    char *text = cmdf("@/text.so");
+    FILE *f = fopen(text, "we");
+    ck_assert_ptr_nonnull(f);
+    fputs("not an ELF file\n", f);
+    fclose(f);
+    cfg.plugin = text;
+    open_fails(&cfg, text, "cannot load");
+    cfg.plugin = test_plugin("nodo");
+    open_fails(&cfg, test_plugin("nodo"), "job_do");
+}
+END_TEST
+
+START_TEST(plugin_init_fails)
+{
+    wd_config cfg = plugin_cfg(test_plugin("initfail"), NULL);
+    open_fails(&cfg, test_plugin("initfail"), "job_init returned 7");
+    /* workersd -t loads without calling job_init. */
+    wd_job *job;
+    char err[WD_ERRLEN];
+    ck_assert_int_eq(wd_job_open(&cfg, false, &job, err, sizeof err), 0);
+    wd_job_close(job);
+}
+END_TEST
+
+START_TEST(plugin_new_null)
+{
+    wd_config cfg = plugin_cfg(test_plugin("newnull"), NULL);
+    wd_job *job;
+    char err[WD_ERRLEN];
+    ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
+    workers_builder b = wd_job_builder(job);
+    workers_job wj;
+    ck_assert_int_eq(b.new_job(b.arg, &wj), -ENOMEM);
+    ck_assert(log_has("job_new returned NULL"));
+    wd_job_close(job);
+}
+END_TEST
+
+START_TEST(plugin_without_state)
+{
+    wd_config cfg = plugin_cfg(test_plugin("nostate"), NULL);
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, 0);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, 0);
+    runner_close(&r);
+    ck_assert_int_eq(plugin_int("nostate", "nostate_runs"), 2);
+    ck_assert_int_eq(plugin_int("nostate", "nostate_with_state"), 0);
+}
+END_TEST
+
+START_TEST(plugin_failing)
+{
+    wd_config cfg = plugin_cfg(test_plugin("failing"), NULL);
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, -EIO);
+    ck_assert(log_has("worker 0: job_do returned -5"));
+    runner_close(&r);
+}
+END_TEST
+
+START_TEST(plugin_init_arg_and_fini)
+{
+    wd_config cfg = plugin_cfg(test_plugin("state"), "1");
+    struct runner r;
+    runner_open(&r, &cfg);
+    ck_assert_int_eq(plugin_int("state", "state_inits"), 1);
+    ck_assert_int_eq(plugin_int("state", "state_news"), 1);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, 0); /* waited 1 ms: Arg reached job_init */
+    workers_job_free(&r.wj);
+    ck_assert_int_eq(plugin_int("state", "state_frees"), 1);
+    ck_assert_int_eq(plugin_int("state", "state_finis"), 0);
+    wd_job_close(r.job);
+    workers_ctx_free(r.ctx);
+    ck_assert_int_eq(plugin_int("state", "state_finis"), 1);
+}
+END_TEST
+
+static bool
+state_frees_is(void *want)
+{
+    return plugin_int("state", "state_frees") == *(int *)want;
+}
+
+static bool
+three_states_ran(void *arg)
+{
+    (void)arg;
+    return plugin_int("state", "state_runs") >= 9;
+}
+
+START_TEST(plugin_state_per_worker)
+{
+    wd_config cfg = plugin_cfg(test_plugin("state"), "1");
+    cfg.pool.initial = 3;
+    wd_job *job;
+    char err[WD_ERRLEN];
+    ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
+                     0);
+    workers_builder b = wd_job_builder(job);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
+    ck_assert_int_eq(plugin_int("state", "state_news"), 3);
+    ck_assert(tu_wait_until(three_states_ran, NULL, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    int one = 1, three = 3;
+    ck_assert(tu_wait_until(state_frees_is, &one, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+    ck_assert(state_frees_is(&three));
+    ck_assert_int_eq(plugin_int("state", "state_news"), 3);
+    ck_assert_int_eq(plugin_int("state", "state_mixed"), 0);
+    wd_job_close(job);
+    ck_assert_int_eq(plugin_int("state", "state_finis"), 1);
+}
+END_TEST
+
+/* ---- plugins with Timeout ------------------------------------------- */
+
+static bool
+state_running(void *arg)
+{
+    (void)arg;
+    return plugin_int("state", "state_running") == 1;
+}
+
+START_TEST(plugin_timeout_cancels_run)
+{
+    wd_config cfg = plugin_cfg(test_plugin("state"), "60000");
+    cfg.timeout_ns = 150 * MS;
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, WORKERS_ETIMEDOUT);
+    ck_assert_uint_ge(r.elapsed_ms, 150);
+    ck_assert_uint_lt(r.elapsed_ms, 30000);
+    ck_assert(log_has("worker 0: plugin run timed out after 150ms"));
+    /* The next run gets a live context again, and times out again. */
+    runner_main(&r);
+    ck_assert_int_eq(r.result, WORKERS_ETIMEDOUT);
+    ck_assert_uint_ge(r.elapsed_ms, 150);
+    runner_close(&r);
+}
+END_TEST
+
+START_TEST(plugin_timeout_worker_cancel)
+{
+    /* With Timeout, job_do has a private context: cancelling the worker's
+     * context must still reach it at once. */
+    wd_config cfg = plugin_cfg(test_plugin("state"), "60000");
+    cfg.timeout_ns = 60 * SEC;
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_start(&r);
+    ck_assert(tu_wait_until(state_running, NULL, TU_DEADLINE_MS));
+    workers_ctx_cancel(r.ctx);
+    ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
+    ck_assert_uint_lt(r.elapsed_ms, 30000);
+    /* Cancelled for good: the next run does not start. */
+    runner_main(&r);
+    ck_assert_int_eq(r.result, WORKERS_ECANCELED);
+    ck_assert_int_eq(plugin_int("state", "state_runs"), 1);
+    runner_close(&r);
+}
+END_TEST
+
+static bool
+stubborn_saw_cancel(void *arg)
+{
+    (void)arg;
+    return plugin_int("stubborn", "stubborn_saw_cancel");
+}
+
+START_TEST(plugin_ignores_cancel_timeout)
+{
+    wd_config cfg = plugin_cfg(test_plugin("stubborn"), NULL);
+    cfg.timeout_ns = 100 * MS;
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_start(&r);
+    /* The deadline cancels its context; it goes on regardless, and the run
+     * counts as timed out whatever it returns. */
+    ck_assert(tu_wait_until(stubborn_saw_cancel, NULL, TU_DEADLINE_MS));
+    plugin_call("stubborn", "stubborn_release");
+    ck_assert_int_eq(runner_join(&r), WORKERS_ETIMEDOUT);
+    ck_assert(log_has("plugin run timed out after 100ms"));
+    runner_main(&r);
+    ck_assert_int_eq(r.result, 0); /* a fresh, live context */
+    runner_close(&r);
+}
+END_TEST
+
+START_TEST(plugin_example)
+{
+    char *path = tu_build_path("plugins/example.so");
+    wd_config cfg = plugin_cfg(path, "1");
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, 0);
+    workers_ctx_cancel(r.ctx);
+    runner_main(&r);
+    ck_assert_int_eq(r.result, WORKERS_ECANCELED);
+    runner_close(&r);
+    cfg.arg = "soon";
+    open_fails(&cfg, "example.so", "job_init returned 1");
+    free(path);
+}
+END_TEST
+
 Suite *make_jobs_suite(void);
 
 Suite *
@@ -520,6 +816,22 @@ make_jobs_suite(void)
     tcase_add_test(tc, command_timeout_sigterm);
     tcase_add_test(tc, command_timeout_then_sigkill);
     tcase_add_test(tc, command_pool_worker_ids);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("plugin");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, plugin_load_errors);
+    tcase_add_test(tc, plugin_init_fails);
+    tcase_add_test(tc, plugin_new_null);
+    tcase_add_test(tc, plugin_without_state);
+    tcase_add_test(tc, plugin_failing);
+    tcase_add_test(tc, plugin_init_arg_and_fini);
+    tcase_add_test(tc, plugin_state_per_worker);
+    tcase_add_test(tc, plugin_timeout_cancels_run);
+    tcase_add_test(tc, plugin_timeout_worker_cancel);
+    tcase_add_test(tc, plugin_ignores_cancel_timeout);
+    tcase_add_test(tc, plugin_example);
     suite_add_tcase(s, tc);
     return s;
 }
