@@ -226,6 +226,7 @@ each_process(void (*fn)(pid_t, pid_t, char, void *), void *arg)
 struct count {
     pid_t ppid;
     int n;
+    pid_t last;
 };
 
 static void
@@ -233,15 +234,55 @@ count_one(pid_t pid, pid_t ppid, char state, void *arg)
 {
     struct count *c = arg;
 
-    (void)pid;
-    if (ppid == c->ppid && state != 'Z' && state != 'X')
+    if (ppid == c->ppid && state != 'Z' && state != 'X') {
         c->n++;
+        c->last = pid;
+    }
+}
+
+pid_t
+du_child(pid_t ppid)
+{
+    struct count c = {ppid, 0, -1};
+
+    each_process(count_one, &c);
+    return c.last;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+char *
+du_fds(pid_t pid)
+{
+    char path[64], *out = NULL;
+    int fds[256], n = 0;
+    size_t len = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    if ((d = opendir(path)) == NULL)
+        return strdup("?");
+    while ((de = readdir(d)) != NULL && n < 256)
+        if (de->d_name[0] != '.')
+            fds[n++] = atoi(de->d_name);
+    closedir(d);
+    qsort(fds, (size_t)n, sizeof fds[0], cmp_int);
+    FILE *f = open_memstream(&out, &len);
+    for (int i = 0; i < n; i++)
+        fprintf(f, i ? " %d" : "%d", fds[i]);
+    fclose(f);
+    return out;
 }
 
 int
 du_children(pid_t ppid)
 {
-    struct count c = {ppid, 0};
+    struct count c = {ppid, 0, -1};
 
     each_process(count_one, &c);
     return c.n;

@@ -53,6 +53,13 @@ bool du_wait_for(const char *path, const char *needle, int n,
 /* Live (not zombie) processes whose parent is ppid. */
 int du_children(pid_t ppid);
 
+/* One live child of ppid, or -1. */
+pid_t du_child(pid_t ppid);
+
+/* The descriptors process pid holds, as "0 1 2" in ascending order
+ * (malloc'd). */
+char *du_fds(pid_t pid);
+
 /* Waits up to timeout_ms until ppid has exactly n live children. */
 bool du_wait_children(pid_t ppid, int n, unsigned timeout_ms);
 
