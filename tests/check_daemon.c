@@ -274,6 +274,7 @@ START_TEST(test_close_deadline)
     uint64_t took = tu_now_ms() - t0;
     ck_assert_msg(took >= 450 && took < 5000, "closed in %llu ms",
                   (unsigned long long)took);
+    ck_assert_int_eq(du_count_in(r.err, "(deadline 500ms)"), 1);
     ck_assert_int_eq(du_count_in(r.err, "close deadline passed"), 1);
     ck_assert_int_eq(du_count_in(r.err, "closed after the deadline"), 1);
 }
