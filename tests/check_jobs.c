@@ -505,6 +505,42 @@ START_TEST(command_pool_worker_ids)
 }
 END_TEST
 
+static bool
+two_pids(void *arg)
+{
+    (void)arg;
+    return file_exists("pid.1") && file_exists("pid.2");
+}
+
+START_TEST(command_pool_less_and_close)
+{
+    /* Cancelled runs are not job errors, even with StopOnErrors. */
+    wd_config cfg =
+        command_cfg(cmdf("echo $$ > @/pid.$WORKERS_WORKER_ID; exec sleep 100"));
+    cfg.pool.initial = 2;
+    cfg.pool.stop_on_errors = true;
+    wd_job *job;
+    char err[WD_ERRLEN];
+    ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
+                     0);
+    workers_builder b = wd_job_builder(job);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
+    ck_assert(tu_wait_until(two_pids, NULL, TU_DEADLINE_MS));
+    pid_t p1 = read_pid("pid.1"), p2 = read_pid("pid.2");
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert(tu_wait_until(group_gone, &p2, TU_DEADLINE_MS));
+    ck_assert(!proc_dead(&p1));
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+    wd_job_close(job);
+    ck_assert(tu_wait_until(group_gone, &p1, TU_DEADLINE_MS));
+    ck_assert_int_eq(zombie_children(), 0);
+}
+END_TEST
+
 /* ---- plugins ---------------------------------------------------------- */
 
 static char *
@@ -816,6 +852,7 @@ make_jobs_suite(void)
     tcase_add_test(tc, command_timeout_sigterm);
     tcase_add_test(tc, command_timeout_then_sigkill);
     tcase_add_test(tc, command_pool_worker_ids);
+    tcase_add_test(tc, command_pool_less_and_close);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("plugin");

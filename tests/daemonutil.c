@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +20,42 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void **kept;
+static size_t nkept;
+
+void *
+du_keep(void *p)
+{
+    void **grown = realloc(kept, (nkept + 1) * sizeof *kept);
+
+    if (p == NULL || grown == NULL)
+        abort();
+    kept = grown;
+    kept[nkept++] = p;
+    return p;
+}
+
+char *
+du_fmt(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    return du_keep(s);
+}
+
 char *
 du_mkdtemp(void)
 {
     const char *tmp = getenv("TMPDIR");
     char *dir;
 
-    if (asprintf(&dir, "%s/wdtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
-        mkdtemp(dir) == NULL)
+    dir = du_fmt("%s/wdtest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL)
         abort();
     return dir;
 }
@@ -34,11 +63,10 @@ du_mkdtemp(void)
 char *
 du_write(const char *dir, const char *name, const char *data, size_t len)
 {
-    char *path;
-    FILE *f;
+    char *path = du_fmt("%s/%s", dir, name);
+    FILE *f = fopen(path, "we");
 
-    if (asprintf(&path, "%s/%s", dir, name) < 0 ||
-        (f = fopen(path, "we")) == NULL)
+    if (f == NULL)
         abort();
     if (fwrite(data, 1, len, f) != len || fclose(f) != 0)
         abort();
@@ -51,8 +79,9 @@ du_write_str(const char *dir, const char *name, const char *text)
     return du_write(dir, name, text, strlen(text));
 }
 
-char *
-du_read(const char *path)
+/* The file's text, malloc'd. */
+static char *
+read_file(const char *path)
 {
     FILE *f = fopen(path, "re");
     char *buf = NULL;
@@ -70,8 +99,7 @@ du_read(const char *path)
     return buf;
 }
 
-#define DAC_CAPS                                                              \
-    ((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH))
+#define DAC_CAPS ((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH))
 
 void
 du_dac_override(bool on)
@@ -89,8 +117,8 @@ du_dac_override(bool on)
 }
 
 pid_t
-du_spawn(const char *dir, const char *const *args,
-         const char *const *env_extra, bool drop_dac)
+du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
+         bool drop_dac)
 {
     char *bin = tu_build_path("workersd");
     char *out, *err;
@@ -165,10 +193,16 @@ du_run(const char *dir, const char *const *args)
     return du_wait(du_spawn(dir, args, NULL, false), TU_DEADLINE_MS);
 }
 
+char *
+du_read(const char *path)
+{
+    return du_keep(read_file(path));
+}
+
 int
 du_count_in(const char *path, const char *needle)
 {
-    char *text = du_read(path);
+    char *text = read_file(path);
     int n = 0;
 
     for (const char *p = text; (p = strstr(p, needle)) != NULL;
@@ -226,6 +260,7 @@ each_process(void (*fn)(pid_t, pid_t, char, void *), void *arg)
 struct count {
     pid_t ppid;
     int n;
+    pid_t last;
 };
 
 static void
@@ -233,15 +268,55 @@ count_one(pid_t pid, pid_t ppid, char state, void *arg)
 {
     struct count *c = arg;
 
-    (void)pid;
-    if (ppid == c->ppid && state != 'Z' && state != 'X')
+    if (ppid == c->ppid && state != 'Z' && state != 'X') {
         c->n++;
+        c->last = pid;
+    }
+}
+
+pid_t
+du_child(pid_t ppid)
+{
+    struct count c = {ppid, 0, -1};
+
+    each_process(count_one, &c);
+    return c.last;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+char *
+du_fds(pid_t pid)
+{
+    char path[64], *out = NULL;
+    int fds[256], n = 0;
+    size_t len = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    if ((d = opendir(path)) == NULL)
+        return du_fmt("?");
+    while ((de = readdir(d)) != NULL && n < 256)
+        if (de->d_name[0] != '.')
+            fds[n++] = atoi(de->d_name);
+    closedir(d);
+    qsort(fds, (size_t)n, sizeof fds[0], cmp_int);
+    FILE *f = open_memstream(&out, &len);
+    for (int i = 0; i < n; i++)
+        fprintf(f, i ? " %d" : "%d", fds[i]);
+    fclose(f);
+    return du_keep(out);
 }
 
 int
 du_children(pid_t ppid)
 {
-    struct count c = {ppid, 0};
+    struct count c = {ppid, 0, -1};
 
     each_process(count_one, &c);
     return c.n;
@@ -254,6 +329,46 @@ du_wait_children(pid_t ppid, int n, unsigned timeout_ms)
 
     for (;;) {
         if (du_children(ppid) == n)
+            return true;
+        if (tu_now_ms() >= end)
+            return false;
+        tu_sleep_ms(2);
+    }
+}
+
+static bool
+thread_in(pid_t pid, const char *wchan)
+{
+    char path[300], buf[128];
+    struct dirent *de;
+    bool found = false;
+    DIR *d;
+
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    if ((d = opendir(path)) == NULL)
+        return false;
+    while (!found && (de = readdir(d)) != NULL) {
+        snprintf(path, sizeof path, "/proc/%ld/task/%s/wchan", (long)pid,
+                 de->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        found = strcmp(buf, wchan) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+bool
+du_wait_wchan(pid_t pid, const char *wchan, unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        if (thread_in(pid, wchan))
             return true;
         if (tu_now_ms() >= end)
             return false;

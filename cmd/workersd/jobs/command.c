@@ -205,15 +205,15 @@ set_child(struct cmd_worker *w, pid_t pid)
 }
 
 /*
- * Reaps the exited shell pid (a zombie now, or about to be for the pidfd
- * fallback): kills what it left in its group, withdraws it from the
+ * Reaps the shell pid: waits until it exited unless the pidfd said so
+ * already (exited), kills what it left in its group, withdraws it from the
  * registry, then reaps it. Returns its wait status.
  */
 static int
-reap(struct cmd_worker *w, pid_t pid)
+reap(struct cmd_worker *w, pid_t pid, bool exited)
 {
     siginfo_t si;
-    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 &&
+    while (!exited && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 &&
            errno == EINTR)
         ;
     killpg(pid, SIGKILL);
@@ -315,7 +315,7 @@ cmd_run(workers_ctx *ctx, void *arg)
     set_child(w, pid);
     struct run_end end = {false, false};
     int r = wait_child(cmd, pid, ctx_fd, &end);
-    int status = reap(w, pid);
+    int status = reap(w, pid, r == 0);
     char dur[32];
     if (r != 0) {
         wd_log(WD_LOG_ERR, "worker %u: cannot watch the command: %s", w->id,
