@@ -102,6 +102,27 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.kill_grace_ns, 5 * SEC);
     ck_assert_uint_eq(cfg.retry, 0);
     ck_assert_uint_eq(cfg.wait_ns, 0);
+    ck_assert_uint_eq(cfg.backoff.min_ns, 100 * MS);
+    ck_assert_uint_eq(cfg.backoff.max_ns, 30 * SEC);
+    wd_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_backoff_forms)
+{
+    wd_config cfg;
+
+    load_ok("[job]\nCommand = false\nErrorBackoff = 50ms..2min\n", &cfg, NULL);
+    ck_assert_uint_eq(cfg.backoff.min_ns, 50 * MS);
+    ck_assert_uint_eq(cfg.backoff.max_ns, 120 * SEC);
+    wd_config_free(&cfg);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 2s\n", &cfg, NULL);
+    ck_assert_uint_eq(cfg.backoff.min_ns, 2 * SEC);
+    ck_assert_uint_eq(cfg.backoff.max_ns, 2 * SEC);
+    wd_config_free(&cfg);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 0\n", &cfg, NULL);
+    ck_assert_uint_eq(cfg.backoff.min_ns, 0);
+    ck_assert_uint_eq(cfg.backoff.max_ns, 0);
     wd_config_free(&cfg);
 }
 END_TEST
@@ -295,6 +316,14 @@ static const struct bad {
      "2: Timeout = -5s: must not be negative"},
     {"duration overflow", "[job]\nKillGrace = 99999999999h\n", 0,
      "2: KillGrace = 99999999999h: too large"},
+    {"backoff reversed", "[job]\nErrorBackoff = 2s..1s\n", 0,
+     "2: ErrorBackoff = 2s..1s: the range's start is above its end"},
+    {"backoff from zero", "[job]\nErrorBackoff = 0..1s\n", 0,
+     "2: ErrorBackoff = 0..1s: the range must start above 0"},
+    {"backoff half range", "[job]\nErrorBackoff = 100ms..\n", 0,
+     "2: ErrorBackoff = 100ms..: not a duration"},
+    {"backoff garbage", "[job]\nErrorBackoff = soon\n", 0,
+     "2: ErrorBackoff = soon: not a duration"},
     {"duration unit", "[middleware]\nWait = 10xs\n", 0,
      "2: Wait = 10xs: not a duration"},
     {"fraction", "[job]\nTimeout = 1.5s\n", 0,
@@ -438,6 +467,7 @@ make_config_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_durations);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_backoff_forms);
     tcase_add_test(tc, test_every_key);
     tcase_add_test(tc, test_bools);
     tcase_add_test(tc, test_long_command_whole);

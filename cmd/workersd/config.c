@@ -35,7 +35,7 @@
 
 #define SEC_NS 1000000000ull
 
-enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_TEXT };
+enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_BACKOFF, K_TEXT };
 
 static const struct key {
     const char *section;
@@ -54,6 +54,7 @@ static const struct key {
     {"job", "Arg", K_TEXT, offsetof(wd_config, arg)},
     {"job", "Timeout", K_DURATION, offsetof(wd_config, timeout_ns)},
     {"job", "KillGrace", K_DURATION, offsetof(wd_config, kill_grace_ns)},
+    {"job", "ErrorBackoff", K_BACKOFF, offsetof(wd_config, backoff)},
     {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
     {"middleware", "Wait", K_DURATION, offsetof(wd_config, wait_ns)},
 };
@@ -198,6 +199,54 @@ parse_bool(const char *s, bool *out)
     return "not a boolean (true/false, yes/no, on/off, 1/0)";
 }
 
+/* A duration or a size: NULL, or why it is not one. */
+static const char *
+scaled_value(enum kind kind, const char *value, uint64_t *out)
+{
+    int rc;
+
+    if (*value == '-')
+        return "must not be negative";
+    rc = parse_scaled(value, kind == K_SIZE ? size_units : time_units, out);
+    if (rc == -2)
+        return "too large";
+    if (rc < 0)
+        return kind == K_SIZE
+                   ? "not a size (bytes, or with k, M, G: 64k, 1M)"
+                   : "not a duration (500ms, 30s, 2min, 1h; a bare "
+                     "number is seconds)";
+    return NULL;
+}
+
+/* ErrorBackoff: "MIN..MAX", one duration (a fixed pause) or 0 (off). */
+static const char *
+parse_backoff(const char *value, struct wd_backoff *out)
+{
+    const char *dots = strstr(value, "..");
+    char min[64];
+    const char *why;
+
+    if (dots == NULL) {
+        if ((why = scaled_value(K_DURATION, value, &out->min_ns)) != NULL)
+            return why;
+        out->max_ns = out->min_ns;
+        return NULL;
+    }
+    if ((size_t)(dots - value) >= sizeof min)
+        return "not a range of durations (100ms..30s)";
+    memcpy(min, value, (size_t)(dots - value));
+    min[dots - value] = '\0';
+    if ((why = scaled_value(K_DURATION, min, &out->min_ns)) != NULL ||
+        (why = scaled_value(K_DURATION, dots + 2, &out->max_ns)) != NULL)
+        return why;
+    if (out->min_ns == 0)
+        return "the range must start above 0 (ErrorBackoff = 0 turns "
+               "the backoff off)";
+    if (out->min_ns > out->max_ns)
+        return "the range's start is above its end";
+    return NULL;
+}
+
 /* The value of the current line had an inline comment that inih cut. */
 static bool has_inline_comment(const char *s);
 
@@ -209,7 +258,6 @@ set_value(struct parse *p, const struct key *k, const char *value)
     unsigned long long n;
     uint64_t u;
     const char *why;
-    int rc;
 
     switch (k->kind) {
     case K_INT:
@@ -226,17 +274,8 @@ set_value(struct parse *p, const struct key *k, const char *value)
         return parse_bool(value, (bool *)field);
     case K_DURATION:
     case K_SIZE:
-        if (*value == '-')
-            return "must not be negative";
-        rc = parse_scaled(value, k->kind == K_SIZE ? size_units : time_units,
-                          &u);
-        if (rc == -2)
-            return "too large";
-        if (rc < 0)
-            return k->kind == K_SIZE
-                       ? "not a size (bytes, or with k, M, G: 64k, 1M)"
-                       : "not a duration (500ms, 30s, 2min, 1h; a bare "
-                         "number is seconds)";
+        if ((why = scaled_value(k->kind, value, &u)) != NULL)
+            return why;
         if (k->kind == K_SIZE && u > SIZE_MAX)
             return "too large";
         if (k->kind == K_SIZE)
@@ -244,6 +283,8 @@ set_value(struct parse *p, const struct key *k, const char *value)
         else
             *(uint64_t *)field = u;
         return NULL;
+    case K_BACKOFF:
+        return parse_backoff(value, (struct wd_backoff *)field);
     case K_TEXT:
         if (has_inline_comment(p->line))
             return "' ;' starts an inline comment in an ini file and would "
@@ -497,6 +538,8 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     memset(cfg, 0, sizeof *cfg);
     cfg->close_timeout_ns = 30 * SEC_NS;
     cfg->kill_grace_ns = 5 * SEC_NS;
+    cfg->backoff.min_ns = SEC_NS / 10;
+    cfg->backoff.max_ns = 30 * SEC_NS;
     if ((cfg->path = strdup(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
         return -1;

@@ -322,15 +322,18 @@ static int
 make_pool(struct daemon *d)
 {
     const wd_config *cfg = d->cfg;
-    workers_middleware mws[3];
+    workers_middleware mws[4];
     size_t n = 0;
 
-    /* mws[0] is innermost: Wait paces every attempt, Retry's too, and the
+    /* mws[0] is innermost: Wait paces every attempt, Retry's too; the
+     * backoff follows what is left of a failure after the retries; the
      * watch sees exactly the result the pool sees. */
     if (cfg->wait_ns != 0)
         mws[n++] = workers_wait(cfg->wait_ns);
     if (cfg->retry != 0)
         mws[n++] = workers_retry(cfg->retry);
+    if (cfg->backoff.max_ns != 0)
+        mws[n++] = wd_backoff(cfg);
     if (cfg->pool.stop_on_errors)
         mws[n++] = (workers_middleware){watch_wrap, d, 0};
     return workers_pool_new_with_config(&d->pool, &cfg->pool, mws, n);

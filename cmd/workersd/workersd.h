@@ -55,6 +55,10 @@ typedef struct wd_config {
     char *arg;                  /* [job] Arg, or NULL */
     uint64_t timeout_ns;        /* [job] Timeout, 0 = none */
     uint64_t kill_grace_ns;     /* [job] KillGrace, default 5 s */
+    /* [job] ErrorBackoff = MIN..MAX, default 100ms..30s; 0..0 = off */
+    struct wd_backoff {
+        uint64_t min_ns, max_ns;
+    } backoff;
     unsigned retry;             /* [middleware] Retry, 0 = none */
     uint64_t wait_ns;           /* [middleware] Wait, 0 = none */
 } wd_config;
@@ -117,6 +121,20 @@ void wd_job_kill_all(wd_job *job, int sig);
 /* Calls job_fini and frees the job. Only after the pool was freed (no
  * worker runs plugin code any more); the plugin is never dlclose'd. */
 void wd_job_close(wd_job *job);
+
+/* ---- backoff.c: ErrorBackoff ------------------------------------------- */
+
+/*
+ * The middleware behind ErrorBackoff: after a failed run (a result other
+ * than 0 and WORKERS_ECANCELED) the worker pauses before its next run, so a
+ * job that always fails does not spin. The pause starts at cfg->backoff.min_ns,
+ * doubles with each consecutive failure up to max_ns, and is drawn from the
+ * upper half of that span (jitter, so failing workers spread out); a success
+ * resets it. The pause is a workers_ctx_wait(), so less or close end it at
+ * once. The failed run's result is returned at once: the pause comes before
+ * the next run, never delaying StopOnErrors. cfg must outlive the pool.
+ */
+workers_middleware wd_backoff(const wd_config *cfg);
 
 /* ---- notify.c: systemd's notify protocol ------------------------------ */
 
