@@ -56,7 +56,8 @@ teardown(void)
         fprintf(stdout, "cannot remove %s\n", tdir);
 }
 
-/* The whole content of tdir/name, or NULL when it does not exist. */
+/* The whole content of tdir/name (or of the absolute path name), or NULL
+ * when it does not exist. */
 static char *
 slurp(const char *name)
 {
@@ -74,12 +75,13 @@ slurp(const char *name)
     return b;
 }
 
+/* tdir/name exists and holds at least one whole line: a child writing it
+ * may have created it and not written yet. */
 static bool
 file_exists(void *name)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tdir, (const char *)name);
-    return access(path, F_OK) == 0;
+    const char *s = slurp(name);
+    return s != NULL && s[0] != '\0' && s[strlen(s) - 1] == '\n';
 }
 
 static bool
