@@ -351,9 +351,8 @@ START_TEST(command_signals_and_group)
      * 33 SIGSETXID) ignored when the parent handles them; every other
      * signal must be at its default. */
     unsigned long long blk = 1, ign = 1;
-    ck_assert_int_eq(sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk,
-                            &ign),
-                     2);
+    ck_assert_int_eq(
+        sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk, &ign), 2);
     ck_assert_uint_eq(blk, 0);
     ck_assert_uint_eq(ign & ~(3ull << 31), 0);
     int pid = 0, pgid = 0;
@@ -458,8 +457,8 @@ END_TEST
 
 START_TEST(command_timeout_then_sigkill)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
+    wd_config cfg = command_cfg(
+        cmdf("trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
     cfg.timeout_ns = 200 * MS;
     cfg.kill_grace_ns = 300 * MS;
     struct runner r;
@@ -484,8 +483,8 @@ two_ids(void *arg)
 
 START_TEST(command_pool_worker_ids)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
+    wd_config cfg = command_cfg(
+        cmdf("echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
     cfg.pool.initial = 2;
     wd_job *job;
     char err[WD_ERRLEN];

@@ -59,7 +59,7 @@ struct wd_cmd {
     const wd_config *cfg;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
-    char **env;   /* the daemon's environment, deep-copied, NULL-terminated */
+    char **env; /* the daemon's environment, deep-copied, NULL-terminated */
     size_t nenv;
     pthread_mutex_t lock; /* guards workers, every worker's pid, kill_sig */
     struct cmd_worker *workers;
@@ -88,8 +88,8 @@ now_ns(void)
 static bool
 env_inherited(const char *var)
 {
-    static const char *const dropped[] = {ID_VAR, "NOTIFY_SOCKET=",
-                                          "WATCHDOG_PID=", "WATCHDOG_USEC="};
+    static const char *const dropped[] = {
+        ID_VAR, "NOTIFY_SOCKET=", "WATCHDOG_PID=", "WATCHDOG_USEC="};
     for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
         if (strncmp(var, dropped[i], strlen(dropped[i])) == 0)
             return false;
@@ -299,8 +299,8 @@ cmd_run(workers_ctx *ctx, void *arg)
     }
     char *argv[] = {"sh", "-c", cmd->cfg->command, NULL};
     pid_t pid;
-    int e = posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv,
-                        w->envp);
+    int e =
+        posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv, w->envp);
     if (e != 0) {
         wd_log(WD_LOG_ERR, "worker %u: cannot run /bin/sh: %s", w->id,
                strerror(e));
