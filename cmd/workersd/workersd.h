@@ -115,6 +115,21 @@ workers_builder wd_job_builder(wd_job *job);
  */
 void wd_job_kill_all(wd_job *job, int sig);
 
+/*
+ * orphans.c: processes of a Command that left its process group (setsid)
+ * and outlived the shell. wd_orphans_adopt() makes workersd a child
+ * subreaper (prctl), so they are reparented to its main thread instead of
+ * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
+ * (an ev_signal, never ev_child) or they stay zombies, and
+ * wd_orphans_kill() once the pool is freed (SIGKILL + reap, returns how
+ * many). Reaping uses __WNOTHREAD, so it never takes a worker's child:
+ * call all three from the main thread only, and never spawn from it.
+ * Errors: a negated errno (adopt: prctl; kill: /proc unreadable).
+ */
+int wd_orphans_adopt(void);
+void wd_orphans_reap(void);
+int wd_orphans_kill(void);
+
 /* Calls job_fini and frees the job. Only after the pool was freed (no
  * worker runs plugin code any more); the plugin is never dlclose'd. */
 void wd_job_close(wd_job *job);
