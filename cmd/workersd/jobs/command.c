@@ -20,7 +20,7 @@
  *   still an unreaped zombie, so the group id cannot have been reused), then
  *   it is reaped. Policy: nothing a run started in its group outlives it, so
  *   `cmd &` in a Command is killed when the shell ends. A process that leaves
- *   the group (setsid, setpgid) escapes; workersd is not a subreaper.
+ *   the group (setsid, setpgid) escapes that kill: orphans.c adopts it.
  * - the worker's context is cancelled (less, close): SIGTERM to the group,
  *   once; the run then waits without its own deadline: when the daemon's
  *   close deadline passes it calls wd_job_kill_all(SIGKILL).
