@@ -72,7 +72,9 @@ struct cmd_worker {
     wd_cmd *cmd;
     struct cmd_worker *prev, *next;
     pid_t pid;
-    unsigned id; /* 0 until the first run tells us the worker's number */
+    /* The builder cannot know the worker's number (new_job gets no
+     * context): the first run fills id and id_var; envp is built once. */
+    unsigned id;
     char id_var[sizeof ID_VAR + 10];
     char *envp[]; /* id_var, then cmd->env, then NULL */
 };
