@@ -8,7 +8,11 @@
  *   loop is made with ev_loop_new, never ev_default_loop: the default loop
  *   installs a SIGCHLD handler that reaps with waitpid(-1) and would steal
  *   the exit status of the workers' shell children, which their own worker
- *   threads wait for.
+ *   threads wait for (SIGCHLD is unblocked here too, see below). The
+ *   main thread is also a child subreaper (jobs/orphans.c): processes a job
+ *   started that left their run's process group are reparented to it, its
+ *   SIGCHLD watcher reaps them (its own children only, never a worker's)
+ *   and it kills what is left once the pool is freed.
  * - libworkers' worker threads run the job.
  * - the closer thread, made before the pool starts (so a close can never
  *   fail for want of a thread), sleeps until the loop asks it to close,
@@ -52,6 +56,7 @@ struct daemon {
     int close_rc; /* the closer's; read after pthread_join */
 
     ev_signal sig_more, sig_less, sig_int, sig_term;
+    ev_signal sig_chld; /* orphans adopted as subreaper */
     ev_async job_failed; /* sent by the StopOnErrors middleware */
     ev_async closed;     /* sent by the closer thread when done */
     ev_timer deadline;   /* CloseTimeout */
@@ -66,7 +71,8 @@ struct daemon {
     _Atomic int job_error; /* the first job error seen, 0 = none */
 };
 
-static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM};
+static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
+                                       SIGCHLD};
 
 static void
 mask_signals(int how)
@@ -309,6 +315,15 @@ on_closed(struct ev_loop *loop, ev_async *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* Only the main thread's own children: orphans the kernel reparented to
+ * us (see jobs/orphans.c), never a worker's shell. */
+static void
+on_child(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    wd_orphans_reap();
+}
+
 static void
 on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -350,6 +365,7 @@ init_watchers(struct daemon *d)
     ev_signal_init(&d->sig_less, on_scale, SIGUSR2);
     ev_signal_init(&d->sig_int, on_stop_signal, SIGINT);
     ev_signal_init(&d->sig_term, on_stop_signal, SIGTERM);
+    ev_signal_init(&d->sig_chld, on_child, SIGCHLD);
     ev_async_init(&d->job_failed, on_job_failed);
     ev_async_init(&d->closed, on_closed);
     ev_init(&d->deadline, on_deadline);
@@ -358,6 +374,7 @@ init_watchers(struct daemon *d)
     ev_signal_start(loop, &d->sig_less);
     ev_signal_start(loop, &d->sig_int);
     ev_signal_start(loop, &d->sig_term);
+    ev_signal_start(loop, &d->sig_chld);
     ev_async_start(loop, &d->job_failed);
     ev_async_start(loop, &d->closed);
     if (wd_usec != 0) {
@@ -429,6 +446,12 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
         return WD_EXIT_SOFTWARE;
     }
     init_watchers(&d);
+    /* After the SIGCHLD watcher: an adopted orphan is reaped from then on. */
+    if ((rc = wd_orphans_adopt()) != 0)
+        wd_log(WD_LOG_WARNING,
+               "cannot become a child subreaper (%s): processes that leave "
+               "a run's process group will go to init",
+               describe(rc, buf, sizeof buf));
 
     builder = wd_job_builder(job);
     rc = workers_pool_start_with_builder(d.pool, &builder);
@@ -460,6 +483,12 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
     ev_signal_stop(d.loop, &d.sig_less);
     ev_signal_stop(d.loop, &d.sig_int);
     ev_signal_stop(d.loop, &d.sig_term);
+    ev_signal_stop(d.loop, &d.sig_chld);
+    /* Every run is over: what a job left running outside its process
+     * group dies with the daemon instead of outliving it. */
+    if ((rc = wd_orphans_kill()) > 0)
+        wd_log(WD_LOG_WARNING, "killed %d process%s left behind by the job",
+               rc, rc == 1 ? "" : "es");
     if (code == WD_EXIT_OK)
         code = close_outcome(&d);
     workers_ctx_free(d.close_ctx);

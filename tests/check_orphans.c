@@ -1,0 +1,135 @@
+/*
+ * Processes a Command leaves behind outside its run's process group
+ * (setsid): the real daemon adopts them as a child subreaper, reaps those
+ * that end on their own (no zombie), and kills the rest when it closes.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemonutil.h"
+#include "testutil.h"
+
+/* Children of ppid in state Z. */
+static int
+zombies_of(pid_t ppid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        FILE *f;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if ((f = fopen(path, "re")) == NULL)
+            continue;
+        if (fgets(buf, sizeof buf, f) != NULL) {
+            const char *rp = strrchr(buf, ')');
+            char state;
+            int parent;
+            if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &parent) == 2 &&
+                parent == ppid && state == 'Z')
+                n++;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static bool
+alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static pid_t
+read_pid(const char *path)
+{
+    return (pid_t)atoi(du_read(path));
+}
+
+START_TEST(test_escaped_process_killed_at_close)
+{
+    char *dir = du_mkdtemp();
+    /* Run 1 leaves a sleeper in a session of its own (and waits until it is
+     * there, or the group kill at the run's end would catch it first);
+     * later runs idle. */
+    char *ini = du_write_str(
+        dir, "pool.ini",
+        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
+               "setsid sh -c 'echo $$ > %s/pid; exec sleep 1000' & "
+               "until [ -s %s/pid ]; do sleep 0.01; done\n",
+               dir, dir, dir));
+    const char *args[] = {"-c", ini, NULL};
+    char *pidfile = du_fmt("%s/pid", dir);
+    pid_t pid = du_spawn(dir, args, NULL, false);
+
+    ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
+    pid_t escaped = read_pid(pidfile);
+    ck_assert_int_gt(escaped, 1);
+    ck_assert(alive(escaped));
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    ck_assert_int_eq(du_wait(pid, TU_DEADLINE_MS), 0);
+    /* Killed and reaped by the daemon before it exited. */
+    ck_assert(!alive(escaped));
+    ck_assert_int_ge(du_count_in(du_fmt("%s/err", dir), "left behind"), 1);
+}
+END_TEST
+
+START_TEST(test_escaped_process_reaped_when_it_ends)
+{
+    char *dir = du_mkdtemp();
+    /* Run 1 leaves a short-lived process in a session of its own. */
+    char *ini = du_write_str(
+        dir, "pool.ini",
+        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
+               "setsid sh -c 'echo $$ > %s/pid; read x < %s/go' & "
+               "until [ -s %s/pid ]; do sleep 0.01; done\n",
+               dir, dir, dir, dir));
+    const char *args[] = {"-c", ini, NULL};
+    char *pidfile = du_fmt("%s/pid", dir);
+    char *fifo = du_fmt("%s/go", dir);
+
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    pid_t pid = du_spawn(dir, args, NULL, false);
+    ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
+    pid_t escaped = read_pid(pidfile);
+    ck_assert(alive(escaped));
+    /* Let it end; the daemon must reap it: it neither lives nor lingers as
+     * a zombie. */
+    FILE *go = fopen(fifo, "we");
+    ck_assert_ptr_nonnull(go);
+    fputs("go\n", go);
+    fclose(go);
+    uint64_t end = tu_now_ms() + TU_DEADLINE_MS;
+    while (alive(escaped) && tu_now_ms() < end)
+        tu_sleep_ms(5);
+    ck_assert(!alive(escaped));
+    ck_assert_int_eq(zombies_of(pid), 0);
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    ck_assert_int_eq(du_wait(pid, TU_DEADLINE_MS), 0);
+}
+END_TEST
+
+Suite *make_orphans_suite(void);
+
+Suite *
+make_orphans_suite(void)
+{
+    Suite *s = suite_create("orphans");
+    TCase *tc = tcase_create("orphans");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_escaped_process_killed_at_close);
+    tcase_add_test(tc, test_escaped_process_reaped_when_it_ends);
+    suite_add_tcase(s, tc);
+    return s;
+}
