@@ -1,0 +1,328 @@
+/*
+ * The pool's public face: config, creation, start/run, more/less/current and
+ * the destructor. Threads live in worker.c, endings in close.c.
+ *
+ * Who does what: start and more (serialised by add_lock, lock order
+ * add_lock then lock) build each worker's job on the calling thread (the
+ * builder or a borrowed copy of the pool's job, then the middlewares) without
+ * holding lock, then take lock to push the worker; less and close only take
+ * lock. The pool owns the job or builder given to start until
+ * workers_pool_free(), which joins every thread ever created.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+workers_config_validate(const workers_config *cfg)
+{
+    if (cfg == NULL)
+        return 0;
+    if (cfg->min < 0)
+        return WORKERS_EINVALMIN;
+    if (cfg->max != 0 && cfg->max < cfg->min)
+        return WORKERS_EINVALMAX;
+    if (cfg->initial != 0 &&
+        (cfg->initial < cfg->min || (cfg->max != 0 && cfg->initial > cfg->max)))
+        return WORKERS_EINVALINITIAL;
+    return 0;
+}
+
+/* cfg.stack_size rounded up to PTHREAD_STACK_MIN and the page size. */
+static int
+pool_set_stack(workers_pool *pool)
+{
+    size_t size = pool->cfg.stack_size;
+    if (size == 0)
+        return 0;
+    size_t min = PTHREAD_STACK_MIN, page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size < min)
+        size = min;
+    size = (size + page - 1) / page * page;
+    int err = pthread_attr_init(&pool->attr);
+    if (err != 0)
+        return -err;
+    err = pthread_attr_setstacksize(&pool->attr, size);
+    if (err != 0) {
+        pthread_attr_destroy(&pool->attr);
+        return -err;
+    }
+    pool->has_attr = true;
+    return 0;
+}
+
+int
+workers_pool_new_with_config(workers_pool **out, const workers_config *cfg,
+                             const workers_middleware *mws, size_t nmws)
+{
+    int err = workers_config_validate(cfg);
+    if (err != 0)
+        return err;
+    workers_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return -ENOMEM;
+    if (cfg != NULL)
+        pool->cfg = *cfg;
+    pool->initial = pool->cfg.initial != 0 ? pool->cfg.initial
+                    : pool->cfg.min > 1    ? pool->cfg.min
+                                           : 1;
+    if (nmws > 0) {
+        pool->mws = malloc(nmws * sizeof(*mws));
+        if (pool->mws == NULL) {
+            free(pool);
+            return -ENOMEM;
+        }
+        memcpy(pool->mws, mws, nmws * sizeof(*mws));
+        pool->nmws = nmws;
+    }
+    err = pool_set_stack(pool);
+    if (err == 0 && (err = -pthread_mutex_init(&pool->lock, NULL)) == 0 &&
+        (err = -pthread_mutex_init(&pool->add_lock, NULL)) != 0)
+        pthread_mutex_destroy(&pool->lock);
+    if (err != 0) {
+        if (pool->has_attr)
+            pthread_attr_destroy(&pool->attr);
+        free(pool->mws);
+        free(pool);
+        return err;
+    }
+    workers__ctx_init(&pool->stopped_ev, 0);
+    workers__ctx_init(&pool->idle_ev, 0);
+    *out = pool;
+    return 0;
+}
+
+int
+workers_pool_new(workers_pool **out, const workers_middleware *mws,
+                 size_t nmws)
+{
+    return workers_pool_new_with_config(out, NULL, mws, nmws);
+}
+
+workers_pool *
+workers_pool_must(const workers_config *cfg, const workers_middleware *mws,
+                  size_t nmws)
+{
+    workers_pool *pool;
+    int err = workers_pool_new_with_config(&pool, cfg, mws, nmws);
+    if (err != 0) {
+        fprintf(stderr, "workers_pool_must: %s (%s)\n", workers_strerror(err),
+                workers_err_name(err));
+        abort();
+    }
+    return pool;
+}
+
+/* With lock held: whether one more worker may be added. */
+static int
+pool_can_add(const workers_pool *pool)
+{
+    if (pool->closed || pool->stopped)
+        return WORKERS_ECLOSED;
+    if (!pool->started)
+        return WORKERS_ENOTSTARTED;
+    if (pool->cfg.max != 0 && pool->nactive >= pool->cfg.max)
+        return WORKERS_EMAX;
+    return 0;
+}
+
+/* With add_lock held: the next worker's job, wrapped by the middlewares.
+ * Jobs from start(job) borrow the pool's arg (free NULL): the pool frees
+ * it once, in workers_pool_free(). */
+static int
+pool_make_job(workers_pool *pool, workers_job *out)
+{
+    if (pool->has_builder) {
+        memset(out, 0, sizeof(*out));
+        int err = pool->builder.new_job(pool->builder.arg, out);
+        if (err != 0)
+            return err;
+    } else {
+        *out = workers_job_func(pool->job.fn, pool->job.arg);
+    }
+    return workers_wrap(out, pool->mws, pool->nmws);
+}
+
+/* With add_lock held: builds a job and adds a worker running it. The state
+ * is checked before building (no builder call for a closed pool) and again
+ * after (close may have come meanwhile). */
+static int
+pool_add(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int err = pool_can_add(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (err != 0)
+        return err;
+    workers_job job;
+    err = pool_make_job(pool, &job);
+    if (err != 0)
+        return err;
+    pthread_mutex_lock(&pool->lock);
+    err = pool_can_add(pool);
+    if (err == 0)
+        err = workers__worker_add(pool, &job);
+    pthread_mutex_unlock(&pool->lock);
+    if (err != 0)
+        workers_job_free(&job);
+    return err;
+}
+
+/* start and start_with_builder: exactly one of job and builder is set. */
+static int
+pool_start(workers_pool *pool, const workers_job *job,
+           const workers_builder *builder)
+{
+    pthread_mutex_lock(&pool->add_lock);
+    pthread_mutex_lock(&pool->lock);
+    int err = pool->closed ? WORKERS_ECLOSED
+              : pool->started ? WORKERS_ESTARTED
+                              : 0;
+    if (err == 0)
+        pool->started = true;
+    pthread_mutex_unlock(&pool->lock);
+    if (err != 0) {
+        pthread_mutex_unlock(&pool->add_lock);
+        if (job != NULL) {
+            workers_job copy = *job;
+            workers_job_free(&copy);
+        } else if (builder->free != NULL) {
+            builder->free(builder->arg);
+        }
+        return err;
+    }
+    if (job != NULL) {
+        pool->job = *job;
+    } else {
+        pool->builder = *builder;
+        pool->has_builder = true;
+    }
+
+    for (int i = 0; i < pool->initial && err == 0; i++)
+        err = pool_add(pool);
+    pthread_mutex_unlock(&pool->add_lock);
+    if (err == 0)
+        return 0;
+
+    pthread_mutex_lock(&pool->lock);
+    /* A worker's error stopped the pool while the rest were being added:
+     * the start itself worked, and run or close will report that error. */
+    bool stopped = pool->stopped && !pool->closed;
+    pthread_mutex_unlock(&pool->lock);
+    if (err == WORKERS_ECLOSED && stopped)
+        return 0;
+    workers__pool_shut(pool);
+    return err;
+}
+
+int
+workers_pool_start(workers_pool *pool, const workers_job *job)
+{
+    return pool_start(pool, job, NULL);
+}
+
+int
+workers_pool_start_with_builder(workers_pool *pool,
+                                const workers_builder *builder)
+{
+    return pool_start(pool, NULL, builder);
+}
+
+static int
+pool_run(workers_pool *pool, const workers_job *job,
+         const workers_builder *builder, workers_ctx *ctx)
+{
+    int err = pool_start(pool, job, builder);
+    if (err != 0)
+        return err;
+    workers__pool_wait(&pool->stopped_ev, ctx, WORKERS__NO_DEADLINE);
+    return workers__pool_close(pool, NULL, WORKERS__NO_DEADLINE);
+}
+
+int
+workers_pool_run(workers_pool *pool, const workers_job *job, workers_ctx *ctx)
+{
+    return pool_run(pool, job, NULL, ctx);
+}
+
+int
+workers_pool_run_with_builder(workers_pool *pool,
+                              const workers_builder *builder,
+                              workers_ctx *ctx)
+{
+    return pool_run(pool, NULL, builder, ctx);
+}
+
+int
+workers_pool_more(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->add_lock);
+    int err = pool_add(pool);
+    pthread_mutex_unlock(&pool->add_lock);
+    return err;
+}
+
+int
+workers_pool_less(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int err = pool->closed || pool->stopped ? WORKERS_ECLOSED
+              : !pool->started              ? WORKERS_ENOTSTARTED
+              : pool->nactive <= pool->cfg.min ? WORKERS_EMIN
+                                               : 0;
+    if (err == 0) {
+        /* Cancelled under the lock: until it is, the worker cannot finish,
+         * park and be handed to another more(). */
+        struct workers__thread *t = pool->active[--pool->nactive];
+        workers_ctx_cancel(&t->ctx);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return err;
+}
+
+int
+workers_pool_current(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int n = pool->nactive;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
+
+void
+workers_pool_free(workers_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    /* ECLOSED when already closed, perhaps with workers still finishing
+     * after a deadline: the joins below wait for them. */
+    workers__pool_close(pool, NULL, WORKERS__NO_DEADLINE);
+    struct workers__thread *t = pool->threads;
+    while (t != NULL) {
+        struct workers__thread *next = t->next_all;
+        pthread_join(t->tid, NULL);
+        workers__ctx_destroy(&t->ctx);
+        free(t);
+        t = next;
+    }
+    if (pool->has_builder) {
+        if (pool->builder.free != NULL)
+            pool->builder.free(pool->builder.arg);
+    } else {
+        workers_job_free(&pool->job);
+    }
+    workers__ctx_destroy(&pool->stopped_ev);
+    workers__ctx_destroy(&pool->idle_ev);
+    free(pool->active);
+    free(pool->mws);
+    if (pool->has_attr)
+        pthread_attr_destroy(&pool->attr);
+    pthread_mutex_destroy(&pool->add_lock);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}

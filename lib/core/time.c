@@ -1,0 +1,16 @@
+/*
+ * The library's one clock: CLOCK_MONOTONIC in nanoseconds, for deadlines
+ * (close_timeout, ctx waits) and the elapsed middleware's default clock.
+ * In glibc clock_gettime(CLOCK_MONOTONIC) is a vDSO call, not a syscall.
+ */
+#include "internal.h"
+
+#include <time.h>
+
+uint64_t
+workers__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,420 @@
+/*
+ * How pools end (issue 2, rules 3, 5, 6): run until its context is
+ * cancelled, stop_on_errors, close with a deadline or a context, close of
+ * removed workers still running, and the destructor after a timed-out close.
+ */
+#include "coretest.h"
+#include "testutil.h"
+#include "workers.h"
+
+#include <check.h>
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+static atomic_int frees;
+
+static void
+count_free(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&frees, 1);
+}
+
+static bool
+total_at_least(ct_probe *p, int n)
+{
+    for (unsigned ms = 0; ms < TU_DEADLINE_MS; ms++) {
+        if (atomic_load(&p->total) >= n)
+            return true;
+        tu_sleep_ms(1);
+    }
+    return false;
+}
+
+static workers_pool *
+new_pool(int initial, bool stop_on_errors)
+{
+    workers_config cfg = {.initial = initial, .stop_on_errors = stop_on_errors};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    return pool;
+}
+
+/* Runs a pool call on another thread so the test can watch it block. */
+struct call {
+    workers_pool *pool;
+    workers_ctx *ctx;
+    const workers_job *job;
+    int rc;
+    atomic_int done;
+    pthread_t th;
+};
+
+static void *
+run_main(void *arg)
+{
+    struct call *c = arg;
+    c->rc = workers_pool_run(c->pool, c->job, c->ctx);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void *
+close_main(void *arg)
+{
+    struct call *c = arg;
+    c->rc = workers_pool_close(c->pool, c->ctx);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void *
+free_main(void *arg)
+{
+    struct call *c = arg;
+    workers_pool_free(c->pool);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void
+call_start(struct call *c, void *(*fn)(void *))
+{
+    ck_assert_int_eq(pthread_create(&c->th, NULL, fn, c), 0);
+}
+
+/* A call that must still block: the only check with a fixed wait, and it
+ * can only err towards passing on a slow machine, never fail wrongly. */
+static void
+call_still_blocked(struct call *c)
+{
+    tu_sleep_ms(50);
+    ck_assert_int_eq(atomic_load(&c->done), 0);
+}
+
+START_TEST(test_run_until_cancelled)
+{
+    atomic_store(&frees, 0);
+    ct_probe p = {0};
+    workers_job job = {ct_probe_job, &p, count_free};
+    struct call c = {.pool = new_pool(2, false), .job = &job};
+    ck_assert_int_eq(workers_ctx_new(&c.ctx), 0);
+    call_start(&c, run_main);
+    ck_assert(total_at_least(&p, 2));
+    call_still_blocked(&c);
+    workers_ctx_cancel(c.ctx);
+    pthread_join(c.th, NULL);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(atomic_load(&p.stops[1]) + atomic_load(&p.stops[2]), 2);
+    ck_assert_int_eq(workers_pool_current(c.pool), 0);
+    /* A second run: pool closed, and its job freed at once. */
+    workers_job again = {ct_probe_job, &p, count_free};
+    ck_assert_int_eq(workers_pool_run(c.pool, &again, c.ctx), WORKERS_ECLOSED);
+    ck_assert_int_eq(atomic_load(&frees), 1);
+    workers_pool_free(c.pool);
+    ck_assert_int_eq(atomic_load(&frees), 2);
+    workers_ctx_free(c.ctx);
+}
+END_TEST
+
+/* Fails with 42 on the 50th run of the pool; the other runs succeed. */
+static int
+fail_at_50(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    return atomic_fetch_add((atomic_int *)arg, 1) == 49 ? 42 : 0;
+}
+
+START_TEST(test_run_returns_job_error)
+{
+    atomic_int runs = 0;
+    workers_ctx *ctx;
+    ck_assert_int_eq(workers_ctx_new(&ctx), 0);
+    workers_pool *pool = new_pool(3, true);
+    workers_job job = workers_job_func(fail_at_50, &runs);
+    ck_assert_int_eq(workers_pool_run(pool, &job, ctx), 42);
+    ck_assert_int_ge(atomic_load(&runs), 50);
+    ck_assert(!workers_ctx_done(ctx));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    workers_pool_free(pool);
+    workers_ctx_free(ctx);
+}
+END_TEST
+
+static int
+always_42(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return 42;
+}
+
+/* After a stop, more and less fail with ECLOSED and close reports 42. */
+START_TEST(test_stop_on_errors)
+{
+    atomic_int runs = 0;
+    workers_pool *pool = new_pool(2, true);
+    workers_job job = workers_job_func(always_42, &runs);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (unsigned ms = 0; !ct_pool_stopped(pool); ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 42);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    /* Each worker stopped at its first error. */
+    ck_assert_int_le(atomic_load(&runs), 2);
+    workers_pool_free(pool);
+}
+END_TEST
+
+struct fixed_rc {
+    int rc;
+    atomic_int runs;
+};
+
+static int
+returns_rc(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    struct fixed_rc *f = arg;
+    atomic_fetch_add(&f->runs, 1);
+    return f->rc;
+}
+
+/* ECANCELED never stops a pool; without stop_on_errors nothing does. */
+static void
+check_keeps_running(int rc, bool stop_on_errors)
+{
+    struct fixed_rc f = {rc, 0};
+    workers_pool *pool = new_pool(1, stop_on_errors);
+    workers_job job = workers_job_func(returns_rc, &f);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (unsigned ms = 0; atomic_load(&f.runs) < 10000; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert(!ct_pool_stopped(pool));
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 2);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+}
+
+START_TEST(test_canceled_does_not_stop)
+{
+    check_keeps_running(WORKERS_ECANCELED, true);
+}
+END_TEST
+
+START_TEST(test_errors_ignored_without_stop)
+{
+    check_keeps_running(7, false);
+}
+END_TEST
+
+/* A job whose worker 1..n blocks on the gate, ignoring cancellation, when
+ * its id is in blocked_ids (a bit mask); the others wait for cancel. */
+struct gated {
+    ct_gate gate;
+    unsigned blocked_ids;
+    atomic_int finished;
+    ct_probe probe;
+};
+
+static int
+gated_job(workers_ctx *ctx, void *arg)
+{
+    struct gated *g = arg;
+    if (g->blocked_ids & (1u << workers_ctx_worker_id(ctx))) {
+        atomic_fetch_add(&g->probe.total, 1);
+        ct_gate_pass(&g->gate);
+        atomic_fetch_add(&g->finished, 1);
+        return 0;
+    }
+    return ct_probe_job(ctx, &g->probe);
+}
+
+static void
+gated_start(struct gated *g, workers_pool *pool, unsigned blocked_ids)
+{
+    ct_gate_init(&g->gate);
+    g->blocked_ids = blocked_ids;
+    atomic_store(&frees, 0);
+    workers_job job = {gated_job, g, count_free};
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+}
+
+static bool
+gate_has_one(void *arg)
+{
+    return ct_gate_waiting(arg) == 1;
+}
+
+/* Rule 5: a 25 ms deadline passes while a job ignores cancellation; the
+ * destructor then waits for that job. */
+START_TEST(test_close_deadline_then_free_joins)
+{
+    struct gated g = {0};
+    workers_pool *pool = new_pool(1, false);
+    gated_start(&g, pool, 1u << 1);
+    ck_assert(tu_wait_until(gate_has_one, &g.gate, TU_DEADLINE_MS));
+    uint64_t t0 = tu_now_ms();
+    ck_assert_int_eq(workers_pool_close_timeout(pool, 25 * MS),
+                     WORKERS_ETIMEDOUT);
+    uint64_t took = tu_now_ms() - t0;
+    ck_assert_uint_ge(took, 25);
+    ck_assert_uint_lt(took, TU_DEADLINE_MS);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_close_timeout(pool, SEC), WORKERS_ECLOSED);
+
+    struct call c = {.pool = pool};
+    call_start(&c, free_main);
+    call_still_blocked(&c);
+    ck_assert_int_eq(atomic_load(&frees), 0);
+    ct_gate_open(&g.gate);
+    pthread_join(c.th, NULL);
+    ck_assert_int_eq(atomic_load(&g.finished), 1);
+    ck_assert_int_eq(atomic_load(&frees), 1);
+}
+END_TEST
+
+START_TEST(test_close_already_cancelled_ctx)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(2, false);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    workers_ctx *ctx;
+    ck_assert_int_eq(workers_ctx_new(&ctx), 0);
+    workers_ctx_cancel(ctx);
+    ck_assert_int_eq(workers_pool_close(pool, ctx), WORKERS_ECANCELED);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&p.stops[1]) + atomic_load(&p.stops[2]),
+                     atomic_load(&p.total));
+    workers_ctx_free(ctx);
+}
+END_TEST
+
+/* A context cancelled while close waits for a blocked job. */
+START_TEST(test_close_ctx_cancelled_while_waiting)
+{
+    struct gated g = {0};
+    struct call c = {.pool = new_pool(1, false)};
+    gated_start(&g, c.pool, 1u << 1);
+    ck_assert(tu_wait_until(gate_has_one, &g.gate, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_ctx_new(&c.ctx), 0);
+    call_start(&c, close_main);
+    call_still_blocked(&c);
+    workers_ctx_cancel(c.ctx);
+    pthread_join(c.th, NULL);
+    ck_assert_int_eq(c.rc, WORKERS_ECANCELED);
+    ct_gate_open(&g.gate);
+    workers_pool_free(c.pool);
+    ck_assert_int_eq(atomic_load(&g.finished), 1);
+    workers_ctx_free(c.ctx);
+}
+END_TEST
+
+/* A live context: close returns 0 once the last job ends (the descriptor
+ * path of the wait). */
+START_TEST(test_close_with_live_ctx)
+{
+    struct gated g = {0};
+    struct call c = {.pool = new_pool(1, false)};
+    gated_start(&g, c.pool, 1u << 1);
+    ck_assert(tu_wait_until(gate_has_one, &g.gate, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_ctx_new(&c.ctx), 0);
+    call_start(&c, close_main);
+    call_still_blocked(&c);
+    ct_gate_open(&g.gate);
+    pthread_join(c.th, NULL);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(atomic_load(&g.finished), 1);
+    workers_pool_free(c.pool);
+    workers_ctx_free(c.ctx);
+}
+END_TEST
+
+/* Close waits for a removed worker still finishing its last run. */
+START_TEST(test_close_waits_for_removed)
+{
+    struct gated g = {0};
+    struct call c = {.pool = new_pool(2, false)};
+    gated_start(&g, c.pool, 1u << 2);
+    ck_assert(tu_wait_until(gate_has_one, &g.gate, TU_DEADLINE_MS));
+    ck_assert(total_at_least(&g.probe, 2));
+    ck_assert_int_eq(workers_pool_less(c.pool), 0); /* returns at once */
+    ck_assert_int_eq(workers_pool_current(c.pool), 1);
+    call_start(&c, close_main);
+    call_still_blocked(&c);
+    ck_assert_int_eq(atomic_load(&g.probe.stops[1]), 1);
+    ct_gate_open(&g.gate);
+    pthread_join(c.th, NULL);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(atomic_load(&g.finished), 1);
+    workers_pool_free(c.pool);
+}
+END_TEST
+
+START_TEST(test_close_never_started)
+{
+    atomic_store(&frees, 0);
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, false);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_job job = {ct_probe_job, &p, count_free};
+    ck_assert_int_eq(workers_pool_start(pool, &job), WORKERS_ECLOSED);
+    ck_assert_int_eq(atomic_load(&frees), 1);
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_close_timeout(pool, 0), WORKERS_ECLOSED);
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&p.total), 0);
+}
+END_TEST
+
+/* The destructor alone closes a running pool and frees its job. */
+START_TEST(test_free_running_pool)
+{
+    atomic_store(&frees, 0);
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(3, false);
+    workers_job job = {ct_probe_job, &p, count_free};
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(total_at_least(&p, 3));
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&frees), 1);
+    ck_assert_int_eq(atomic_load(&p.stops[1]) + atomic_load(&p.stops[2]) +
+                         atomic_load(&p.stops[3]),
+                     3);
+}
+END_TEST
+
+Suite *make_close_suite(void);
+
+Suite *
+make_close_suite(void)
+{
+    Suite *s = suite_create("close");
+    TCase *tc = tcase_create("close");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_run_until_cancelled);
+    tcase_add_test(tc, test_run_returns_job_error);
+    tcase_add_test(tc, test_stop_on_errors);
+    tcase_add_test(tc, test_canceled_does_not_stop);
+    tcase_add_test(tc, test_errors_ignored_without_stop);
+    tcase_add_test(tc, test_close_deadline_then_free_joins);
+    tcase_add_test(tc, test_close_already_cancelled_ctx);
+    tcase_add_test(tc, test_close_ctx_cancelled_while_waiting);
+    tcase_add_test(tc, test_close_with_live_ctx);
+    tcase_add_test(tc, test_close_waits_for_removed);
+    tcase_add_test(tc, test_close_never_started);
+    tcase_add_test(tc, test_free_running_pool);
+    suite_add_tcase(s, tc);
+    return s;
+}

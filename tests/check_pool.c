@@ -1,0 +1,609 @@
+/*
+ * The pool's life while open (issue 2, rules 1, 2, 4, 7, 8, 11, 12): config
+ * validation, start, builders, more/less/current at their limits, worker
+ * ids, thread reuse, signal masks, stack size, and a more/less stress.
+ * Endings (close, run, stop_on_errors) are in check_close.c.
+ */
+#include "coretest.h"
+#include "testutil.h"
+#include "workers.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEC 1000000000ull
+
+static bool
+probe_total_is(ct_probe *p, int n)
+{
+    for (unsigned ms = 0; ms < TU_DEADLINE_MS; ms++) {
+        if (atomic_load(&p->total) >= n)
+            return atomic_load(&p->total) == n;
+        tu_sleep_ms(1);
+    }
+    return false;
+}
+
+static workers_pool *
+new_pool(int min, int max, int initial)
+{
+    workers_config cfg = {.min = min, .max = max, .initial = initial};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    return pool;
+}
+
+START_TEST(test_config_table)
+{
+    static const struct {
+        int min, max, initial, want;
+    } rows[] = {
+        {0, 0, 0, 0},
+        {-1, 0, 0, WORKERS_EINVALMIN},
+        {3, 2, 0, WORKERS_EINVALMAX},
+        {0, -1, 0, WORKERS_EINVALMAX},
+        {2, 0, 1, WORKERS_EINVALINITIAL},
+        {0, 3, 4, WORKERS_EINVALINITIAL},
+        {0, 5, -1, WORKERS_EINVALINITIAL},
+        {1, 3, 2, 0},
+        {3, 3, 3, 0},
+        {3, 3, 0, 0},
+        {0, 0, 100, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        workers_config cfg = {
+            .min = rows[i].min, .max = rows[i].max, .initial = rows[i].initial};
+        ck_assert_int_eq(workers_config_validate(&cfg), rows[i].want);
+        workers_pool *pool = NULL;
+        ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0),
+                         rows[i].want);
+        workers_pool_free(pool);
+    }
+    ck_assert_int_eq(workers_config_validate(NULL), 0);
+    workers_pool_free(NULL);
+}
+END_TEST
+
+/* No config: one worker; min 3 and no initial: three. */
+START_TEST(test_defaults)
+{
+    ct_probe p = {0};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new(&pool, NULL, 0), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 0);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    ck_assert(probe_total_is(&p, 1));
+    workers_pool_free(pool);
+
+    ct_probe q = {0};
+    pool = workers_pool_must(&(workers_config){.min = 3}, NULL, 0);
+    job = workers_job_func(ct_probe_job, &q);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 3);
+    ck_assert(probe_total_is(&q, 3));
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Seven workers run at once: each first run blocks until cancelled, so a
+ * total of 7 runs is only reachable with 7 concurrent workers. */
+START_TEST(test_initial_seven_run_at_once)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, 0, 7);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 7);
+    ck_assert(probe_total_is(&p, 7));
+    for (int id = 1; id <= 7; id++)
+        ck_assert_int_eq(atomic_load(&p.runs[id]), 1);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    for (int id = 1; id <= 7; id++)
+        ck_assert_int_eq(atomic_load(&p.stops[id]), 1);
+    ck_assert_int_eq(workers_pool_current(pool), 0);
+    workers_pool_free(pool);
+}
+END_TEST
+
+static atomic_int frees;
+
+static void
+count_free(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&frees, 1);
+}
+
+START_TEST(test_start_twice_and_ownership)
+{
+    atomic_store(&frees, 0);
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, 0, 2);
+    workers_job job = {ct_probe_job, &p, count_free};
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    workers_job other = {ct_probe_job, &p, count_free};
+    ck_assert_int_eq(workers_pool_start(pool, &other), WORKERS_ESTARTED);
+    ck_assert_int_eq(atomic_load(&frees), 1); /* the refused one, at once */
+    ck_assert(probe_total_is(&p, 2));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_int_eq(atomic_load(&frees), 1); /* workers borrow it */
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&frees), 2); /* once, by the pool */
+}
+END_TEST
+
+/* Rule 7: each worker's job counts its own runs without a lock (TSan
+ * checks there is no race), and its state is freed when its worker stops. */
+struct counting_builder {
+    int built; /* only the builder touches it: never called concurrently */
+    int fail_at; /* the call that refuses (1-based), 0 = none */
+    atomic_int slots[CT_MAX_ID + 1];
+    atomic_int freed;
+    atomic_int builder_freed;
+};
+
+struct counting {
+    int count; /* the worker's own: no lock, no atomic */
+    struct counting_builder *b;
+};
+
+static int
+counting_run(workers_ctx *ctx, void *arg)
+{
+    struct counting *c = arg;
+    if (c->count == 10)
+        return workers_ctx_wait(ctx, 60 * SEC);
+    c->count++;
+    atomic_store(&c->b->slots[workers_ctx_worker_id(ctx)], c->count);
+    return 0;
+}
+
+static void
+counting_free(void *arg)
+{
+    struct counting *c = arg;
+    atomic_fetch_add(&c->b->freed, 1);
+    free(c);
+}
+
+static int
+counting_new(void *arg, workers_job *out)
+{
+    struct counting_builder *b = arg;
+    if (++b->built == b->fail_at)
+        return -77;
+    struct counting *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->b = b;
+    out->fn = counting_run;
+    out->arg = c;
+    out->free = counting_free;
+    return 0;
+}
+
+static void
+counting_builder_free(void *arg)
+{
+    struct counting_builder *b = arg;
+    atomic_fetch_add(&b->builder_freed, 1);
+}
+
+static bool
+slots_full(void *arg)
+{
+    struct counting_builder *b = arg;
+    for (int id = 1; id <= 3; id++)
+        if (atomic_load(&b->slots[id]) != 10)
+            return false;
+    return true;
+}
+
+static bool
+one_freed(void *arg)
+{
+    return atomic_load(&((struct counting_builder *)arg)->freed) == 1;
+}
+
+START_TEST(test_builder_per_worker_state)
+{
+    struct counting_builder b = {0};
+    workers_builder builder = {counting_new, &b, counting_builder_free};
+    workers_pool *pool = new_pool(0, 0, 3);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &builder), 0);
+    ck_assert_int_eq(b.built, 3);
+    ck_assert(tu_wait_until(slots_full, &b, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert(tu_wait_until(one_freed, &b, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_int_eq(atomic_load(&b.freed), 3);
+    ck_assert_int_eq(atomic_load(&b.builder_freed), 0);
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&b.builder_freed), 1);
+}
+END_TEST
+
+/* A builder error at start is returned as is and closes the pool. */
+START_TEST(test_start_builder_error)
+{
+    struct counting_builder b = {.fail_at = 2};
+    workers_builder builder = {counting_new, &b, counting_builder_free};
+    workers_pool *pool = new_pool(0, 0, 3);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &builder), -77);
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    workers_pool_free(pool);
+    ck_assert_int_eq(b.built, 2);
+    ck_assert_int_eq(atomic_load(&b.freed), 1);
+    ck_assert_int_eq(atomic_load(&b.builder_freed), 1);
+}
+END_TEST
+
+/* A builder error in more() fails that more() only. */
+START_TEST(test_more_builder_error)
+{
+    struct counting_builder b = {.fail_at = 3};
+    workers_builder builder = {counting_new, &b, NULL};
+    workers_pool *pool = new_pool(0, 0, 2);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &builder), 0);
+    ck_assert_int_eq(workers_pool_more(pool), -77);
+    ck_assert_int_eq(workers_pool_current(pool), 2);
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 3);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_int_eq(atomic_load(&b.freed), 3);
+    workers_pool_free(pool);
+}
+END_TEST
+
+START_TEST(test_more_less_limits)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(1, 3, 2);
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_ENOTSTARTED);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_ENOTSTARTED);
+    ck_assert_int_eq(workers_pool_current(pool), 0);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 3);
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_EMAX);
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_EMIN);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_int_eq(workers_pool_more(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_ECLOSED);
+    ck_assert_int_eq(workers_pool_current(pool), 0);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* min 0: less down to zero workers pauses the job, more resumes it. */
+START_TEST(test_pause_at_zero)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, 0, 1);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(probe_total_is(&p, 1));
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert_int_eq(workers_pool_current(pool), 0);
+    ck_assert_int_eq(workers_pool_less(pool), WORKERS_EMIN);
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert(probe_total_is(&p, 2));
+    workers_pool_free(pool);
+}
+END_TEST
+
+static bool
+stop3(void *arg)
+{
+    return atomic_load(&((ct_probe *)arg)->stops[3]) == 1;
+}
+
+/* less removes the most recently added worker and returns at once; the next
+ * more reuses its number and, once parked, its thread. */
+START_TEST(test_less_last_and_reuse)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, 0, 3);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(probe_total_is(&p, 3));
+    unsigned long th3 = atomic_load(&p.thread[3]);
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert(tu_wait_until(stop3, &p, TU_DEADLINE_MS));
+    ck_assert_int_eq(atomic_load(&p.stops[1]), 0);
+    ck_assert_int_eq(atomic_load(&p.stops[2]), 0);
+    for (unsigned ms = 0; ct_pool_parked(pool) != 1; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    int threads = ct_thread_count();
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert(probe_total_is(&p, 4));
+    ck_assert_int_eq(atomic_load(&p.runs[3]), 2);
+    ck_assert_int_eq(atomic_load(&p.runs[4]), 0);
+    ck_assert_uint_eq(atomic_load(&p.thread[3]), th3);
+    ck_assert_int_eq(ct_thread_count(), threads);
+    ck_assert_int_eq(ct_pool_threads(pool), 3);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Cycles of less and more keep the number of threads flat. */
+START_TEST(test_parked_threads_reused)
+{
+    ct_probe p = {0};
+    workers_pool *pool = new_pool(0, 0, 2);
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(probe_total_is(&p, 2));
+    int threads = ct_thread_count();
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(workers_pool_less(pool), 0);
+        ck_assert_int_eq(workers_pool_less(pool), 0);
+        for (unsigned ms = 0; ct_pool_parked(pool) != 2; ms++) {
+            ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+            tu_sleep_ms(1);
+        }
+        ck_assert_int_eq(workers_pool_more(pool), 0);
+        ck_assert_int_eq(workers_pool_more(pool), 0);
+        ck_assert(probe_total_is(&p, 4 + 2 * i));
+    }
+    ck_assert_int_eq(ct_thread_count(), threads);
+    ck_assert_int_eq(ct_pool_threads(pool), 2);
+    ck_assert_int_eq(atomic_load(&p.runs[1]), 51);
+    ck_assert_int_eq(atomic_load(&p.runs[2]), 51);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Worker threads have every signal blocked; the caller's mask is intact. */
+struct mask_probe {
+    atomic_int checked;
+    atomic_int all_blocked;
+};
+
+static int
+mask_job(workers_ctx *ctx, void *arg)
+{
+    struct mask_probe *m = arg;
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2,
+                               SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGRTMIN,
+                               SIGRTMAX};
+    int all = 1;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (!sigismember(&cur, sigs[i]))
+            all = 0;
+    atomic_store(&m->all_blocked, all);
+    atomic_store(&m->checked, 1);
+    return workers_ctx_wait(ctx, 60 * SEC);
+}
+
+START_TEST(test_worker_signals_blocked)
+{
+    struct mask_probe m = {0};
+    sigset_t none, after;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    workers_pool *pool = new_pool(0, 0, 1);
+    workers_job job = workers_job_func(mask_job, &m);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    pthread_sigmask(SIG_BLOCK, NULL, &after);
+    ck_assert(!sigismember(&after, SIGUSR1));
+    ck_assert(!sigismember(&after, SIGINT));
+    ck_assert(tu_wait_until(ct_flag_set, &m.checked, TU_DEADLINE_MS));
+    ck_assert_int_eq(atomic_load(&m.all_blocked), 1);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Rule 12: the configured stack size, rounded up to the page size. */
+static atomic_ulong stack_seen;
+
+static int
+stack_job(workers_ctx *ctx, void *arg)
+{
+    (void)arg;
+    pthread_attr_t attr;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstacksize(&attr, &size);
+        pthread_attr_destroy(&attr);
+    }
+    atomic_store(&stack_seen, size);
+    return workers_ctx_wait(ctx, 60 * SEC);
+}
+
+START_TEST(test_stack_size)
+{
+    workers_config cfg = {.stack_size = 256 * 1024 + 1};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(stack_job, NULL);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (unsigned ms = 0; atomic_load(&stack_seen) == 0; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    ck_assert_uint_eq(atomic_load(&stack_seen), 256 * 1024 + page);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Rule 8: the pool's middlewares wrap each worker's job, mws[0] innermost. */
+struct trace {
+    char buf[32];
+    int len;
+};
+
+struct tagged {
+    workers_job inner;
+    char tag;
+    struct trace *trace;
+};
+
+static int
+tagged_run(workers_ctx *ctx, void *arg)
+{
+    struct tagged *t = arg;
+    t->trace->buf[t->trace->len++] = t->tag;
+    return t->inner.fn(ctx, t->inner.arg);
+}
+
+static void
+tagged_free(void *arg)
+{
+    struct tagged *t = arg;
+    workers_job_free(&t->inner);
+    free(t);
+}
+
+static atomic_int refuse_wrap;
+
+static int
+tagged_wrap(const workers_middleware *mw, workers_job *job)
+{
+    if (atomic_load(&refuse_wrap))
+        return -ENOSPC;
+    struct tagged *t = malloc(sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    t->inner = *job;
+    t->tag = (char)mw->value;
+    t->trace = mw->data;
+    *job = (workers_job){tagged_run, t, tagged_free};
+    return 0;
+}
+
+static int
+trace_job(workers_ctx *ctx, void *arg)
+{
+    struct trace *tr = arg;
+    tr->buf[tr->len++] = '.';
+    atomic_store(&refuse_wrap, 2); /* ran: a flag for the test thread */
+    return workers_ctx_wait(ctx, 60 * SEC);
+}
+
+static bool
+refuse_set(void *arg)
+{
+    (void)arg;
+    return atomic_load(&refuse_wrap) == 2;
+}
+
+START_TEST(test_pool_middlewares)
+{
+    struct trace tr = {{0}, 0};
+    workers_middleware mws[] = {{tagged_wrap, &tr, 'A'}, {tagged_wrap, &tr, 'B'}};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new(&pool, mws, 2), 0);
+    workers_job job = workers_job_func(trace_job, &tr);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(refuse_set, NULL, TU_DEADLINE_MS));
+    /* A middleware error fails more() with it. */
+    ck_assert_int_eq(workers_pool_more(pool), -ENOSPC);
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_str_eq(tr.buf, "BA.");
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* Rule 11: one thread adds up to 400 workers while another removes. */
+struct stress {
+    workers_pool *pool;
+    atomic_int adding;
+    int added, removed;
+};
+
+static void *
+adder(void *arg)
+{
+    struct stress *s = arg;
+    for (int i = 0; i < 400; i++)
+        if (workers_pool_more(s->pool) == 0)
+            s->added++;
+    atomic_store(&s->adding, 0);
+    return NULL;
+}
+
+static void *
+remover(void *arg)
+{
+    struct stress *s = arg;
+    while (atomic_load(&s->adding)) {
+        int err = workers_pool_less(s->pool);
+        ck_assert(err == 0 || err == WORKERS_EMIN);
+        if (err == 0)
+            s->removed++;
+    }
+    return NULL;
+}
+
+static int
+wait_job(workers_ctx *ctx, void *arg)
+{
+    (void)arg;
+    return workers_ctx_wait(ctx, 60 * SEC);
+}
+
+START_TEST(test_stress_more_less)
+{
+    struct stress s = {0};
+    workers_config cfg = {.stack_size = 128 * 1024};
+    ck_assert_int_eq(workers_pool_new_with_config(&s.pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(wait_job, NULL);
+    ck_assert_int_eq(workers_pool_start(s.pool, &job), 0);
+    atomic_store(&s.adding, 1);
+    pthread_t a, r;
+    ck_assert_int_eq(pthread_create(&r, NULL, remover, &s), 0);
+    ck_assert_int_eq(pthread_create(&a, NULL, adder, &s), 0);
+    pthread_join(a, NULL);
+    pthread_join(r, NULL);
+    ck_assert_int_eq(s.added, 400);
+    ck_assert_int_eq(workers_pool_current(s.pool), 1 + s.added - s.removed);
+    ck_assert_int_eq(workers_pool_close(s.pool, NULL), 0);
+    ck_assert_int_eq(workers_pool_current(s.pool), 0);
+    workers_pool_free(s.pool);
+}
+END_TEST
+
+Suite *make_pool_suite(void);
+
+Suite *
+make_pool_suite(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_config_table);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_initial_seven_run_at_once);
+    tcase_add_test(tc, test_start_twice_and_ownership);
+    tcase_add_test(tc, test_builder_per_worker_state);
+    tcase_add_test(tc, test_start_builder_error);
+    tcase_add_test(tc, test_more_builder_error);
+    tcase_add_test(tc, test_more_less_limits);
+    tcase_add_test(tc, test_pause_at_zero);
+    tcase_add_test(tc, test_less_last_and_reuse);
+    tcase_add_test(tc, test_parked_threads_reused);
+    tcase_add_test(tc, test_worker_signals_blocked);
+    tcase_add_test(tc, test_stack_size);
+    tcase_add_test(tc, test_pool_middlewares);
+    tcase_add_test(tc, test_stress_more_less);
+    suite_add_tcase(s, tc);
+    return s;
+}

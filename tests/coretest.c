@@ -1,0 +1,112 @@
+/* Helpers for the core's suites: see coretest.h. */
+#include "coretest.h"
+#include "internal.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+ct_gate_init(ct_gate *g)
+{
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->open = false;
+    g->waiting = 0;
+}
+
+void
+ct_gate_pass(ct_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->waiting++;
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    g->waiting--;
+    pthread_mutex_unlock(&g->mu);
+}
+
+void
+ct_gate_open(ct_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+int
+ct_gate_waiting(ct_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int n = g->waiting;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+int
+ct_thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    ck_assert_int_gt(n, 0);
+    return n;
+}
+
+bool
+ct_flag_set(void *arg)
+{
+    return atomic_load((atomic_int *)arg) != 0;
+}
+
+int
+ct_pool_parked(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int n = 0;
+    for (struct workers__thread *t = pool->free_threads; t; t = t->next_free)
+        n++;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
+
+int
+ct_pool_threads(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int n = 0;
+    for (struct workers__thread *t = pool->threads; t; t = t->next_all)
+        n++;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
+
+bool
+ct_pool_stopped(workers_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    bool stopped = pool->stopped;
+    pthread_mutex_unlock(&pool->lock);
+    return stopped;
+}
+
+int
+ct_probe_job(workers_ctx *ctx, void *arg)
+{
+    ct_probe *p = arg;
+    unsigned id = workers_ctx_worker_id(ctx);
+    ck_assert_uint_ge(id, 1);
+    ck_assert_uint_le(id, CT_MAX_ID);
+    atomic_store(&p->thread[id], (unsigned long)pthread_self());
+    atomic_fetch_add(&p->runs[id], 1);
+    atomic_fetch_add(&p->total, 1);
+    int err = workers_ctx_wait(ctx, 60ull * 1000000000u);
+    atomic_fetch_add(&p->stops[id], 1);
+    return err;
+}
