@@ -5,19 +5,26 @@
  *
  * The workers' job blocks in workers_ctx_wait() until its worker is
  * cancelled, like an idle worker. In one repetition: N more() calls that
- * must create threads; N less() calls; once every removed worker's run has
- * returned (and its thread had time to park), N more() calls that can reuse
- * the parked threads. Baselines: pthread_create of a thread (same stack
- * size) that blocks on its own futex word; waking one such thread (an atomic
- * store plus FUTEX_WAKE: what cancelling a worker's context costs at the
- * least); pthread_create + pthread_join; close() of 1,000 blocked workers
- * beside waking and joining 1,000 such threads.
+ * must create threads; N less() calls back to back; once every removed
+ * worker's run has returned, N more() calls that reuse the parked threads,
+ * then N less() calls, each of these one at a time (before the next call,
+ * untimed, the worker woken has entered or left its run: the latency of a
+ * call on a pool at rest); then N more() calls back to back. Back to back,
+ * a call also pays for the threads the previous calls woke, which compete
+ * for the CPUs and the pool's lock.
+ * Baselines: pthread_create of a thread (same stack size) that blocks on
+ * its own futex word; waking one such thread (an atomic store plus
+ * FUTEX_WAKE: the least that cancelling a worker's context or waking a
+ * parked thread costs), one at a time and back to back; pthread_create +
+ * pthread_join; close() of 1,000 blocked workers beside waking and joining
+ * 1,000 such threads.
  */
 #include "bench.h"
 
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +68,24 @@ bn_raw_idle(void *arg)
     atomic_fetch_add(&bn_entered, 1);
     while (atomic_load(&r->word) == 0)
         syscall(SYS_futex, &r->word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    atomic_fetch_add(&bn_exited, 1);
     return NULL;
+}
+
+/* Waits until every removed worker's run has returned: a worker removed
+ * before its first run never runs the job, so the test is that at most one
+ * run (the remaining worker's) is in progress; then lets threads park. */
+static void
+wait_drained(void)
+{
+    uint64_t end = bn_now_ns() + 120ull * 1000000000u;
+    while (atomic_load(&bn_entered) - atomic_load(&bn_exited) > 1) {
+        if (bn_now_ns() > end)
+            bn_die("removed workers: %d runs still in progress after 120 s",
+                   atomic_load(&bn_entered) - atomic_load(&bn_exited));
+        bn_sleep_ns(1000000);
+    }
+    bn_sleep_ns(20000000);
 }
 
 static void *
@@ -104,8 +128,54 @@ lat_of(double *ns, size_t n)
     return l;
 }
 
-enum { P_MORE_NEW, P_MORE_REUSE, P_LESS, B_CREATE, B_WAKE, B_CREATE_JOIN,
-       NL };
+enum { P_MORE_NEW, P_MORE_ONE, P_MORE_B2B, P_LESS_ONE, P_LESS_B2B,
+       B_CREATE, B_WAKE_ONE, B_WAKE_B2B, B_CREATE_JOIN, NL };
+
+/* Spins (yielding) until *n >= want: the effect of the call just timed is
+ * over. */
+static void
+spin_until(_Atomic int *n, int want)
+{
+    uint64_t end = bn_now_ns() + 120ull * 1000000000u;
+    while (atomic_load(n) < want) {
+        if (bn_now_ns() > end)
+            bn_die("waited 120 s for a worker or thread to move");
+        sched_yield();
+    }
+}
+
+/*
+ * NCALLS timed calls of fn(arg). With follow set, each call is timed on a
+ * system at rest: before the next call, untimed, the worker or thread the
+ * call woke has moved *follow on by one (entered its run, or returned from
+ * it). Without, calls go back to back, overlapping the threads they wake.
+ */
+static lat
+timed(int (*fn)(void *), void *arg, _Atomic int *follow, double *ns)
+{
+    for (int i = 0; i < NCALLS; i++) {
+        int want = follow ? atomic_load(follow) + 1 : 0;
+        uint64_t t0 = bn_now_ns();
+        int err = fn(arg);
+        ns[i] = (double)(bn_now_ns() - t0);
+        bn_check(err, "timed call");
+        if (follow)
+            spin_until(follow, want);
+    }
+    return lat_of(ns, NCALLS);
+}
+
+static int
+call_more(void *p)
+{
+    return workers_pool_more(p);
+}
+
+static int
+call_less(void *p)
+{
+    return workers_pool_less(p);
+}
 
 static void
 pool_rep(double *ns, lat *out)
@@ -118,55 +188,80 @@ pool_rep(double *ns, lat *out)
     workers_job job = workers_job_func(bn_idle_job, NULL);
     bn_check(workers_pool_start(p, &job), "pool start");
 
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_more(p), "more");
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[P_MORE_NEW] = lat_of(ns, NCALLS);
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_less(p), "less");
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[P_LESS] = lat_of(ns, NCALLS);
-    bn_wait_count(&bn_exited, NCALLS, "removed workers' runs returned");
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_more(p), "more");
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[P_MORE_REUSE] = lat_of(ns, NCALLS);
+    out[P_MORE_NEW] = timed(call_more, p, NULL, ns);
+    bn_wait_count(&bn_entered, NCALLS + 1, "new workers running");
+    out[P_LESS_B2B] = timed(call_less, p, NULL, ns);
+    wait_drained();
+    out[P_MORE_ONE] = timed(call_more, p, &bn_entered, ns);
+    out[P_LESS_ONE] = timed(call_less, p, &bn_exited, ns);
+    wait_drained();
+    out[P_MORE_B2B] = timed(call_more, p, NULL, ns);
     bn_check(workers_pool_close(p, NULL), "close");
     workers_pool_free(p);
+}
+
+struct raw_seq {
+    struct bn_rawt *r;
+    int next;
+};
+
+static int
+call_create(void *arg)
+{
+    struct raw_seq *s = arg;
+    raw_create(&s->r[s->next++], bn_raw_idle);
+    return 0;
+}
+
+static int
+call_wake(void *arg)
+{
+    struct raw_seq *s = arg;
+    bn_raw_wake(&s->r[s->next++]);
+    return 0;
+}
+
+static int
+call_create_join(void *arg)
+{
+    struct raw_seq *s = arg;
+    raw_create(&s->r[0], raw_nothing);
+    pthread_join(s->r[0].t, NULL);
+    return 0;
+}
+
+/* NCALLS blocked threads (their creation timed into *create if set). */
+static void
+raw_start_all(struct bn_rawt *r, double *ns, lat *create)
+{
+    struct raw_seq s = {r, 0};
+    atomic_store(&bn_entered, 0);
+    atomic_store(&bn_exited, 0);
+    lat l = timed(call_create, &s, NULL, ns);
+    if (create)
+        *create = l;
+    bn_wait_count(&bn_entered, NCALLS, "raw threads blocked");
+}
+
+static void
+raw_join_all(struct bn_rawt *r)
+{
+    for (int i = 0; i < NCALLS; i++)
+        pthread_join(r[i].t, NULL);
 }
 
 static void
 base_rep(double *ns, struct bn_rawt *r, lat *out)
 {
-    atomic_store(&bn_entered, 0);
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        raw_create(&r[i], bn_raw_idle);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_CREATE] = lat_of(ns, NCALLS);
-    bn_wait_count(&bn_entered, NCALLS, "raw threads started");
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_raw_wake(&r[i]);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_WAKE] = lat_of(ns, NCALLS);
-    for (int i = 0; i < NCALLS; i++)
-        pthread_join(r[i].t, NULL);
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        raw_create(&r[0], raw_nothing);
-        pthread_join(r[0].t, NULL);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_CREATE_JOIN] = lat_of(ns, NCALLS);
+    struct raw_seq s = {r, 0};
+    raw_start_all(r, ns, &out[B_CREATE]);
+    out[B_WAKE_B2B] = timed(call_wake, &s, NULL, ns);
+    raw_join_all(r);
+    raw_start_all(r, ns, NULL);
+    s.next = 0;
+    out[B_WAKE_ONE] = timed(call_wake, &s, &bn_exited, ns);
+    raw_join_all(r);
+    out[B_CREATE_JOIN] = timed(call_create_join, &s, NULL, ns);
 }
 
 /* close() of NCLOSE blocked workers, in milliseconds. */
@@ -256,21 +351,29 @@ bn_scale(const bn_opts *o)
     FILL(b, B_CREATE, p99);
     row("more(), new thread: p99", "us", a, b, R, "pthread_create",
         BN_NONE, 0, NULL);
-    FILL(a, P_MORE_REUSE, mean);
-    FILL(b, B_WAKE, mean);
+    FILL(a, P_MORE_ONE, mean);
+    FILL(b, B_WAKE_ONE, mean);
     row("more(), parked thread: mean", "us", a, b, R, "store+FUTEX_WAKE",
         BN_ABS_LE, 10, "<= 10 us");
-    FILL(a, P_MORE_REUSE, p99);
-    FILL(b, B_WAKE, p99);
+    FILL(a, P_MORE_ONE, p99);
+    FILL(b, B_WAKE_ONE, p99);
     row("more(), parked thread: p99", "us", a, b, R, "store+FUTEX_WAKE",
         BN_NONE, 0, NULL);
-    FILL(a, P_LESS, mean);
-    FILL(b, B_WAKE, mean);
+    FILL(a, P_MORE_B2B, mean);
+    FILL(b, B_WAKE_B2B, mean);
+    row("more(), parked, back to back", "us", a, b, R, "same, back to back",
+        BN_NONE, 0, NULL);
+    FILL(a, P_LESS_ONE, mean);
+    FILL(b, B_WAKE_ONE, mean);
     row("less(): mean", "us", a, b, R, "store+FUTEX_WAKE", BN_ABS_LE, 2,
         "< 2 us");
-    FILL(a, P_LESS, p99);
-    FILL(b, B_WAKE, p99);
+    FILL(a, P_LESS_ONE, p99);
+    FILL(b, B_WAKE_ONE, p99);
     row("less(): p99", "us", a, b, R, "store+FUTEX_WAKE", BN_NONE, 0, NULL);
+    FILL(a, P_LESS_B2B, mean);
+    FILL(b, B_WAKE_B2B, mean);
+    row("less(), back to back: mean", "us", a, b, R, "same, back to back",
+        BN_NONE, 0, NULL);
     FILL(b, B_CREATE_JOIN, mean);
     row("(reference)", "us", NULL, b, R, "pthread_create+join mean",
         BN_NONE, 0, NULL);

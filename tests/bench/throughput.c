@@ -253,7 +253,7 @@ bn_throughput(const bn_opts *o)
             v[r] = S(t, V_RAW, r).runs_per_s / 1e6;
         bn_stat base_rate = bn_stat_of(v, R);
         for (int var = V_BARE; var < NV; var++) {
-            char what[64], extra[200], a[96], b2[96];
+            char what[64], extra[256], a[96], b2[96];
             snprintf(what, sizeof what, "%d worker%s, %s", n, n > 1 ? "s" : "",
                      vname[var]);
             for (int r = 0; r < R; r++)
