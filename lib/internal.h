@@ -64,9 +64,9 @@ uint64_t workers__deadline_after(uint64_t timeout_ns);
  * written by other threads may share that line.
  */
 enum workers__park {
-    WORKERS__PARK_WAIT, /* on the free list, sleeping on park */
-    WORKERS__PARK_RUN,  /* given a new job by more() */
-    WORKERS__PARK_EXIT  /* the pool closed: return from the thread */
+    WORKERS__PARK_WAIT, /* idle, sleeping on park */
+    WORKERS__PARK_RUN,  /* running a worker, or given one by more() */
+    WORKERS__PARK_EXIT  /* workers_pool_free(): return from the thread */
 };
 
 struct workers__thread {
@@ -103,13 +103,21 @@ struct workers_pool {
     workers_job job;         /* (A) the job given to start, owned */
     workers_builder builder; /* (A) the builder given to start, owned */
 
-    bool started, closed;                  /* (L) */
+    bool started;                          /* (L) */
     bool stopped;                          /* (L) stop_on_errors fired */
     int first_err;                         /* (L) the error that stopped it */
     struct workers__thread **active;       /* (L) stack: index + 1 = id */
     int nactive, cap;                      /* (L) */
-    int busy; /* (L) threads running a worker, removed ones included */
     struct workers__thread *free_threads;  /* (L) parked, LIFO */
+    /* Written under lock, read without it by finishing workers, so that
+     * the workers a close wakes leave without queueing on lock. closed is
+     * set (seq_cst) before the closer reads busy; a worker decrements busy
+     * (seq_cst) before it reads closed: whichever comes second sees the
+     * other and cancels idle_ev. busy only grows under lock while open. */
+    _Atomic bool closed;
+    /* Workers whose job may still run or be unfreed: the active ones and
+     * the removed ones still finishing their last run. */
+    _Atomic int busy;
     struct workers__thread *threads;       /* (L) all ever created */
 
     /* Cancelled, never reset: stopped_ev when the pool stops itself or
@@ -124,9 +132,9 @@ struct workers_pool {
  * one and pushes that worker on the active stack. On success the worker owns
  * *job; on failure (-ENOMEM, -EAGAIN, ...) *job is untouched. */
 int workers__worker_add(workers_pool *pool, workers_job *job);
-/* worker.c: with pool->lock held, after closed is set: tells every parked
- * thread to exit. */
-void workers__worker_release_parked(workers_pool *pool);
+/* worker.c: from workers_pool_free(), once closed: makes the thread exit
+ * as soon as its job returns, joins it and frees its record. */
+void workers__worker_join(struct workers__thread *t);
 
 /* close.c: with pool->lock held. Records err as the pool's first error,
  * marks the pool stopped and cancels every worker (once, unless closed). */

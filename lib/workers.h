@@ -199,8 +199,9 @@ WORKERS_API int workers_job_noerror(workers_job *out,
  * Go's JobBuilder: new_job(arg, out) fills *out with a new job for a new
  * worker; return 0, or a negative code to refuse (start or more then fails
  * with that code). It is called once per worker, by the thread that calls
- * start/run/more, never concurrently for the same pool. The job it makes is
- * run only by its own worker, never concurrently, so its state needs no lock;
+ * start/run/more, never concurrently for the same pool; it must not call
+ * that pool's start, run or more (they would wait for it). The job it makes
+ * is run only by its own worker, never concurrently, so its state needs no lock;
  * its free() is called when that worker stops. free (may be NULL) is called
  * with arg when the pool that took the builder is freed.
  */
@@ -332,17 +333,17 @@ WORKERS_API int workers_pool_run_with_builder(workers_pool *pool,
 
 /*
  * Adds one worker (waking a parked thread if a removed worker left one, else
- * creating a thread). Errors: WORKERS_ECLOSED, WORKERS_ENOTSTARTED,
- * WORKERS_EMAX (current == max), a builder error, -EAGAIN/-ENOMEM.
- * Thread-safe.
+ * creating a thread). Errors: WORKERS_ECLOSED (also once stop_on_errors
+ * stopped the pool), WORKERS_ENOTSTARTED, WORKERS_EMAX (current == max), a
+ * builder or middleware error, -EAGAIN/-ENOMEM. Thread-safe.
  */
 WORKERS_API int workers_pool_more(workers_pool *pool);
 
 /*
  * Removes the most recently added worker: cancels its context and returns at
  * once, without waiting for its run in progress (close waits for it).
- * Errors: WORKERS_ECLOSED, WORKERS_ENOTSTARTED, WORKERS_EMIN
- * (current == min). Thread-safe.
+ * Errors: WORKERS_ECLOSED (also once stop_on_errors stopped the pool),
+ * WORKERS_ENOTSTARTED, WORKERS_EMIN (current == min). Thread-safe.
  */
 WORKERS_API int workers_pool_less(workers_pool *pool);
 

@@ -41,16 +41,23 @@ setup(void)
     close(fd);
 }
 
+static bool log_has(const char *needle);
+static char *slurp(const char *name);
+
 static void
 teardown(void)
 {
+    /* Sanitizer reports went to the captured stderr too. */
+    ck_assert_msg(!log_has("Sanitizer") && !log_has("runtime error"), "%s",
+                  slurp(logpath));
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
     if (system(cmd) != 0)
         fprintf(stdout, "cannot remove %s\n", tdir);
 }
 
-/* The whole content of tdir/name, or NULL when it does not exist. */
+/* The whole content of tdir/name (or of the absolute path name), or NULL
+ * when it does not exist. */
 static char *
 slurp(const char *name)
 {
@@ -68,12 +75,13 @@ slurp(const char *name)
     return b;
 }
 
+/* tdir/name exists and holds at least one whole line: a child writing it
+ * may have created it and not written yet. */
 static bool
 file_exists(void *name)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tdir, (const char *)name);
-    return access(path, F_OK) == 0;
+    const char *s = slurp(name);
+    return s != NULL && s[0] != '\0' && s[strlen(s) - 1] == '\n';
 }
 
 static bool
@@ -326,23 +334,25 @@ END_TEST
 START_TEST(command_signals_and_group)
 {
     /* The spawning thread blocks a signal and the process ignores one: the
-     * child must start with neither. */
+     * child must start with neither. grep reads its own status, as the
+     * process we spawned (exec'd by the shell): the shell blocks signals for
+     * a moment around its own forks. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
     ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
     signal(SIGPIPE, SIG_IGN);
     ck_assert_int_eq(
-        run_command(cmdf("grep -E '^Sig(Blk|Ign)' /proc/$$/status > @/sig; "
-                         "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > @/pg")),
+        run_command(cmdf("echo $$ $(cut -d' ' -f5 /proc/$$/stat) > @/pg; "
+                         "exec grep -E '^Sig(Blk|Ign)' /proc/self/status "
+                         "> @/sig")),
         0);
     /* glibc's posix_spawn leaves its two internal signals (32 SIGCANCEL,
      * 33 SIGSETXID) ignored when the parent handles them; every other
      * signal must be at its default. */
     unsigned long long blk = 1, ign = 1;
-    ck_assert_int_eq(sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk,
-                            &ign),
-                     2);
+    ck_assert_int_eq(
+        sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk, &ign), 2);
     ck_assert_uint_eq(blk, 0);
     ck_assert_uint_eq(ign & ~(3ull << 31), 0);
     int pid = 0, pgid = 0;
@@ -447,8 +457,8 @@ END_TEST
 
 START_TEST(command_timeout_then_sigkill)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
+    wd_config cfg = command_cfg(
+        cmdf("trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
     cfg.timeout_ns = 200 * MS;
     cfg.kill_grace_ns = 300 * MS;
     struct runner r;
@@ -473,8 +483,8 @@ two_ids(void *arg)
 
 START_TEST(command_pool_worker_ids)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
+    wd_config cfg = command_cfg(
+        cmdf("echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
     cfg.pool.initial = 2;
     wd_job *job;
     char err[WD_ERRLEN];
@@ -492,6 +502,42 @@ START_TEST(command_pool_worker_ids)
     ck_assert_str_eq(slurp("id.2"), "2\n");
     ck_assert(!file_exists("id.0"));
     ck_assert(!file_exists("id.3"));
+    ck_assert_int_eq(zombie_children(), 0);
+}
+END_TEST
+
+static bool
+two_pids(void *arg)
+{
+    (void)arg;
+    return file_exists("pid.1") && file_exists("pid.2");
+}
+
+START_TEST(command_pool_less_and_close)
+{
+    /* Cancelled runs are not job errors, even with StopOnErrors. */
+    wd_config cfg =
+        command_cfg(cmdf("echo $$ > @/pid.$WORKERS_WORKER_ID; exec sleep 100"));
+    cfg.pool.initial = 2;
+    cfg.pool.stop_on_errors = true;
+    wd_job *job;
+    char err[WD_ERRLEN];
+    ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
+                     0);
+    workers_builder b = wd_job_builder(job);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
+    ck_assert(tu_wait_until(two_pids, NULL, TU_DEADLINE_MS));
+    pid_t p1 = read_pid("pid.1"), p2 = read_pid("pid.2");
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert(tu_wait_until(group_gone, &p2, TU_DEADLINE_MS));
+    ck_assert(!proc_dead(&p1));
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+    wd_job_close(job);
+    ck_assert(tu_wait_until(group_gone, &p1, TU_DEADLINE_MS));
     ck_assert_int_eq(zombie_children(), 0);
 }
 END_TEST
@@ -807,6 +853,7 @@ make_jobs_suite(void)
     tcase_add_test(tc, command_timeout_sigterm);
     tcase_add_test(tc, command_timeout_then_sigkill);
     tcase_add_test(tc, command_pool_worker_ids);
+    tcase_add_test(tc, command_pool_less_and_close);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("plugin");

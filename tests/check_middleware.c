@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,10 +22,10 @@
 /* A job that records how often it ran and fails when told to. */
 struct scripted {
     int calls;
-    int fail_until;      /* calls 1..fail_until return fail_with */
-    int fail_with;       /* default WORKERS_EJOB */
-    int notretry_at;     /* that call returns WORKERS_ENOTRETRYABLE */
-    int cancel_at;       /* that call cancels cancel_ctx */
+    int fail_until;  /* calls 1..fail_until return fail_with */
+    int fail_with;   /* default WORKERS_EJOB */
+    int notretry_at; /* that call returns WORKERS_ENOTRETRYABLE */
+    int cancel_at;   /* that call cancels cancel_ctx */
     workers_ctx *cancel_ctx;
     int freed;
 };
@@ -76,6 +77,39 @@ run_n(workers_job *job, workers_ctx *ctx, int n)
 {
     for (int i = 0; i < n; i++)
         job->fn(ctx, job->arg);
+}
+
+static int
+empty_run(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 0;
+}
+
+/* Stores the time of the first run into an _Atomic uint64_t. */
+static int
+stamp_once_run(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    uint64_t zero = 0;
+    atomic_compare_exchange_strong((_Atomic uint64_t *)arg, &zero,
+                                   workers__now_ns());
+    return 0;
+}
+
+static bool
+stamped(void *arg)
+{
+    return atomic_load((_Atomic uint64_t *)arg) != 0;
+}
+
+static bool
+counter_started(void *arg)
+{
+    workers_counter_stats st;
+    workers_counter_stats_get(arg, &st);
+    return st.started != 0;
 }
 
 /* ---- counter ------------------------------------------------------- */
@@ -341,8 +375,7 @@ START_TEST(elapsed_inside_wait)
     workers_ctx *ctx = new_ctx();
     int i = 0;
     workers_job job = workers_job_func(advancing_run, &i);
-    workers_middleware mws[] = {workers_elapsed_middleware(e),
-                                workers_wait(1)};
+    workers_middleware mws[] = {workers_elapsed_middleware(e), workers_wait(1)};
     ck_assert_int_eq(workers_wrap(&job, mws, 2), 0);
     for (int n = 0; n < 4; n++) {
         ck_assert_int_eq(job.fn(ctx, job.arg), 0);
@@ -441,17 +474,29 @@ static const struct retry_case {
     int calls;
     int result;
 } retry_cases[] = {
-    {"always fails: exhausted", 3, {.fail_until = 1000, .fail_with = -5},
-     4, -5},
+    {"always fails: exhausted",
+     3,
+     {.fail_until = 1000, .fail_with = -5},
+     4,
+     -5},
     {"first-try success", 3, {.fail_until = 0}, 1, 0},
     {"success on the last retry", 3, {.fail_until = 3}, 4, 0},
-    {"not retryable on the 2nd call", 3,
-     {.fail_until = 1000, .notretry_at = 2}, 2, WORKERS_ENOTRETRYABLE},
-    {"not retryable on the 1st call", 3, {.notretry_at = 1}, 1,
+    {"not retryable on the 2nd call",
+     3,
+     {.fail_until = 1000, .notretry_at = 2},
+     2,
+     WORKERS_ENOTRETRYABLE},
+    {"not retryable on the 1st call",
+     3,
+     {.notretry_at = 1},
+     1,
      WORKERS_ENOTRETRYABLE},
     {"no retries", 0, {.fail_until = 1000}, 1, WORKERS_EJOB},
-    {"cancelled on the 2nd call", 10, {.fail_until = 1000, .cancel_at = 2},
-     2, WORKERS_EJOB},
+    {"cancelled on the 2nd call",
+     10,
+     {.fail_until = 1000, .cancel_at = 2},
+     2,
+     WORKERS_EJOB},
 };
 
 START_TEST(retry_table)
@@ -586,6 +631,201 @@ START_TEST(wrap_order)
 }
 END_TEST
 
+/* ---- through a pool ------------------------------------------------ */
+
+/* Each worker's job (from a builder) counts its own runs in its own
+ * element; every third run of a worker fails. */
+struct farm {
+    struct {
+        int runs;
+        char pad[WORKERS__CACHELINE - sizeof(int)];
+    } w[16];
+    int built; /* only the builder touches it: never called concurrently */
+};
+
+static int
+farm_run(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    int *runs = arg;
+    ++*runs;
+    return *runs % 3 == 0 ? WORKERS_EJOB : 0;
+}
+
+static int
+farm_new_job(void *arg, workers_job *out)
+{
+    struct farm *f = arg;
+    if (f->built == 16)
+        return -ENOSPC;
+    *out = workers_job_func(farm_run, &f->w[f->built++].runs);
+    return 0;
+}
+
+struct progress {
+    workers_counter *c;
+    workers_elapsed *e;
+    uint64_t at_least;
+};
+
+static bool
+progressed(void *arg)
+{
+    struct progress *p = arg;
+    uint64_t finished;
+    if (p->c != NULL) {
+        workers_counter_stats st;
+        workers_counter_stats_get(p->c, &st);
+        ck_assert_uint_le(st.failed, st.finished);
+        ck_assert_uint_le(st.finished, st.started);
+        ck_assert_uint_le(st.running, 4);
+        finished = st.finished;
+    } else {
+        workers_elapsed_stats st;
+        workers_elapsed_stats_get(p->e, &st);
+        finished = st.counts.finished;
+    }
+    return finished >= p->at_least;
+}
+
+START_TEST(counter_through_pool)
+{
+    workers_counter *c;
+    ck_assert_int_eq(workers_counter_new(&c), 0);
+    workers_middleware mw = workers_counter_middleware(c);
+    workers_config cfg = {.initial = 4};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, &mw, 1), 0);
+    static struct farm f; /* outlives the pool; zeroed per forked test */
+    workers_builder b = workers_builder_func(farm_new_job, &f);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
+
+    struct progress p = {c, NULL, 20000};
+    ck_assert(tu_wait_until(progressed, &p, TU_DEADLINE_MS));
+    /* Workers leave and join while counting: the leavers' counts stay. */
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    ck_assert_int_eq(workers_pool_less(pool), 0);
+    p.at_least *= 2;
+    ck_assert(tu_wait_until(progressed, &p, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    p.at_least *= 2;
+    ck_assert(tu_wait_until(progressed, &p, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+
+    ck_assert_int_eq(f.built, 5);
+    uint64_t runs = 0, fails = 0;
+    for (int i = 0; i < f.built; i++) {
+        runs += (uint64_t)f.w[i].runs;
+        fails += (uint64_t)(f.w[i].runs / 3);
+    }
+    check_counts(c, runs, runs, fails, 0);
+    workers_counter_free(c);
+}
+END_TEST
+
+static int
+doze_run(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    tu_sleep_ms(1); /* a run that lasts, not a synchronisation */
+    return 0;
+}
+
+START_TEST(elapsed_through_pool)
+{
+    workers_elapsed *e;
+    ck_assert_int_eq(workers_elapsed_new(&e, NULL, NULL), 0);
+    workers_middleware mw = workers_elapsed_middleware(e);
+    workers_config cfg = {.initial = 2};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, &mw, 1), 0);
+    uint64_t t0 = workers__now_ns();
+    workers_job job = workers_job_func(doze_run, NULL);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    struct progress p = {NULL, e, 20};
+    ck_assert(tu_wait_until(progressed, &p, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    uint64_t wall = workers__now_ns() - t0;
+    workers_pool_free(pool);
+
+    workers_elapsed_stats st;
+    workers_elapsed_stats_get(e, &st);
+    ck_assert_uint_ge(st.counts.finished, 20);
+    ck_assert_uint_eq(st.counts.started, st.counts.finished);
+    ck_assert_uint_eq(st.counts.failed, 0);
+    ck_assert_uint_ge(st.total_ns, st.counts.finished * MS);
+    ck_assert_uint_le(st.total_ns, 2 * wall);
+    ck_assert_uint_ge(st.average_ns, MS);
+    ck_assert_uint_ge(st.last_ns, MS);
+    workers_elapsed_free(e);
+}
+END_TEST
+
+/* With the wait middleware outside elapsed in a pool, the pauses are not
+ * counted: empty runs total far less than the pauses between them. */
+START_TEST(elapsed_excludes_wait_in_pool)
+{
+    workers_elapsed *e;
+    ck_assert_int_eq(workers_elapsed_new(&e, NULL, NULL), 0);
+    workers_middleware mws[] = {workers_elapsed_middleware(e),
+                                workers_wait(2 * MS)};
+    workers_config cfg = {.initial = 2};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, mws, 2), 0);
+    workers_job job = workers_job_func(empty_run, NULL);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    struct progress p = {NULL, e, 20};
+    ck_assert(tu_wait_until(progressed, &p, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+
+    workers_elapsed_stats st;
+    workers_elapsed_stats_get(e, &st);
+    ck_assert_uint_ge(st.counts.finished, 20);
+    ck_assert_uint_lt(st.total_ns, st.counts.finished * 2 * MS);
+    workers_elapsed_free(e);
+}
+END_TEST
+
+/* In a pool, wait delays each worker's first run by about d; a pool closed
+ * while its workers pause never runs the job. */
+START_TEST(wait_in_pool)
+{
+    workers_middleware mw = workers_wait(50 * MS);
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new(&pool, &mw, 1), 0);
+    _Atomic uint64_t first = 0;
+    workers_job job = workers_job_func(stamp_once_run, &first);
+    uint64_t t0 = workers__now_ns();
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(stamped, &first, TU_DEADLINE_MS));
+    ck_assert_uint_ge(atomic_load(&first) - t0, 50 * MS);
+    ck_assert_uint_le(atomic_load(&first) - t0, 50 * MS + 5 * SEC);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+
+    /* A counter outside the wait shows the worker inside its pause (the
+     * run started, the job has not been called); close then cancels it. */
+    workers_counter *c;
+    ck_assert_int_eq(workers_counter_new(&c), 0);
+    workers_middleware mws[] = {workers_wait(3600 * SEC),
+                                workers_counter_middleware(c)};
+    ck_assert_int_eq(workers_pool_new(&pool, mws, 2), 0);
+    struct scripted s = {0};
+    job = scripted_job(&s);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(counter_started, c, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close_timeout(pool, 5 * SEC), 0);
+    workers_pool_free(pool);
+    ck_assert_int_eq(s.calls, 0);
+    ck_assert_int_eq(s.freed, 1);
+    check_counts(c, 1, 1, 1, 0); /* the wrapper returned WORKERS_ECANCELED */
+    workers_counter_free(c);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------- */
 
 Suite *make_middleware_suite(void);
@@ -623,6 +863,14 @@ make_middleware_suite(void)
 
     tc = tcase_create("wrap");
     tcase_add_test(tc, wrap_order);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pool");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, counter_through_pool);
+    tcase_add_test(tc, elapsed_through_pool);
+    tcase_add_test(tc, elapsed_excludes_wait_in_pool);
+    tcase_add_test(tc, wait_in_pool);
     suite_add_tcase(s, tc);
 
     return s;

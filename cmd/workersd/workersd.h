@@ -101,8 +101,9 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
  *   ("command killed by signal 9");
  * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
  *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
- * - WORKERS_ECANCELED: the worker's context was cancelled (less, close):
- *   not run, or the shell got SIGTERM and did not exit 0;
+ * - WORKERS_ECANCELED: the worker's context was cancelled (less, close)
+ *   before the run started, or by the time the shell ended without exit 0
+ *   (it got SIGTERM, maybe SIGKILL from wd_job_kill_all): not an error;
  * - a negated errno: the shell could not be spawned or watched;
  * - for plugins, anything else job_do returns, as it is.
  */

@@ -9,7 +9,8 @@
  * finish while the rest are still being cancelled. That is safe because a
  * closed pool never reuses a thread and thread records live until
  * workers_pool_free(). The last worker to finish on a closed pool cancels
- * idle_ev, which close waits on.
+ * idle_ev, which close waits on. Threads do not exit at close (see
+ * worker.c): workers_pool_free() ends and joins them.
  */
 #include "internal.h"
 
@@ -20,7 +21,7 @@
 void
 workers__pool_stop_locked(workers_pool *pool, int err)
 {
-    if (pool->closed || pool->stopped)
+    if (atomic_load(&pool->closed) || pool->stopped)
         return;
     pool->stopped = true;
     pool->first_err = err;
@@ -33,18 +34,17 @@ int
 workers__pool_shut(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
-    if (pool->closed) {
+    if (atomic_load(&pool->closed)) {
         pthread_mutex_unlock(&pool->lock);
         return WORKERS_ECLOSED;
     }
-    pool->closed = true;
+    atomic_store(&pool->closed, true);
     struct workers__thread **active = pool->active;
     int n = pool->nactive;
     pool->active = NULL;
     pool->nactive = pool->cap = 0;
-    workers__worker_release_parked(pool);
     workers_ctx_cancel(&pool->stopped_ev);
-    if (pool->busy == 0)
+    if (atomic_load(&pool->busy) == 0)
         workers_ctx_cancel(&pool->idle_ev);
     pthread_mutex_unlock(&pool->lock);
 

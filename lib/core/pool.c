@@ -122,7 +122,7 @@ workers_pool_must(const workers_config *cfg, const workers_middleware *mws,
 static int
 pool_can_add(const workers_pool *pool)
 {
-    if (pool->closed || pool->stopped)
+    if (atomic_load(&pool->closed) || pool->stopped)
         return WORKERS_ECLOSED;
     if (!pool->started)
         return WORKERS_ENOTSTARTED;
@@ -180,7 +180,7 @@ pool_start(workers_pool *pool, const workers_job *job,
 {
     pthread_mutex_lock(&pool->add_lock);
     pthread_mutex_lock(&pool->lock);
-    int err = pool->closed ? WORKERS_ECLOSED
+    int err = atomic_load(&pool->closed) ? WORKERS_ECLOSED
               : pool->started ? WORKERS_ESTARTED
                               : 0;
     if (err == 0)
@@ -212,7 +212,7 @@ pool_start(workers_pool *pool, const workers_job *job,
     pthread_mutex_lock(&pool->lock);
     /* A worker's error stopped the pool while the rest were being added:
      * the start itself worked, and run or close will report that error. */
-    bool stopped = pool->stopped && !pool->closed;
+    bool stopped = pool->stopped && !atomic_load(&pool->closed);
     pthread_mutex_unlock(&pool->lock);
     if (err == WORKERS_ECLOSED && stopped)
         return 0;
@@ -271,7 +271,7 @@ int
 workers_pool_less(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
-    int err = pool->closed || pool->stopped ? WORKERS_ECLOSED
+    int err = atomic_load(&pool->closed) || pool->stopped ? WORKERS_ECLOSED
               : !pool->started              ? WORKERS_ENOTSTARTED
               : pool->nactive <= pool->cfg.min ? WORKERS_EMIN
                                                : 0;
@@ -305,9 +305,7 @@ workers_pool_free(workers_pool *pool)
     struct workers__thread *t = pool->threads;
     while (t != NULL) {
         struct workers__thread *next = t->next_all;
-        pthread_join(t->tid, NULL);
-        workers__ctx_destroy(&t->ctx);
-        free(t);
+        workers__worker_join(t);
         t = next;
     }
     if (pool->has_builder) {

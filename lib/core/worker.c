@@ -3,10 +3,10 @@
  *
  * A thread serves one worker at a time. It runs its job until the worker's
  * context is cancelled (less, close, or a stop_on_errors stop), frees that
- * job, then under pool->lock decrements busy and either parks itself on the
- * free list (pool open: more() may hand it the next worker) or exits (pool
- * closed). The thread record outlives the thread: workers_pool_free() joins
- * and frees it.
+ * job, decrements busy, then parks: on the free list under pool->lock when
+ * the pool is open (more() may hand it the next worker), alone when it is
+ * closed. Only workers_pool_free() makes threads exit, and it joins each and
+ * frees its record, so a thread may touch the pool until it returns.
  *
  * Threads are created with every signal blocked (they inherit the mask that
  * workers__worker_add sets around pthread_create) and with the pool's stack
@@ -37,8 +37,8 @@ worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg,
     return 0;
 }
 
-/* Sleeps until more() gives this thread a worker (true) or the pool closes
- * (false). */
+/* Sleeps until more() gives this thread a worker (true) or
+ * workers_pool_free() wants it to exit (false). */
 static bool
 worker_park(struct workers__thread *t)
 {
@@ -50,33 +50,57 @@ worker_park(struct workers__thread *t)
     return v == WORKERS__PARK_RUN;
 }
 
+/* The pool is closed and never reuses a thread. The thread neither takes
+ * the lock nor exits now: the workers a close wakes only flip a word and
+ * sleep, and the costly thread exits happen in workers_pool_free(), whose
+ * EXIT store is the only one this CAS can lose to. */
+static bool
+worker_park_closed(struct workers__thread *t)
+{
+    uint32_t run = WORKERS__PARK_RUN;
+    atomic_compare_exchange_strong(&t->park, &run, WORKERS__PARK_WAIT);
+    return worker_park(t);
+}
+
+/* The worker is over: its job has returned and is freed. Returns whether
+ * the thread got another worker. */
+static bool
+worker_next(struct workers__thread *t, workers_pool *pool, int err)
+{
+    if (err != 0) {
+        pthread_mutex_lock(&pool->lock);
+        workers__pool_stop_locked(pool, err);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    if (atomic_fetch_sub(&pool->busy, 1) == 1 && atomic_load(&pool->closed))
+        workers_ctx_cancel(&pool->idle_ev);
+    if (atomic_load(&pool->closed))
+        return worker_park_closed(t);
+    pthread_mutex_lock(&pool->lock);
+    bool open = !atomic_load(&pool->closed);
+    if (open) {
+        atomic_store_explicit(&t->park, WORKERS__PARK_WAIT,
+                              memory_order_relaxed);
+        t->next_free = pool->free_threads;
+        pool->free_threads = t;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return open ? worker_park(t) : worker_park_closed(t);
+}
+
 static void *
 worker_main(void *p)
 {
     struct workers__thread *t = p;
     workers_pool *pool = t->pool;
-    bool parked;
+    int err;
     do {
-        int err = worker_loop(&t->ctx, t->job.fn, t->job.arg,
-                              pool->cfg.stop_on_errors);
+        err = worker_loop(&t->ctx, t->job.fn, t->job.arg,
+                          pool->cfg.stop_on_errors);
         /* Freed before busy drops, so a returned close means every
          * worker's state is gone. */
         workers_job_free(&t->job);
-
-        pthread_mutex_lock(&pool->lock);
-        if (err != 0)
-            workers__pool_stop_locked(pool, err);
-        parked = !pool->closed;
-        if (parked) {
-            atomic_store_explicit(&t->park, WORKERS__PARK_WAIT,
-                                  memory_order_relaxed);
-            t->next_free = pool->free_threads;
-            pool->free_threads = t;
-        }
-        if (--pool->busy == 0 && pool->closed)
-            workers_ctx_cancel(&pool->idle_ev);
-        pthread_mutex_unlock(&pool->lock);
-    } while (parked && worker_park(t));
+    } while (worker_next(t, pool, err));
     return NULL;
 }
 
@@ -145,18 +169,15 @@ workers__worker_add(workers_pool *pool, workers_job *job)
             return err;
     }
     pool->active[pool->nactive++] = t;
-    pool->busy++;
+    atomic_fetch_add(&pool->busy, 1);
     return 0;
 }
 
 void
-workers__worker_release_parked(workers_pool *pool)
+workers__worker_join(struct workers__thread *t)
 {
-    struct workers__thread *t = pool->free_threads;
-    pool->free_threads = NULL;
-    while (t != NULL) {
-        struct workers__thread *next = t->next_free;
-        worker_wake(t, WORKERS__PARK_EXIT);
-        t = next;
-    }
+    worker_wake(t, WORKERS__PARK_EXIT);
+    pthread_join(t->tid, NULL);
+    workers__ctx_destroy(&t->ctx);
+    free(t);
 }

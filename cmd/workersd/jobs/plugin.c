@@ -71,9 +71,9 @@ struct pworker {
     void *state;
     /* With Timeout only; under wdog->lock except where noted. */
     struct pworker *prev, *next;
-    workers_ctx *outer;   /* the worker's context, known from its first run */
-    int outer_fd;         /* -1 until then */
-    bool outer_seen;      /* outer was cancelled and run_ctx with it */
+    workers_ctx *outer; /* the worker's context, known from its first run */
+    int outer_fd;       /* -1 until then */
+    bool outer_seen;    /* outer was cancelled and run_ctx with it */
     bool armed, fired;
     uint64_t deadline;
     workers_ctx *run_ctx; /* written by the worker only, under the lock */
@@ -435,8 +435,10 @@ wd_plugin_open(const wd_config *cfg, bool init, wd_plugin **out, char *err,
     if (init && cfg->timeout_ns != 0) {
         int r = wdog_start(&p->wdog);
         if (r != 0) {
-            snprintf(err, errlen, "%s: Plugin = %s: cannot start the timeout "
-                     "watchdog: %s", where, cfg->plugin, strerror(-r));
+            snprintf(err, errlen,
+                     "%s: Plugin = %s: cannot start the timeout "
+                     "watchdog: %s",
+                     where, cfg->plugin, strerror(-r));
             if (p->job_fini != NULL)
                 p->job_fini();
             free(p);
