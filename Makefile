@@ -65,8 +65,17 @@ T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
             -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread -lm
 
 # ---- benchmarks ----------------------------------------------------------
+# Not part of `make check`: `make bench` builds and runs it. It links the
+# daemon's objects (minus main) for the command job.
 B_SRC    := $(wildcard tests/bench/*.c)
+B_OBJ    := $(B_SRC:%.c=$(BUILD)/%.o)
 B_BIN    := $(BUILD)/bench/bench
+B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(CFLAGS)
+
+# ---- test tools: programs a suite runs, linked apart from the runner ------
+# (tests/tools/noalloc replaces malloc, which must not happen in the runner.)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all check check-asan check-tsan bench run deps clean format \
         install uninstall
@@ -122,7 +131,7 @@ deps:
 # CK_DEFAULT_TIMEOUT bounds each test; the tests that need longer set their
 # own. CK_RUN_SUITE/CK_RUN_CASE pick one suite/case.
 check: deps
-	$(MAKE) all $(T_BIN) $(TPLUGINS)
+	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	$(T_BIN)
 
 check-asan: deps
@@ -132,10 +141,18 @@ check-asan: deps
 check-tsan: deps
 	$(MAKE) check BUILD=build/tsan OPT='-O1 -g' SAN='-fsanitize=thread'
 
-$(B_BIN): $(B_SRC) $(LIB_A) $(DAEMON)
+$(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) -O2 -Ilib -Icmd/workersd $(CFLAGS) -o $@ $(B_SRC) \
-	    $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread -lm
+	$(CC) $(B_CFLAGS) -c -o $@ $<
+
+$(B_BIN): $(B_OBJ) $(D_LIBOBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $(B_OBJ) $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) \
+	    $(EV_LIBS) -ldl -lpthread -lm
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -Ilib $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_A) -lpthread
 
 bench: deps
 	$(MAKE) all $(B_BIN) OPT='-O2 -g'
@@ -219,4 +236,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d) $(B_OBJ:.o=.d) \
+    $(TOOLS:=.d)
