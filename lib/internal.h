@@ -37,6 +37,10 @@ void workers__ctx_init(workers_ctx *ctx, unsigned worker_id);
 void workers__ctx_reset(workers_ctx *ctx, unsigned worker_id);
 /* Closes the fd, if any. */
 void workers__ctx_destroy(workers_ctx *ctx);
+/* The first half of workers_ctx_cancel(): sets done and signals the fd,
+ * without waking futex waiters (the caller does that, maybe after dropping
+ * a lock, with workers__futex_wake_all(&ctx->done)). True the first time. */
+bool workers__ctx_mark(workers_ctx *ctx);
 
 /* time.c */
 uint64_t workers__now_ns(void); /* CLOCK_MONOTONIC */
@@ -130,8 +134,11 @@ struct workers_pool {
 
 /* worker.c: with pool->lock held. Gives *job to a parked thread or a new
  * one and pushes that worker on the active stack. On success the worker owns
- * *job; on failure (-ENOMEM, -EAGAIN, ...) *job is untouched. */
-int workers__worker_add(workers_pool *pool, workers_job *job);
+ * *job; on failure (-ENOMEM, -EAGAIN, ...) *job is untouched. A parked
+ * thread is handed its worker but not woken: *wake is set to it, and the
+ * caller wakes it (futex on wake->park) once it has dropped the lock. */
+int workers__worker_add(workers_pool *pool, workers_job *job,
+                        struct workers__thread **wake);
 /* worker.c: from workers_pool_free(), once closed: makes the thread exit
  * as soon as its job returns, joins it and frees its record. */
 void workers__worker_join(struct workers__thread *t);

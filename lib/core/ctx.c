@@ -83,16 +83,23 @@ ctx_signal_fd(int fd)
         ;
 }
 
+bool
+workers__ctx_mark(workers_ctx *ctx)
+{
+    if (atomic_exchange(&ctx->done, 1) != 0)
+        return false;
+    int fd = atomic_load(&ctx->fd);
+    if (fd >= 0)
+        ctx_signal_fd(fd);
+    return true;
+}
+
 void
 workers_ctx_cancel(workers_ctx *ctx)
 {
     int saved = errno;
-    if (atomic_exchange(&ctx->done, 1) == 0) {
+    if (workers__ctx_mark(ctx))
         workers__futex_wake_all(&ctx->done);
-        int fd = atomic_load(&ctx->fd);
-        if (fd >= 0)
-            ctx_signal_fd(fd);
-    }
     errno = saved;
 }
 

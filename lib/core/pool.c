@@ -163,13 +163,18 @@ pool_add(workers_pool *pool)
     err = pool_make_job(pool, &job);
     if (err != 0)
         return err;
+    struct workers__thread *parked = NULL;
     pthread_mutex_lock(&pool->lock);
     err = pool_can_add(pool);
     if (err == 0)
-        err = workers__worker_add(pool, &job);
+        err = workers__worker_add(pool, &job, &parked);
     pthread_mutex_unlock(&pool->lock);
     if (err != 0)
         workers_job_free(&job);
+    /* Woken after the unlock, so that it does not preempt us while we hold
+     * the lock its next park would need. */
+    if (parked != NULL)
+        workers__futex_wake_all(&parked->park);
     return err;
 }
 
@@ -275,13 +280,20 @@ workers_pool_less(workers_pool *pool)
               : !pool->started              ? WORKERS_ENOTSTARTED
               : pool->nactive <= pool->cfg.min ? WORKERS_EMIN
                                                : 0;
+    struct workers__thread *t = NULL;
     if (err == 0) {
-        /* Cancelled under the lock: until it is, the worker cannot finish,
-         * park and be handed to another more(). */
-        struct workers__thread *t = pool->active[--pool->nactive];
-        workers_ctx_cancel(&t->ctx);
+        /* Marked cancelled under the lock: until it is, the worker cannot
+         * finish, park and be handed to another more(), whose reset the
+         * mark would undo. The wake-up waits until the lock is dropped, so
+         * the woken worker does not queue on it: if the thread has been
+         * reused by then, the wake is only spurious, which futex waiters
+         * tolerate. Records live until workers_pool_free(). */
+        t = pool->active[--pool->nactive];
+        workers__ctx_mark(&t->ctx);
     }
     pthread_mutex_unlock(&pool->lock);
+    if (t != NULL)
+        workers__futex_wake_all(&t->ctx.done);
     return err;
 }
 

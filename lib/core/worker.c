@@ -143,7 +143,8 @@ worker_spawn(workers_pool *pool, unsigned id, const workers_job *job,
 }
 
 int
-workers__worker_add(workers_pool *pool, workers_job *job)
+workers__worker_add(workers_pool *pool, workers_job *job,
+                    struct workers__thread **wake)
 {
     if (pool->nactive == pool->cap) {
         int cap = pool->cap != 0 ? pool->cap * 2 : 16;
@@ -162,7 +163,11 @@ workers__worker_add(workers_pool *pool, workers_job *job)
         pool->free_threads = t->next_free;
         workers__ctx_reset(&t->ctx, id);
         t->job = *job;
-        worker_wake(t, WORKERS__PARK_RUN);
+        /* A parked thread sees RUN without sleeping, or is woken by the
+         * caller after the unlock. */
+        atomic_store_explicit(&t->park, WORKERS__PARK_RUN,
+                              memory_order_release);
+        *wake = t;
     } else {
         int err = worker_spawn(pool, id, job, &t);
         if (err != 0)
