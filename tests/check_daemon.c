@@ -10,6 +10,7 @@
 #include "workersd.h"
 
 #include <check.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,66 @@ plugin_job(const char *name)
 
 /* job_do ignores cancellation: after the deadline and the grace, workersd
  * leaves the run behind and exits 2 rather than hang. */
+/* ---- misbehaving commands (README "Misbehaving jobs") ------------------ */
+
+static bool
+pid_gone(void *pidp)
+{
+    return kill(*(pid_t *)pidp, 0) != 0 && errno == ESRCH;
+}
+
+/* `cmd &` in a command: its process group is killed when the run ends. */
+START_TEST(test_background_child_dies_with_run)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[job]\nCommand = [ -e @DIR@/bg ] && exec sleep 1000; "
+          "sleep 1000 & echo $! > @DIR@/bg\n");
+    char *bg = expect_file(&r, "bg");
+    ck_assert(du_wait_for(bg, "\n", 1, TU_DEADLINE_MS));
+    pid_t pid = (pid_t)atoi(du_read(bg));
+    ck_assert_int_gt(pid, 1);
+    ck_assert_msg(tu_wait_until(pid_gone, &pid, TU_DEADLINE_MS),
+                  "background child %d outlived its run", (int)pid);
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* A command that closes its stdin, stdout and stderr: its own business;
+ * the daemon goes on running, logging and scaling. */
+START_TEST(test_closed_stdout)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[job]\nCommand = exec <&- >&- 2>&-; : > @DIR@/ran.$WORKERS_WORKER_ID; "
+          "sleep 0.01\n");
+    expect_file(&r, "ran.1");
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 1 -> 2", 1);
+    expect_file(&r, "ran.2");
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* A run meant to last for hours ends on the close's SIGTERM, well before
+ * the deadline: exit 0. */
+START_TEST(test_hours_long_run)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 60s\n"
+          "[job]\nCommand = : > @DIR@/up; exec sleep 36000\n");
+    expect_file(&r, "up");
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, 0);
+    ck_assert_uint_lt(tu_now_ms() - t0, 30000);
+    ck_assert_int_eq(du_count_in(r.err, "closed: every worker finished"), 1);
+}
+END_TEST
+
 START_TEST(test_plugin_stubborn)
 {
     struct run r;
@@ -626,6 +687,9 @@ make_daemon_suite(void)
     tcase_add_test(tc, test_close_quick_jobs);
     tcase_add_test(tc, test_close_deadline);
     tcase_add_test(tc, test_close_forced);
+    tcase_add_test(tc, test_background_child_dies_with_run);
+    tcase_add_test(tc, test_closed_stdout);
+    tcase_add_test(tc, test_hours_long_run);
     tcase_add_test(tc, test_scale_while_closing);
     tcase_add_test(tc, test_run_timeout);
     tcase_add_test(tc, test_stop_on_errors);
