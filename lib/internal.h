@@ -19,8 +19,9 @@
  * workers_ctx_wait() sleeps on, so waiting needs no descriptor. fd is the
  * eventfd that workers_ctx_fd() makes on first use (-1 until then): pools of
  * thousands of workers do not pay a descriptor each unless their jobs poll.
- * waits counts calls to workers_ctx_wait(): the elapsed middleware compares
- * it between runs to know whether the previous run's end is this run's start.
+ * waits moves on at every workers_ctx_wait() call and at the end of every
+ * elapsed run: the elapsed middleware compares it between runs to know
+ * whether the previous run's end is this run's start (nothing in between).
  */
 struct workers_ctx {
     _Atomic uint32_t done;
@@ -147,5 +148,118 @@ int workers__pool_wait(workers_ctx *ev, workers_ctx *ctx, uint64_t deadline);
 /* close.c: the close of close() and close_timeout(). */
 int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
                         uint64_t deadline);
+
+/*
+ * middleware/tally.c: the per-worker slots that counter.c and elapsed.c
+ * share.
+ *
+ * A tally (the body of a counter or an elapsed) owns a list of live slots,
+ * one per wrapped job, plus the totals of slots already freed. Each slot is
+ * written only by the worker running its job, with relaxed loads and stores
+ * (no read-modify-write, no lock) and sits on its own cache lines, so
+ * workers never contend. mu guards the list and the retired totals: it is
+ * taken when a job is wrapped or freed and when stats are read, never per
+ * run.
+ */
+struct workers__slot {
+    /* First cache line: written by the worker every run, read by readers. */
+    _Alignas(WORKERS__CACHELINE) _Atomic uint64_t started;
+    _Atomic uint64_t finished;
+    _Atomic uint64_t failed;
+    _Atomic uint64_t total_ns;    /* elapsed only, as the two below */
+    _Atomic uint64_t last_ns;     /* duration of this slot's last run */
+    _Atomic uint64_t last_end_ns; /* clock when that run ended */
+    /* Private to the worker (elapsed): the context and ctx->waits seen at
+     * the last end, to tell whether that end is the next run's start. */
+    const workers_ctx *end_ctx;
+    uint64_t end_waits;
+    /* Read every run, set at wrap time (the clock copied from the tally so
+     * a run never touches the tally's line, which its mutex dirties). */
+    workers_job inner;
+    workers_clock_fn clock;
+    void *clock_arg;
+    /* Cold: prev/next change under the tally's mutex. */
+    struct workers__tally *tally;
+    struct workers__slot *prev, *next;
+};
+
+/* Sums of a tally: the retired totals plus every live slot. */
+struct workers__tally_sums {
+    uint64_t started, finished, failed;
+    uint64_t total_ns, last_ns, last_end_ns;
+};
+
+struct workers__tally {
+    pthread_mutex_t mu;
+    struct workers__slot *live;      /* guarded by mu */
+    struct workers__tally_sums gone; /* freed slots' totals; guarded by mu */
+    workers_clock_fn clock;          /* elapsed only; never NULL there */
+    void *clock_arg;
+};
+
+/*
+ * The public workers_counter and workers_elapsed handles point to a tally
+ * (those struct types are never defined). clock is elapsed's, NULL for a
+ * counter. Errors: -ENOMEM, or -errno from pthread_mutex_init.
+ */
+int workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
+                       void *clock_arg);
+void workers__tally_free(struct workers__tally *t);
+/* Wraps *job with run(ctx, slot): allocates and registers one slot. The
+ * slot's free folds its counts into the retired totals. Errors: -ENOMEM. */
+int workers__tally_wrap(struct workers__tally *t, workers_job *job,
+                        workers_job_fn run);
+void workers__tally_read(struct workers__tally *t,
+                         struct workers__tally_sums *out);
+/* The counter's view of sums. */
+void workers__tally_counts(const struct workers__tally_sums *sums,
+                           workers_counter_stats *out);
+
+/*
+ * The per-run updates. Only the slot's worker writes its fields, so a
+ * relaxed load and store is an exact increment: nobody else can write in
+ * between, and readers only need each store to be atomic (untorn). That
+ * keeps the lock prefix of fetch_add off the hot path. finished and failed
+ * are stored with release (free on x86) and read with acquire, in the order
+ * failed, finished, started, so a reader never sees failed > finished or
+ * finished > started.
+ */
+static inline void
+workers__slot_add(_Atomic uint64_t *v, uint64_t n, memory_order order)
+{
+    uint64_t old = atomic_load_explicit(v, memory_order_relaxed);
+    atomic_store_explicit(v, old + n, order);
+}
+
+static inline void
+workers__slot_bump(_Atomic uint64_t *v, memory_order order)
+{
+    workers__slot_add(v, 1, order);
+}
+
+static inline void
+workers__slot_start(struct workers__slot *s)
+{
+    workers__slot_bump(&s->started, memory_order_relaxed);
+}
+
+static inline void
+workers__slot_finish(struct workers__slot *s, int result)
+{
+    workers__slot_bump(&s->finished, memory_order_release);
+    if (result != 0)
+        workers__slot_bump(&s->failed, memory_order_release);
+}
+
+/* middleware/wrapper.c: the state of retry and wait, an inner job and a
+ * value. The wrapper's free frees the inner job. */
+struct workers__wrapper {
+    workers_job inner;
+    uint64_t value;
+};
+
+/* Wraps *job with run(ctx, wrapper). Errors: -ENOMEM (*job untouched). */
+int workers__wrapper_wrap(workers_job *job, workers_job_fn run,
+                          uint64_t value);
 
 #endif /* WORKERS_INTERNAL_H */

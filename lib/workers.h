@@ -387,6 +387,11 @@ WORKERS_API void workers_pool_free(workers_pool *pool);
  * Counter: how many runs started, finished and failed, and how many are
  * running. Each wrapped job counts in its own cache line, written only by
  * its worker without lock or atomic read-modify-write; a read sums them.
+ * So a job wrapped by a counter (or an elapsed) must not run concurrently
+ * with itself: give the middleware to the pool (it wraps each worker's job)
+ * or wrap inside a builder, rather than wrapping one job that
+ * workers_pool_start() then shares (concurrent runs would lose counts).
+ * Counts survive the jobs: a freed job's are kept in the totals.
  * The counter must outlive every job it wrapped (free pools first).
  */
 typedef struct workers_counter workers_counter;

@@ -91,7 +91,20 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
 /*
  * The pool's job builder: one job state per worker (its worker id, its
  * running child, the plugin's job_new state). The builder borrows job; its
- * free is NULL.
+ * free is NULL. Fails with -ENOMEM (also when a plugin's job_new returns
+ * NULL, logged).
+ *
+ * What one run returns (every failure is logged with the worker id):
+ * - 0: the shell exited 0 / job_do returned 0;
+ * - 1..255: the shell's exit status ("command exited with status 2");
+ * - 128 + N: the shell was killed by signal N, not because of a cancel
+ *   ("command killed by signal 9");
+ * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
+ *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
+ * - WORKERS_ECANCELED: the worker's context was cancelled (less, close):
+ *   not run, or the shell got SIGTERM and did not exit 0;
+ * - a negated errno: the shell could not be spawned or watched;
+ * - for plugins, anything else job_do returns, as it is.
  */
 workers_builder wd_job_builder(wd_job *job);
 

@@ -1,0 +1,532 @@
+/*
+ * config.c: the ini file, parsed with inih, into a wd_config.
+ *
+ * inih is fed through our own line reader (ini_parse_stream), because inih
+ * as Debian builds it would otherwise get three things silently wrong:
+ * - a line longer than its buffer (200 bytes) is cut, and the rest parsed
+ *   as a new line: the reader refuses such a line, naming it;
+ * - an indented line continues the previous value (multi-line values): the
+ *   reader strips leading blanks, so indentation means nothing;
+ * - a NUL byte ends the line early: the reader refuses it.
+ * The reader also checks each line's syntax and section name the way inih
+ * will read it, so every error names its line and the text at fault, and
+ * it stops the parse at the first error.
+ *
+ * " ;" starts an inline comment in inih. For numbers, booleans and
+ * durations that is harmless, but it would cut a shell command like
+ * "a ; b" in two: a free-text value (Command, Plugin, Arg) followed by an
+ * inline comment is refused instead ("a; b" is taken whole).
+ *
+ * Everything here runs on the main thread before any other thread exists.
+ */
+#include "workersd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define SEC_NS 1000000000ull
+
+enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_TEXT };
+
+static const struct key {
+    const char *section;
+    const char *name;
+    enum kind kind;
+    size_t off; /* of the field in wd_config */
+} keys[] = {
+    {"pool", "Min", K_INT, offsetof(wd_config, pool.min)},
+    {"pool", "Max", K_INT, offsetof(wd_config, pool.max)},
+    {"pool", "Initial", K_INT, offsetof(wd_config, pool.initial)},
+    {"pool", "StopOnErrors", K_BOOL, offsetof(wd_config, pool.stop_on_errors)},
+    {"pool", "CloseTimeout", K_DURATION, offsetof(wd_config, close_timeout_ns)},
+    {"pool", "StackSize", K_SIZE, offsetof(wd_config, pool.stack_size)},
+    {"job", "Command", K_TEXT, offsetof(wd_config, command)},
+    {"job", "Plugin", K_TEXT, offsetof(wd_config, plugin)},
+    {"job", "Arg", K_TEXT, offsetof(wd_config, arg)},
+    {"job", "Timeout", K_DURATION, offsetof(wd_config, timeout_ns)},
+    {"job", "KillGrace", K_DURATION, offsetof(wd_config, kill_grace_ns)},
+    {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
+    {"middleware", "Wait", K_DURATION, offsetof(wd_config, wait_ns)},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+enum { KEY_MIN, KEY_MAX, KEY_INITIAL, KEY_COMMAND = 6, KEY_PLUGIN, KEY_ARG };
+
+static const char *const sections[] = {"pool", "job", "middleware"};
+
+struct parse {
+    wd_config *cfg;
+    FILE *f;
+    char *buf; /* getline's buffer: the current line as read */
+    size_t cap;
+    const char *line; /* the current line, after leading blanks */
+    int lineno;
+    int set_on[NKEYS]; /* line each key was set on, 0 = not set */
+    bool failed;
+    char *err;
+    size_t errlen;
+};
+
+/* ---- messages --------------------------------------------------------- */
+
+/* Writes the first error only: "path:line: ..." (line 0: "path: ..."). */
+__attribute__((format(printf, 3, 4))) static void
+fail(struct parse *p, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (p->failed)
+        return;
+    p->failed = true;
+    if (line > 0)
+        n = snprintf(p->err, p->errlen, "%s:%d: ", p->cfg->path, line);
+    else
+        n = snprintf(p->err, p->errlen, "%s: ", p->cfg->path);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* A value or line as a message may quote it: printable, one line, short. */
+static const char *
+quote(const char *s, char *out, size_t outlen)
+{
+    size_t i, max = outlen - 4;
+
+    for (i = 0; s[i] != '\0' && s[i] != '\n' && i < max; i++)
+        out[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+    if (s[i] != '\0' && s[i] != '\n')
+        memcpy(out + i, "...", 3), i += 3;
+    out[i] = '\0';
+    return out;
+}
+
+/* ---- values ----------------------------------------------------------- */
+
+/* A whole decimal number in [0, max]; NULL or why it is not. */
+static const char *
+parse_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+
+    if (*s == '-')
+        return "must not be negative";
+    if (!isdigit((unsigned char)*s))
+        return "not a whole number";
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    if (*end != '\0')
+        return "not a whole number";
+    if (errno == ERANGE || *out > max)
+        return "too large";
+    return NULL;
+}
+
+struct unit {
+    const char *name;
+    uint64_t mult;
+};
+
+static const struct unit time_units[] = {
+    {"ns", 1},         {"us", 1000},           {"ms", 1000000},
+    {"s", SEC_NS},     {"min", 60 * SEC_NS},   {"h", 3600 * SEC_NS},
+    {"", SEC_NS},      {NULL, 0},
+};
+
+static const struct unit size_units[] = {
+    {"", 1},
+    {"k", 1024},
+    {"m", 1024 * 1024},
+    {"g", 1024 * 1024 * 1024},
+    {NULL, 0},
+};
+
+/* digits and a unit from the table: 0, -1 malformed, -2 overflow. */
+static int
+parse_scaled(const char *s, const struct unit *units, uint64_t *out)
+{
+    unsigned long long v;
+    char *end;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    for (; units->name != NULL; units++) {
+        if (strcasecmp(end, units->name) != 0)
+            continue;
+        if (errno == ERANGE || v > UINT64_MAX / units->mult)
+            return -2;
+        *out = v * units->mult;
+        return 0;
+    }
+    return -1;
+}
+
+int
+wd_parse_duration(const char *s, uint64_t *ns)
+{
+    return parse_scaled(s, time_units, ns) == 0 ? 0 : -1;
+}
+
+static const char *
+parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = true, NULL;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = false, NULL;
+    }
+    return "not a boolean (true/false, yes/no, on/off, 1/0)";
+}
+
+/* The value of the current line had an inline comment that inih cut. */
+static bool has_inline_comment(const char *s);
+
+/* Stores value into the key's field: NULL, or why it is not valid. */
+static const char *
+set_value(struct parse *p, const struct key *k, const char *value)
+{
+    void *field = (char *)p->cfg + k->off;
+    unsigned long long n;
+    uint64_t u;
+    const char *why;
+    int rc;
+
+    switch (k->kind) {
+    case K_INT:
+        if ((why = parse_number(value, INT_MAX, &n)) != NULL)
+            return why;
+        *(int *)field = (int)n;
+        return NULL;
+    case K_UINT:
+        if ((why = parse_number(value, UINT_MAX, &n)) != NULL)
+            return why;
+        *(unsigned *)field = (unsigned)n;
+        return NULL;
+    case K_BOOL:
+        return parse_bool(value, (bool *)field);
+    case K_DURATION:
+    case K_SIZE:
+        if (*value == '-')
+            return "must not be negative";
+        rc = parse_scaled(value, k->kind == K_SIZE ? size_units : time_units,
+                          &u);
+        if (rc == -2)
+            return "too large";
+        if (rc < 0)
+            return k->kind == K_SIZE
+                       ? "not a size (bytes, or with k, M, G: 64k, 1M)"
+                       : "not a duration (500ms, 30s, 2min, 1h; a bare "
+                         "number is seconds)";
+        if (k->kind == K_SIZE && u > SIZE_MAX)
+            return "too large";
+        if (k->kind == K_SIZE)
+            *(size_t *)field = (size_t)u;
+        else
+            *(uint64_t *)field = u;
+        return NULL;
+    case K_TEXT:
+        if (has_inline_comment(p->line))
+            return "' ;' starts an inline comment in an ini file and would "
+                   "cut this value: move the comment to a line of its own "
+                   "(a shell's 'a; b' needs no space before ';')";
+        if ((*(char **)field = strdup(value)) == NULL)
+            return "out of memory";
+        return NULL;
+    }
+    return "unknown key kind";
+}
+
+/* ---- inih callbacks ------------------------------------------------------ */
+
+/*
+ * inih's scan for chars or an inline comment (';' after a blank), as inih
+ * does it, so the reader sees each line the way inih will.
+ */
+static const char *
+find_chars_or_comment(const char *s, const char *chars)
+{
+    bool was_space = false;
+
+    while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
+           !(was_space && *s == ';')) {
+        was_space = isspace((unsigned char)*s);
+        s++;
+    }
+    return s;
+}
+
+static bool
+has_inline_comment(const char *s)
+{
+    const char *sep = find_chars_or_comment(s, "=:");
+
+    return *sep != '\0' && *find_chars_or_comment(sep + 1, NULL) == ';';
+}
+
+/* Checks one line (leading blanks gone) as inih will read it. */
+static void
+check_line(struct parse *p, const char *s)
+{
+    char q[96];
+
+    if (*s == '\0' || *s == ';' || *s == '#')
+        return;
+    if (*s == '[') {
+        const char *end = find_chars_or_comment(s + 1, "]");
+        size_t len = (size_t)(end - s - 1);
+
+        if (*end != ']') {
+            fail(p, p->lineno, "%s: missing ']' in section header",
+                 quote(s, q, sizeof q));
+            return;
+        }
+        end++;
+        while (isspace((unsigned char)*end))
+            end++;
+        if (*end != '\0' && *end != ';' && *end != '#') {
+            fail(p, p->lineno, "%s: unexpected text after ']'",
+                 quote(s, q, sizeof q));
+            return;
+        }
+        for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+            if (strlen(sections[i]) == len &&
+                strncasecmp(s + 1, sections[i], len) == 0)
+                return;
+        fail(p, p->lineno,
+             "[%.*s]: unknown section (expected [pool], [job] or "
+             "[middleware])",
+             (int)(len > 40 ? 40 : len), s + 1);
+        return;
+    }
+    if (*find_chars_or_comment(s, "=:") == '\0')
+        fail(p, p->lineno,
+             "%s: expected 'Key = value', '[section]' or a comment",
+             quote(s, q, sizeof q));
+}
+
+/* inih's reader: one whole line per call, or NULL to end the parse. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+    struct parse *p = stream;
+    ssize_t n;
+    char *s;
+
+    if (p->failed)
+        return NULL;
+    errno = 0;
+    n = getline(&p->buf, &p->cap, p->f);
+    if (n < 0) {
+        if (ferror(p->f) || errno == ENOMEM)
+            fail(p, 0, "read error after line %d: %s", p->lineno,
+                 strerror(errno ? errno : EIO));
+        return NULL;
+    }
+    p->lineno++;
+    if ((size_t)n != strlen(p->buf)) {
+        fail(p, p->lineno, "NUL byte in line (not a text file?)");
+        return NULL;
+    }
+    /* inih's buffer holds num - 1 bytes of line, newline included. */
+    if (n > num - 1) {
+        fail(p, p->lineno,
+             "line too long (%zd bytes; an ini line holds at most %d): "
+             "shorten it, e.g. move a long command into a script",
+             n - (p->buf[n - 1] == '\n'), num - 2);
+        return NULL;
+    }
+    s = p->buf;
+    if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3; /* a UTF-8 byte order mark */
+    while (isspace((unsigned char)*s))
+        s++;
+    p->line = s;
+    check_line(p, s);
+    if (p->failed)
+        return NULL;
+    memcpy(str, s, strlen(s) + 1);
+    return str;
+}
+
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    const struct key *k = NULL;
+    char qv[80];
+    const char *why;
+    size_t i;
+
+    if (p->failed)
+        return 0;
+    quote(value, qv, sizeof qv);
+    if (*section == '\0') {
+        fail(p, p->lineno, "%s = %s: key outside any section", name, qv);
+        return 0;
+    }
+    for (i = 0; i < NKEYS; i++) {
+        if (strcasecmp(keys[i].section, section) == 0 &&
+            strcasecmp(keys[i].name, name) == 0) {
+            k = &keys[i];
+            break;
+        }
+    }
+    if (k == NULL) {
+        fail(p, p->lineno, "%s = %s: unknown key in [%s]", name, qv, section);
+        return 0;
+    }
+    if (p->set_on[i] != 0) {
+        fail(p, p->lineno, "%s = %s: duplicate key (first set on line %d)",
+             k->name, qv, p->set_on[i]);
+        return 0;
+    }
+    p->set_on[i] = p->lineno;
+    if (*value == '\0') {
+        fail(p, p->lineno, "%s = : empty value", k->name);
+        return 0;
+    }
+    if ((why = set_value(p, k, value)) != NULL) {
+        fail(p, p->lineno, "%s = %s: %s", k->name, qv, why);
+        return 0;
+    }
+    if ((i == KEY_COMMAND && p->set_on[KEY_PLUGIN] != 0) ||
+        (i == KEY_PLUGIN && p->set_on[KEY_COMMAND] != 0)) {
+        fail(p, p->lineno,
+             "%s = %s: [job] already has %s (line %d): give exactly one of "
+             "Command and Plugin",
+             k->name, qv, i == KEY_COMMAND ? "Plugin" : "Command",
+             p->set_on[i == KEY_COMMAND ? KEY_PLUGIN : KEY_COMMAND]);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- whole-file checks ---------------------------------------------------- */
+
+static void
+check_pool(struct parse *p)
+{
+    const workers_config *pc = &p->cfg->pool;
+    int rc = workers_config_validate(pc);
+    size_t key;
+    int value;
+
+    if (rc == 0)
+        return;
+    key = rc == WORKERS_EINVALMAX ? KEY_MAX
+          : rc == WORKERS_EINVALINITIAL ? KEY_INITIAL
+                                        : KEY_MIN;
+    value = key == KEY_MAX ? pc->max : key == KEY_INITIAL ? pc->initial
+                                                          : pc->min;
+    if (p->set_on[key] != 0)
+        fail(p, p->set_on[key], "%s = %d: %s", keys[key].name, value,
+             workers_strerror(rc));
+    else
+        fail(p, 0, "[pool]: %s", workers_strerror(rc));
+}
+
+/* A relative Plugin path is relative to the ini file's folder. */
+static void
+resolve_plugin(struct parse *p)
+{
+    wd_config *cfg = p->cfg;
+    const char *slash = strrchr(cfg->path, '/');
+    char *joined;
+
+    if (cfg->plugin == NULL || cfg->plugin[0] == '/')
+        return;
+    if (asprintf(&joined, "%.*s/%s", slash ? (int)(slash - cfg->path) : 1,
+                 slash ? cfg->path : ".", cfg->plugin) < 0) {
+        fail(p, p->set_on[KEY_PLUGIN], "Plugin: out of memory");
+        return;
+    }
+    free(cfg->plugin);
+    cfg->plugin = joined;
+}
+
+static void
+check_file(struct parse *p)
+{
+    char qv[80];
+
+    if (p->failed)
+        return;
+    if (p->cfg->command == NULL && p->cfg->plugin == NULL) {
+        fail(p, 0, "[job]: missing Command or Plugin (give exactly one)");
+        return;
+    }
+    if (p->cfg->arg != NULL && p->cfg->plugin == NULL) {
+        fail(p, p->set_on[KEY_ARG], "Arg = %s: only a Plugin takes an Arg",
+             quote(p->cfg->arg, qv, sizeof qv));
+        return;
+    }
+    check_pool(p);
+    if (!p->failed)
+        resolve_plugin(p);
+}
+
+int
+wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
+{
+    struct parse p = {.cfg = cfg, .err = err, .errlen = errlen};
+    struct stat st;
+    int rc;
+
+    memset(cfg, 0, sizeof *cfg);
+    cfg->close_timeout_ns = 30 * SEC_NS;
+    cfg->kill_grace_ns = 5 * SEC_NS;
+    if ((cfg->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+        return -1;
+    }
+    if ((p.f = fopen(path, "re")) == NULL) {
+        fail(&p, 0, "%s", strerror(errno));
+    } else if (fstat(fileno(p.f), &st) != 0) {
+        fail(&p, 0, "%s", strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        fail(&p, 0, "%s", strerror(EISDIR));
+    } else {
+        rc = ini_parse_stream(read_line, &p, on_key, &p);
+        if (rc == -2)
+            fail(&p, 0, "%s", strerror(ENOMEM));
+        else if (rc != 0)
+            fail(&p, rc, "syntax error");
+        check_file(&p);
+    }
+    if (p.f != NULL)
+        fclose(p.f);
+    free(p.buf);
+    if (p.failed) {
+        wd_config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+void
+wd_config_free(wd_config *cfg)
+{
+    free(cfg->path);
+    free(cfg->command);
+    free(cfg->plugin);
+    free(cfg->arg);
+    memset(cfg, 0, sizeof *cfg);
+}

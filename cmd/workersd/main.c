@@ -1,0 +1,146 @@
+/*
+ * main.c: workersd's command line.
+ *
+ * Order matters: the config is checked and the job loaded (dlopen, and
+ * the plugin's job_init unless -t) before anything starts, so a bad
+ * config exits 78 with nothing to undo; the notify variables are read and
+ * removed from the environment before the first thread or child exists.
+ * workersd runs in the foreground: systemd or the shell supervises it.
+ */
+#include "workersd.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: workersd -c FILE [-t] [-v|-q]\n"
+            "       workersd -h | -V\n"
+            "Runs the job FILE (an ini file) describes through a pool of\n"
+            "workers, in the foreground.\n"
+            "\n"
+            "  -c, --config FILE  the ini file (required)\n"
+            "  -t, --test         check the config (and load the plugin, "
+            "without\n"
+            "                     job_init), then exit\n"
+            "  -v, --verbose      log more (debug)\n"
+            "  -q, --quiet        log only warnings and errors\n"
+            "  -h, --help         this help\n"
+            "  -V, --version      the version\n"
+            "\n"
+            "Signals: SIGUSR1 adds a worker, SIGUSR2 removes one; SIGINT or "
+            "SIGTERM\n"
+            "closes within CloseTimeout, a second one forces the close.\n"
+            "\n"
+            "Exit codes:\n"
+            "   0  closed cleanly: every run finished in time\n"
+            "   1  StopOnErrors: a job error stopped the pool\n"
+            "   2  the close deadline passed (or a second signal forced "
+            "it):\n"
+            "      the remaining runs were killed\n"
+            "  64  usage error\n"
+            "  70  internal failure (the workers could not start, ...)\n"
+            "  78  configuration error (or the plugin would not load or "
+            "init)\n");
+}
+
+/* Every worker may hold a context eventfd and its shell child a pidfd:
+ * thousands of workers need more descriptors than the default soft limit
+ * of 1024, so take what the hard limit allows. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        wd_log(WD_LOG_DEBUG, "cannot raise the descriptor limit");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool test = false;
+    int verbosity = 0, opt, code;
+    char err[WD_ERRLEN];
+    wd_config cfg;
+    wd_job *job;
+
+    while ((opt = getopt_long(argc, argv, "c:tvqhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'v':
+            verbosity++;
+            break;
+        case 'q':
+            verbosity--;
+            break;
+        case 'h':
+            usage(stdout);
+            return WD_EXIT_OK;
+        case 'V':
+            printf("workersd %s (libworkers %s)\n", WORKERS_VERSION_STRING,
+                   workers_version());
+            return WD_EXIT_OK;
+        default:
+            usage(stderr);
+            return WD_EXIT_USAGE;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        fprintf(stderr, "workersd: %s\n",
+                path == NULL ? "missing -c FILE" : "unexpected argument");
+        usage(stderr);
+        return WD_EXIT_USAGE;
+    }
+
+    wd_log_init(verbosity);
+    raise_nofile();
+    if (wd_config_load(path, &cfg, err, sizeof err) != 0) {
+        wd_log(WD_LOG_ERR, "%s", err);
+        return WD_EXIT_CONFIG;
+    }
+    if (!test && wd_notify_init(err, sizeof err) != 0) {
+        wd_log(WD_LOG_ERR, "%s", err);
+        wd_config_free(&cfg);
+        return WD_EXIT_SOFTWARE;
+    }
+    if (wd_job_open(&cfg, !test, &job, err, sizeof err) != 0) {
+        wd_log(WD_LOG_ERR, "%s", err);
+        wd_notify_close();
+        wd_config_free(&cfg);
+        return WD_EXIT_CONFIG;
+    }
+    if (test) {
+        wd_log(WD_LOG_NOTICE, "configuration file %s OK", path);
+        code = WD_EXIT_OK;
+    } else {
+        code = wd_daemon_run(&cfg, job);
+    }
+    wd_job_close(job);
+    wd_notify_close();
+    wd_config_free(&cfg);
+    return code;
+}

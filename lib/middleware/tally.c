@@ -1,0 +1,147 @@
+/*
+ * Per-worker slots shared by the counter and elapsed middlewares.
+ *
+ * Each wrapped job gets one slot (its wrapper state), allocated and linked
+ * into the tally's list when the job is wrapped, never per run. Only the
+ * worker running that job writes the slot's counts (see the inline helpers
+ * in internal.h); readers sum the slots under the tally's mutex. When a
+ * wrapped job is freed (its worker stopped, so nothing writes the slot any
+ * more) its counts are folded into the retired totals and the slot unlinked,
+ * so the stats survive workers leaving. The mutex is the only lock here and
+ * no other lock is taken while it is held.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+/* The worker's hot fields fill exactly the first cache line; the cold ones
+ * (written by other threads when neighbours come and go) start the next. */
+_Static_assert(offsetof(struct workers__slot, inner) == WORKERS__CACHELINE,
+               "slot hot fields must fill one cache line");
+
+int
+workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
+                   void *clock_arg)
+{
+    struct workers__tally *t = malloc(sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    *t = (struct workers__tally){.clock = clock, .clock_arg = clock_arg};
+    int err = pthread_mutex_init(&t->mu, NULL);
+    if (err != 0) {
+        free(t);
+        return -err;
+    }
+    *out = t;
+    return 0;
+}
+
+void
+workers__tally_free(struct workers__tally *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+/* Adds one slot's counts (or the retired totals) into out. The loads follow
+ * the order internal.h explains: failed, finished, then the rest. */
+static void
+add_slot(struct workers__tally_sums *out, const struct workers__slot *s)
+{
+    uint64_t failed = atomic_load_explicit(&s->failed, memory_order_acquire);
+    uint64_t finished =
+        atomic_load_explicit(&s->finished, memory_order_acquire);
+    out->started += atomic_load_explicit(&s->started, memory_order_relaxed);
+    out->finished += finished;
+    out->failed += failed;
+    out->total_ns += atomic_load_explicit(&s->total_ns, memory_order_relaxed);
+    uint64_t end = atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
+    if (finished != 0 && end >= out->last_end_ns) {
+        out->last_end_ns = end;
+        out->last_ns = atomic_load_explicit(&s->last_ns, memory_order_relaxed);
+    }
+}
+
+static void
+add_sums(struct workers__tally_sums *out, const struct workers__tally_sums *in)
+{
+    out->started += in->started;
+    out->finished += in->finished;
+    out->failed += in->failed;
+    out->total_ns += in->total_ns;
+    if (in->finished != 0 && in->last_end_ns >= out->last_end_ns) {
+        out->last_end_ns = in->last_end_ns;
+        out->last_ns = in->last_ns;
+    }
+}
+
+void
+workers__tally_read(struct workers__tally *t, struct workers__tally_sums *out)
+{
+    *out = (struct workers__tally_sums){0};
+    pthread_mutex_lock(&t->mu);
+    add_sums(out, &t->gone);
+    for (const struct workers__slot *s = t->live; s != NULL; s = s->next)
+        add_slot(out, s);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The wrapped job's free: called once its worker stopped running it. */
+static void
+slot_free(void *arg)
+{
+    struct workers__slot *s = arg;
+    struct workers__tally *t = s->tally;
+
+    struct workers__tally_sums mine = {0};
+    add_slot(&mine, s);
+
+    pthread_mutex_lock(&t->mu);
+    add_sums(&t->gone, &mine);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        t->live = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&t->mu);
+
+    workers_job_free(&s->inner);
+    free(s);
+}
+
+int
+workers__tally_wrap(struct workers__tally *t, workers_job *job,
+                    workers_job_fn run)
+{
+    struct workers__slot *s =
+        aligned_alloc(WORKERS__CACHELINE, sizeof(struct workers__slot));
+    if (s == NULL)
+        return -ENOMEM;
+    *s = (struct workers__slot){
+        .inner = *job, .clock = t->clock, .clock_arg = t->clock_arg, .tally = t};
+
+    pthread_mutex_lock(&t->mu);
+    s->next = t->live;
+    if (t->live != NULL)
+        t->live->prev = s;
+    t->live = s;
+    pthread_mutex_unlock(&t->mu);
+
+    *job = (workers_job){run, s, slot_free};
+    return 0;
+}
+
+void
+workers__tally_counts(const struct workers__tally_sums *sums,
+                      workers_counter_stats *out)
+{
+    out->started = sums->started;
+    out->finished = sums->finished;
+    out->failed = sums->failed;
+    out->running = sums->started - sums->finished;
+}

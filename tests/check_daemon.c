@@ -1,0 +1,506 @@
+/*
+ * workersd end to end: the real binary (build/workersd), its stderr in a
+ * file, its children counted in /proc. Every step waits for what the
+ * daemon says or does (a log line, a child count, a datagram) before the
+ * next: Unix coalesces a signal sent twice before it is handled, so a test
+ * sends the next signal only after the log line of the previous one.
+ */
+#include "daemonutil.h"
+#include "testutil.h"
+#include "workersd.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct run {
+    char *dir;
+    char *ini;
+    char *err; /* the daemon's stderr */
+    pid_t pid;
+};
+
+/* text with every "@DIR@" replaced by dir (malloc'd). */
+static char *
+subst_dir(const char *text, const char *dir)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    const char *at;
+
+    while ((at = strstr(text, "@DIR@")) != NULL) {
+        fwrite(text, 1, (size_t)(at - text), f);
+        fputs(dir, f);
+        text = at + 5;
+    }
+    fputs(text, f);
+    fclose(f);
+    return out;
+}
+
+/* Writes the ini (where @DIR@ is the run's own folder) and starts workersd
+ * on it, with env_extra added to its environment. */
+static void
+start(struct run *r, const char *const *env_extra, const char *ini)
+{
+    r->dir = du_mkdtemp();
+    char *text = subst_dir(ini, r->dir);
+    r->ini = du_write_str(r->dir, "test.ini", text);
+    free(text);
+    ck_assert_int_ge(asprintf(&r->err, "%s/err", r->dir), 0);
+    du_subreaper();
+    const char *args[] = {"-c", r->ini, NULL};
+    r->pid = du_spawn(r->dir, args, env_extra, false);
+    ck_assert_msg(du_wait_for(r->err, "workersd: started", 1, TU_DEADLINE_MS),
+                  "no start: %s", du_read(r->err));
+}
+
+static void
+expect_log(struct run *r, const char *needle, int n)
+{
+    ck_assert_msg(du_wait_for(r->err, needle, n, TU_DEADLINE_MS),
+                  "no '%s' (x%d) in: %s", needle, n, du_read(r->err));
+}
+
+static void
+expect_children(struct run *r, int n)
+{
+    ck_assert_msg(du_wait_children(r->pid, n, TU_DEADLINE_MS),
+                  "%d children, want %d; log: %s", du_children(r->pid), n,
+                  du_read(r->err));
+}
+
+static bool
+exists(void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Waits for the file dir/name that a job writes. */
+static char *
+expect_file(struct run *r, const char *name)
+{
+    char *path;
+
+    ck_assert_int_ge(asprintf(&path, "%s/%s", r->dir, name), 0);
+    ck_assert_msg(tu_wait_until(exists, path, TU_DEADLINE_MS), "no %s; log: %s",
+                  path, du_read(r->err));
+    return path;
+}
+
+/* Signals, then expects the exit code and no process left behind. */
+static void
+stop(struct run *r, int sig, int code)
+{
+    if (sig != 0)
+        kill(r->pid, sig);
+    int got = du_wait(r->pid, TU_DEADLINE_MS);
+    ck_assert_msg(got == code, "exit %d, want %d; log: %s", got, code,
+                  du_read(r->err));
+    ck_assert_msg(du_no_descendants(3000), "a process was left behind");
+}
+
+/* ---- command line ----------------------------------------------------- */
+
+START_TEST(test_cli)
+{
+    char *dir = du_mkdtemp(), *out, *err;
+    const char *help[] = {"-h", NULL}, *lhelp[] = {"--help", NULL};
+    const char *ver[] = {"-V", NULL}, *lver[] = {"--version", NULL};
+    const char *none[] = {NULL}, *bad[] = {"-x", NULL};
+    const char *extra[] = {"-c", "a.ini", "more", NULL};
+    const char *noarg[] = {"-c", NULL};
+
+    ck_assert_int_ge(asprintf(&out, "%s/out", dir), 0);
+    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    ck_assert_int_eq(du_run(dir, help), 0);
+    ck_assert_int_eq(du_run(dir, lhelp), 0);
+    ck_assert_int_eq(du_count_in(out, "usage: workersd -c FILE"), 2);
+    /* Every exit code is documented. */
+    ck_assert_int_eq(du_count_in(out, "  78  configuration error"), 2);
+    ck_assert_int_eq(du_count_in(out, "  64  usage error"), 2);
+    ck_assert_int_eq(du_count_in(out, "   2  the close deadline"), 2);
+    ck_assert_int_eq(du_run(dir, ver), 0);
+    ck_assert_int_eq(du_run(dir, lver), 0);
+    ck_assert_int_eq(du_count_in(out, "workersd " WORKERS_VERSION_STRING), 2);
+    ck_assert_int_eq(du_count_in(err, "usage"), 0);
+
+    ck_assert_int_eq(du_run(dir, none), WD_EXIT_USAGE);
+    ck_assert_int_eq(du_run(dir, bad), WD_EXIT_USAGE);
+    ck_assert_int_eq(du_run(dir, extra), WD_EXIT_USAGE);
+    ck_assert_int_eq(du_run(dir, noarg), WD_EXIT_USAGE);
+    ck_assert_int_eq(du_count_in(err, "usage: workersd"), 4);
+    ck_assert_int_eq(du_count_in(err, "missing -c FILE"), 1);
+}
+END_TEST
+
+/* The shipped configs are valid (-t), the plugin one through its own
+ * relative path when the default build folder holds the plugin. */
+START_TEST(test_shipped_configs)
+{
+    char *dir = du_mkdtemp(), *err, *pool = tu_src_path("conf/pool.ini");
+    const char *args[] = {"-t", "-c", pool, NULL};
+
+    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    ck_assert_int_eq(du_run(dir, args), 0);
+    ck_assert_int_eq(du_count_in(err, "configuration file"), 1);
+    ck_assert_int_eq(du_count_in(err, "conf/pool.ini OK"), 1);
+
+    /* conf/plugin.ini names ../build/plugins/example.so; a sanitizer
+     * build keeps its plugins elsewhere, so test a copy that names it. */
+    char *plugin = tu_src_path("conf/plugin.ini");
+    char *text = du_read(plugin), *line, *copy;
+    ck_assert_ptr_nonnull(line = strstr(text, "Plugin = "));
+    *line = '\0';
+    char *rest = strchr(line + 1, '\n');
+    ck_assert_int_ge(asprintf(&copy, "%sPlugin = %s%s", text,
+                              tu_build_path("plugins/example.so"), rest),
+                     0);
+    args[2] = du_write_str(dir, "plugin.ini", copy);
+    ck_assert_int_eq(du_run(dir, args), 0);
+    if (access(tu_src_path("build/plugins/example.so"), F_OK) == 0) {
+        args[2] = plugin;
+        ck_assert_int_eq(du_run(dir, args), 0);
+    }
+    ck_assert_int_eq(du_count_in(err, " OK"), 3 - (args[2] != plugin));
+}
+END_TEST
+
+/* A config the loader accepts but the job does not: exit 78, one line. */
+START_TEST(test_plugin_errors)
+{
+    char *dir = du_mkdtemp(), *err;
+    const char *args[] = {"-t", "-c", NULL, NULL};
+
+    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    args[2] = du_write_str(dir, "nofile.ini", "[job]\nPlugin = none.so\n");
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    args[2] = du_write_str(dir, "dir.ini", "[job]\nPlugin = .\n");
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    du_write_str(dir, "text.so", "not an ELF file\n");
+    args[2] = du_write_str(dir, "text.ini", "[job]\nPlugin = text.so\n");
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    ck_assert_int_eq(du_count_in(err, "workersd: error: "), 3);
+    ck_assert_int_eq(du_count_in(err, "\n"), 3);
+}
+END_TEST
+
+/* ---- scaling ---------------------------------------------------------------- */
+
+START_TEST(test_scale)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nInitial = 2\nMax = 8\nCloseTimeout = 10s\n"
+          "[job]\nCommand = exec sleep 1000\n");
+    expect_children(&r, 2);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 2 -> 3", 1);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 3 -> 4", 1);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 4 -> 5", 1);
+    expect_children(&r, 5);
+    kill(r.pid, SIGUSR2);
+    expect_log(&r, "workers: 5 -> 4", 1);
+    /* The removed worker's child got SIGTERM: four run at once. */
+    expect_children(&r, 4);
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(du_count_in(r.err, "closed: every worker finished"), 1);
+}
+END_TEST
+
+START_TEST(test_scale_limits)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nMin = 1\nMax = 2\nInitial = 2\n"
+          "[job]\nCommand = exec sleep 1000\n");
+    expect_children(&r, 2);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "max reached (2)", 1);
+    ck_assert_int_eq(du_children(r.pid), 2);
+    kill(r.pid, SIGUSR2);
+    expect_log(&r, "workers: 2 -> 1", 1);
+    expect_children(&r, 1);
+    kill(r.pid, SIGUSR2);
+    expect_log(&r, "min reached (1)", 1);
+    ck_assert_int_eq(du_children(r.pid), 1);
+    /* Back up from the minimum, still working. */
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 1 -> 2", 1);
+    expect_children(&r, 2);
+    stop(&r, SIGTERM, 0);
+}
+END_TEST
+
+/* ---- closing ------------------------------------------------------------------- */
+
+START_TEST(test_close_quick_jobs)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nInitial = 3\n[job]\nCommand = : > @DIR@/ran; sleep 0.01\n");
+    expect_file(&r, "ran");
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(du_count_in(r.err, "SIGINT: closing"), 1);
+}
+END_TEST
+
+/* A child that ignores SIGTERM: killed at the deadline, exit 2. */
+START_TEST(test_close_deadline)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nInitial = 2\nCloseTimeout = 500ms\n"
+          "[job]\nCommand = trap '' TERM; : > @DIR@/up.$WORKERS_WORKER_ID; "
+          "exec sleep 1000\n");
+    /* Both shells have set their trap once both markers exist. */
+    expect_file(&r, "up.1");
+    expect_file(&r, "up.2");
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, WD_EXIT_TIMEOUT);
+    uint64_t took = tu_now_ms() - t0;
+    ck_assert_msg(took >= 450 && took < 5000, "closed in %llu ms",
+                  (unsigned long long)took);
+    ck_assert_int_eq(du_count_in(r.err, "close deadline passed"), 1);
+    ck_assert_int_eq(du_count_in(r.err, "closed after the deadline"), 1);
+}
+END_TEST
+
+/* A second SIGINT does not wait for the deadline. */
+START_TEST(test_close_forced)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 60s\n"
+          "[job]\nCommand = trap '' TERM; : > @DIR@/up; exec sleep 1000\n");
+    expect_file(&r, "up");
+    kill(r.pid, SIGINT);
+    expect_log(&r, "SIGINT: closing", 1);
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, WD_EXIT_TIMEOUT);
+    ck_assert_uint_lt(tu_now_ms() - t0, 5000);
+    ck_assert_int_eq(du_count_in(r.err, "second SIGINT: forcing the close"), 1);
+}
+END_TEST
+
+/* Signals during the close change nothing. */
+START_TEST(test_scale_while_closing)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 60s\n"
+          "[job]\nCommand = trap '' TERM; : > @DIR@/up; exec sleep 1000\n");
+    expect_file(&r, "up");
+    kill(r.pid, SIGTERM);
+    expect_log(&r, "SIGTERM: closing", 1);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "closing: SIGUSR1 ignored", 1);
+    ck_assert_int_eq(du_children(r.pid), 1);
+    stop(&r, SIGTERM, WD_EXIT_TIMEOUT);
+}
+END_TEST
+
+/* ---- job errors ------------------------------------------------------------- */
+
+START_TEST(test_run_timeout)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 10s\n"
+          "[job]\nCommand = exec sleep 1000\nTimeout = 200ms\n"
+          "KillGrace = 200ms\n");
+    expect_log(&r, "timed out", 2);
+    /* Still running: each timed-out run is followed by a new one. */
+    expect_children(&r, 1);
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+START_TEST(test_stop_on_errors)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nInitial = 2\nStopOnErrors = true\n"
+          "[job]\nCommand = exit 3\n");
+    stop(&r, 0, WD_EXIT_JOB);
+    ck_assert_int_ge(du_count_in(r.err, "exited with status 3"), 1);
+    ck_assert_int_eq(du_count_in(r.err, "StopOnErrors stops the pool"), 1);
+    ck_assert_int_eq(du_count_in(r.err, "closed: a job error stopped the pool"),
+                     1);
+}
+END_TEST
+
+/* Without StopOnErrors, failures are logged and the pool goes on. */
+START_TEST(test_errors_go_on)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\n[job]\nCommand = sleep 0.01; exit 4\n"
+          "[middleware]\nRetry = 1\nWait = 10ms\n");
+    expect_log(&r, "exited with status 4", 4);
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* ---- plugin ------------------------------------------------------------------ */
+
+START_TEST(test_plugin)
+{
+    struct run r;
+    char *ini;
+
+    ck_assert_int_ge(asprintf(&ini,
+                              "[pool]\nInitial = 2\nCloseTimeout = 5s\n"
+                              "[job]\nPlugin = %s\n",
+                              tu_build_path("plugins/example.so")),
+                     0);
+    start(&r, NULL, ini);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 2 -> 3", 1);
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* ---- systemd ----------------------------------------------------------------- */
+
+static void
+notify_run(const char *sockname, bool abstract)
+{
+    struct run r;
+    char *dir = du_mkdtemp(), *name, *env;
+
+    if (abstract)
+        ck_assert_int_ge(asprintf(&name, "@workersd-test-%ld", (long)getpid()),
+                         0);
+    else
+        ck_assert_int_ge(asprintf(&name, "%s/%s", dir, sockname), 0);
+    int fd = du_notify_socket(name);
+    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    const char *envs[] = {env, NULL};
+
+    start(&r, envs,
+          "[pool]\nInitial = 2\n[job]\nCommand = exec sleep 1000\n");
+    ck_assert(du_notify_expect(fd, "READY=1", TU_DEADLINE_MS));
+    kill(r.pid, SIGUSR1);
+    ck_assert(du_notify_expect(fd, "STATUS=3 workers", TU_DEADLINE_MS));
+    kill(r.pid, SIGUSR2);
+    ck_assert(du_notify_expect(fd, "STATUS=2 workers", TU_DEADLINE_MS));
+    kill(r.pid, SIGTERM);
+    ck_assert(du_notify_expect(fd, "STOPPING=1", TU_DEADLINE_MS));
+    stop(&r, 0, 0);
+}
+
+START_TEST(test_notify)
+{
+    notify_run("notify.sock", false);
+}
+END_TEST
+
+START_TEST(test_notify_abstract)
+{
+    notify_run(NULL, true);
+}
+END_TEST
+
+START_TEST(test_watchdog)
+{
+    struct run r;
+    char *dir = du_mkdtemp(), *name, *env;
+
+    ck_assert_int_ge(asprintf(&name, "%s/notify.sock", dir), 0);
+    int fd = du_notify_socket(name);
+    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    const char *envs[] = {env, "WATCHDOG_USEC=100000", NULL};
+
+    start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
+    /* Pings every 50 ms: three of them well within the deadline. */
+    for (int i = 0; i < 3; i++)
+        ck_assert(du_notify_expect(fd, "WATCHDOG=1", TU_DEADLINE_MS));
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* The job's process holds 0-2 and nothing of the daemon's: not the
+ * notify socket, not libev's descriptors, not a pidfd, not the config file.
+ * Nor does it see NOTIFY_SOCKET, but it does see its worker id. */
+START_TEST(test_no_fd_leak)
+{
+    struct run r;
+    char *dir = du_mkdtemp(), *name, *env, *environ_path;
+
+    ck_assert_int_ge(asprintf(&name, "%s/notify.sock", dir), 0);
+    int fd = du_notify_socket(name);
+    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    const char *envs[] = {env, "WATCHDOG_USEC=1000000", NULL};
+
+    start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
+    ck_assert(du_notify_expect(fd, "READY=1", TU_DEADLINE_MS));
+    expect_children(&r, 1);
+    pid_t child = du_child(r.pid);
+    /* The daemon's own, to show the check can fail. */
+    ck_assert_str_ne(du_fds(r.pid), "0 1 2");
+    ck_assert_str_eq(du_fds(child), "0 1 2");
+
+    ck_assert_int_ge(asprintf(&environ_path, "/proc/%ld/environ", (long)child),
+                     0);
+    FILE *f = fopen(environ_path, "re");
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    bool id = false, notify = false, watchdog = false;
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
+        id |= strcmp(buf + i, "WORKERS_WORKER_ID=1") == 0;
+        notify |= strncmp(buf + i, "NOTIFY_SOCKET=", 14) == 0;
+        watchdog |= strncmp(buf + i, "WATCHDOG_", 9) == 0;
+    }
+    ck_assert(id);
+    ck_assert(!notify);
+    ck_assert(!watchdog);
+    stop(&r, SIGINT, 0);
+}
+END_TEST
+
+Suite *make_daemon_suite(void);
+
+Suite *
+make_daemon_suite(void)
+{
+    Suite *s = suite_create("daemon");
+    TCase *tc = tcase_create("daemon");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cli);
+    tcase_add_test(tc, test_shipped_configs);
+    tcase_add_test(tc, test_plugin_errors);
+    tcase_add_test(tc, test_scale);
+    tcase_add_test(tc, test_scale_limits);
+    tcase_add_test(tc, test_close_quick_jobs);
+    tcase_add_test(tc, test_close_deadline);
+    tcase_add_test(tc, test_close_forced);
+    tcase_add_test(tc, test_scale_while_closing);
+    tcase_add_test(tc, test_run_timeout);
+    tcase_add_test(tc, test_stop_on_errors);
+    tcase_add_test(tc, test_errors_go_on);
+    tcase_add_test(tc, test_plugin);
+    tcase_add_test(tc, test_notify);
+    tcase_add_test(tc, test_notify_abstract);
+    tcase_add_test(tc, test_watchdog);
+    tcase_add_test(tc, test_no_fd_leak);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,379 @@
+/* Helpers for the suites that drive workersd: see daemonutil.h. */
+#include "daemonutil.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *
+du_mkdtemp(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir;
+
+    if (asprintf(&dir, "%s/wdtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
+        mkdtemp(dir) == NULL)
+        abort();
+    return dir;
+}
+
+char *
+du_write(const char *dir, const char *name, const char *data, size_t len)
+{
+    char *path;
+    FILE *f;
+
+    if (asprintf(&path, "%s/%s", dir, name) < 0 ||
+        (f = fopen(path, "we")) == NULL)
+        abort();
+    if (fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        abort();
+    return path;
+}
+
+char *
+du_write_str(const char *dir, const char *name, const char *text)
+{
+    return du_write(dir, name, text, strlen(text));
+}
+
+char *
+du_read(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t len = 0;
+
+    if (f == NULL)
+        return strdup("");
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(mem);
+    fclose(f);
+    return buf;
+}
+
+#define DAC_CAPS                                                              \
+    ((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH))
+
+void
+du_dac_override(bool on)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return;
+    if (on)
+        data[0].effective |= data[0].permitted & DAC_CAPS;
+    else
+        data[0].effective &= ~DAC_CAPS;
+    syscall(SYS_capset, &hdr, data);
+}
+
+pid_t
+du_spawn(const char *dir, const char *const *args,
+         const char *const *env_extra, bool drop_dac)
+{
+    char *bin = tu_build_path("workersd");
+    char *out, *err;
+    const char *argv[32];
+    size_t n = 0;
+    pid_t pid;
+
+    argv[n++] = bin;
+    for (; args[n - 1] != NULL && n < 31; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    if (asprintf(&out, "%s/out", dir) < 0 || asprintf(&err, "%s/err", dir) < 0)
+        abort();
+
+    pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        sigset_t none;
+
+        if (in < 0 || o < 0 || e < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 ||
+            dup2(e, 2) < 0)
+            _exit(127);
+        /* Check's own descriptors are not close-on-exec: keep them from
+         * the daemon, whose children are checked for leaks. */
+        closefrom(3);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (; env_extra != NULL && *env_extra != NULL; env_extra++)
+            putenv((char *)*env_extra);
+        if (drop_dac) {
+            /* Out of the bounding set, root's exec gets them back no more. */
+            prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
+            prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    free(out);
+    free(err);
+    free(bin);
+    return pid;
+}
+
+int
+du_wait(pid_t pid, unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+    int st;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (tu_now_ms() >= end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        tu_sleep_ms(2);
+    }
+}
+
+int
+du_run(const char *dir, const char *const *args)
+{
+    return du_wait(du_spawn(dir, args, NULL, false), TU_DEADLINE_MS);
+}
+
+int
+du_count_in(const char *path, const char *needle)
+{
+    char *text = du_read(path);
+    int n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL;
+         p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+bool
+du_wait_for(const char *path, const char *needle, int n, unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        if (du_count_in(path, needle) >= n)
+            return true;
+        if (tu_now_ms() >= end)
+            return false;
+        tu_sleep_ms(2);
+    }
+}
+
+/* Calls fn(pid, ppid, state, arg) for every process in /proc. */
+static void
+each_process(void (*fn)(pid_t, pid_t, char, void *), void *arg)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char path[300], buf[512], *rp, state;
+        int ppid;
+        FILE *f;
+
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        if ((f = fopen(path, "re")) == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* The command name may hold spaces and ')': skip to the last ')'. */
+        if ((rp = strrchr(buf, ')')) == NULL ||
+            sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        fn(atoi(de->d_name), ppid, state, arg);
+    }
+    closedir(d);
+}
+
+struct count {
+    pid_t ppid;
+    int n;
+    pid_t last;
+};
+
+static void
+count_one(pid_t pid, pid_t ppid, char state, void *arg)
+{
+    struct count *c = arg;
+
+    if (ppid == c->ppid && state != 'Z' && state != 'X') {
+        c->n++;
+        c->last = pid;
+    }
+}
+
+pid_t
+du_child(pid_t ppid)
+{
+    struct count c = {ppid, 0, -1};
+
+    each_process(count_one, &c);
+    return c.last;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+char *
+du_fds(pid_t pid)
+{
+    char path[64], *out = NULL;
+    int fds[256], n = 0;
+    size_t len = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    if ((d = opendir(path)) == NULL)
+        return strdup("?");
+    while ((de = readdir(d)) != NULL && n < 256)
+        if (de->d_name[0] != '.')
+            fds[n++] = atoi(de->d_name);
+    closedir(d);
+    qsort(fds, (size_t)n, sizeof fds[0], cmp_int);
+    FILE *f = open_memstream(&out, &len);
+    for (int i = 0; i < n; i++)
+        fprintf(f, i ? " %d" : "%d", fds[i]);
+    fclose(f);
+    return out;
+}
+
+int
+du_children(pid_t ppid)
+{
+    struct count c = {ppid, 0, -1};
+
+    each_process(count_one, &c);
+    return c.n;
+}
+
+bool
+du_wait_children(pid_t ppid, int n, unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        if (du_children(ppid) == n)
+            return true;
+        if (tu_now_ms() >= end)
+            return false;
+        tu_sleep_ms(2);
+    }
+}
+
+void
+du_subreaper(void)
+{
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+static void
+kill_child(pid_t pid, pid_t ppid, char state, void *arg)
+{
+    (void)state, (void)arg;
+    if (ppid == getpid())
+        kill(pid, SIGKILL);
+}
+
+bool
+du_no_descendants(unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return true;
+        if (r > 0)
+            continue;
+        if (tu_now_ms() >= end)
+            break;
+        tu_sleep_ms(2);
+    }
+    each_process(kill_child, NULL);
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+    return false;
+}
+
+int
+du_notify_socket(const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(name);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || len >= sizeof sa.sun_path)
+        abort();
+    memcpy(sa.sun_path, name, len);
+    if (name[0] == '@')
+        sa.sun_path[0] = '\0';
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) != 0)
+        abort();
+    return fd;
+}
+
+bool
+du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
+{
+    uint64_t end = tu_now_ms() + timeout_ms;
+    char buf[1024];
+
+    for (;;) {
+        uint64_t now = tu_now_ms();
+        struct pollfd pfd = {fd, POLLIN, 0};
+
+        if (now >= end)
+            return false;
+        if (poll(&pfd, 1, (int)(end - now)) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n < 0)
+            continue;
+        buf[n] = '\0';
+        if (strstr(buf, needle) != NULL)
+            return true;
+    }
+}

@@ -1,0 +1,85 @@
+/*
+ * Helpers for the suites that drive the real workersd binary
+ * (check_daemon.c, and check_config.c's run of every malformed file):
+ * temp folders and files, spawning with captured output, waiting for
+ * log lines, counting the daemon's children, and a systemd notify socket.
+ */
+#ifndef WORKERS_DAEMONUTIL_H
+#define WORKERS_DAEMONUTIL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* A fresh folder under $TMPDIR or /tmp (malloc'd path; the test may leak). */
+char *du_mkdtemp(void);
+
+/* Writes len bytes of data to dir/name; returns the path (malloc'd). */
+char *du_write(const char *dir, const char *name, const char *data,
+               size_t len);
+/* As du_write, for a C string. */
+char *du_write_str(const char *dir, const char *name, const char *text);
+
+/* The whole file as a C string (malloc'd), "" when missing. */
+char *du_read(const char *path);
+
+/* The effective capabilities that let root ignore file modes: off (so a
+ * mode-000 file is unreadable even for root) or back on. */
+void du_dac_override(bool on);
+
+/*
+ * Starts build/workersd with args (NULL-terminated, argv[0] not included)
+ * and env_extra ("NAME=value" strings, NULL-terminated, may be NULL) added
+ * to the environment. stdin is /dev/null, stdout and stderr go to the
+ * files dir/out and dir/err; no descriptor of the test leaks into it.
+ * drop_dac: the daemon runs without the capabilities of du_dac_override.
+ */
+pid_t du_spawn(const char *dir, const char *const *args,
+               const char *const *env_extra, bool drop_dac);
+
+/* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
+ * or -1 on timeout (it is then SIGKILLed and reaped). */
+int du_wait(pid_t pid, unsigned timeout_ms);
+
+/* Runs workersd to completion (10 s at most): du_spawn + du_wait. */
+int du_run(const char *dir, const char *const *args);
+
+/* How many times needle occurs in the file (0 when missing). */
+int du_count_in(const char *path, const char *needle);
+
+/* Waits up to timeout_ms until needle occurs at least n times in path. */
+bool du_wait_for(const char *path, const char *needle, int n,
+                 unsigned timeout_ms);
+
+/* Live (not zombie) processes whose parent is ppid. */
+int du_children(pid_t ppid);
+
+/* One live child of ppid, or -1. */
+pid_t du_child(pid_t ppid);
+
+/* The descriptors process pid holds, as "0 1 2" in ascending order
+ * (malloc'd). */
+char *du_fds(pid_t pid);
+
+/* Waits up to timeout_ms until ppid has exactly n live children. */
+bool du_wait_children(pid_t ppid, int n, unsigned timeout_ms);
+
+/*
+ * Makes this test process a child subreaper, so the daemon's children and
+ * grandchildren that outlive it come to us. Call before du_spawn.
+ */
+void du_subreaper(void);
+
+/*
+ * After the daemon was reaped: reaps whatever came to us and returns true
+ * when no descendant is left alive within timeout_ms. On false, kills what
+ * is left (so the test process ends clean).
+ */
+bool du_no_descendants(unsigned timeout_ms);
+
+/* Binds a SOCK_DGRAM socket at path (or, for "@name", an abstract one). */
+int du_notify_socket(const char *name);
+
+/* Reads datagrams for up to timeout_ms until one contains needle. */
+bool du_notify_expect(int fd, const char *needle, unsigned timeout_ms);
+
+#endif
