@@ -56,7 +56,8 @@ T_BIN    := $(BUILD)/tests/check_workers
 T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
             $(CHECK_CFLAGS) $(INIH_CFLAGS) \
             -DWORKERS_BUILD_DIR='"$(abspath $(BUILD))"' \
-            -DWORKERS_SRC_DIR='"$(CURDIR)"' $(CFLAGS)
+            -DWORKERS_SRC_DIR='"$(CURDIR)"' -DWORKERS_CC='"$(CC)"' \
+            -DWORKERS_OPT='"$(OPT)"' -DWORKERS_SAN='"$(SAN)"' $(CFLAGS)
 # The suite runner links the daemon's objects too (minus main) so that the
 # config loader and job kinds can be unit-tested.
 D_LIBOBJ := $(filter-out $(BUILD)/cmd/workersd/main.o,$(D_OBJ))
@@ -64,8 +65,17 @@ T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
             -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread -lm
 
 # ---- benchmarks ----------------------------------------------------------
+# Not part of `make check`: `make bench` builds and runs it. It links the
+# daemon's objects (minus main) for the command job.
 B_SRC    := $(wildcard tests/bench/*.c)
+B_OBJ    := $(B_SRC:%.c=$(BUILD)/%.o)
 B_BIN    := $(BUILD)/bench/bench
+B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(CFLAGS)
+
+# ---- test tools: programs a suite runs, linked apart from the runner ------
+# (tests/tools/noalloc replaces malloc, which must not happen in the runner.)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all check check-asan check-tsan bench run deps clean format \
         install uninstall
@@ -121,7 +131,7 @@ deps:
 # CK_DEFAULT_TIMEOUT bounds each test; the tests that need longer set their
 # own. CK_RUN_SUITE/CK_RUN_CASE pick one suite/case.
 check: deps
-	$(MAKE) all $(T_BIN) $(TPLUGINS)
+	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	$(T_BIN)
 
 check-asan: deps
@@ -131,10 +141,18 @@ check-asan: deps
 check-tsan: deps
 	$(MAKE) check BUILD=build/tsan OPT='-O1 -g' SAN='-fsanitize=thread'
 
-$(B_BIN): $(B_SRC) $(LIB_A) $(DAEMON)
+$(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) -O2 -Ilib -Icmd/workersd $(CFLAGS) -o $@ $(B_SRC) \
-	    $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread -lm
+	$(CC) $(B_CFLAGS) -c -o $@ $<
+
+$(B_BIN): $(B_OBJ) $(D_LIBOBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $(B_OBJ) $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) \
+	    $(EV_LIBS) -ldl -lpthread -lm
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -Ilib $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_A) -lpthread
 
 bench: deps
 	$(MAKE) all $(B_BIN) OPT='-O2 -g'
@@ -148,7 +166,75 @@ format:
 	clang-format -i $(wildcard lib/*.[ch] lib/*/*.[ch] cmd/*/*.[ch] \
 	    cmd/*/*/*.[ch] tests/*.[ch] tests/*/*.[ch])
 
+# ---- install -------------------------------------------------------------
+# Every directory is overridable; DESTDIR is prepended to all of them, so
+# `make install DESTDIR=/tmp/pkg PREFIX=/usr` stages a package. Files whose
+# content names an installed path (the .pc file, the unit) are generated at
+# install time from the variables in force, never reused from an earlier
+# install with another PREFIX.
+SBINDIR      ?= $(PREFIX)/sbin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+SYSCONFDIR   ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PLUGINDIR    ?= $(LIBDIR)/workers
+INSTALL      ?= install
+
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+            -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+            -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+# The exact list `make uninstall` removes (symlinks included).
+INSTALLED := $(SBINDIR)/workersd \
+    $(LIBDIR)/libworkers.a $(LIBDIR)/libworkers.so.$(VERSION) \
+    $(LIBDIR)/libworkers.so.$(SOMAJOR) $(LIBDIR)/libworkers.so \
+    $(INCLUDEDIR)/workers.h $(PKGCONFIGDIR)/workers.pc \
+    $(UNITDIR)/workersd.service $(SYSCONFDIR)/workersd/pool.ini \
+    $(PLUGINS:$(BUILD)/plugins/%=$(PLUGINDIR)/%) \
+    $(MANDIR)/man8/workersd.8 $(MANDIR)/man5/workersd.ini.5
+
+install: all
+	@mkdir -p $(BUILD)/install
+	$(SUBST) lib/workers.pc.in > $(BUILD)/install/workers.pc
+	$(SUBST) conf/workersd.service > $(BUILD)/install/workersd.service
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/workersd \
+	    $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5
+	$(INSTALL) -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/workersd
+	$(INSTALL) -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libworkers.a
+	$(INSTALL) -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libworkers.so.$(VERSION)
+	ln -sf libworkers.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/libworkers.so.$(SOMAJOR)
+	ln -sf libworkers.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libworkers.so
+	$(INSTALL) -m 644 lib/workers.h $(DESTDIR)$(INCLUDEDIR)/workers.h
+	$(INSTALL) -m 644 $(BUILD)/install/workers.pc \
+	    $(DESTDIR)$(PKGCONFIGDIR)/workers.pc
+	$(INSTALL) -m 644 $(BUILD)/install/workersd.service \
+	    $(DESTDIR)$(UNITDIR)/workersd.service
+	@# An edited config survives a reinstall.
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini"; else \
+	    $(INSTALL) -m 644 conf/pool.ini \
+	        $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini; fi
+	$(if $(PLUGINS),$(INSTALL) -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	$(INSTALL) -m 644 cmd/workersd/workersd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 cmd/workersd/workersd.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && \
+	    command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+# Removes exactly what install put there, then the folders install made
+# that are left empty (a shared folder such as $(LIBDIR) is never empty).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(DESTDIR)$(SYSCONFDIR)/workersd $(DESTDIR)$(PLUGINDIR); do \
+	    rmdir "$$d" 2>/dev/null || :; done
+
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d) $(B_OBJ:.o=.d) \
+    $(TOOLS:=.d)

@@ -19,6 +19,9 @@ have_hdr_lib() {
         ${CC:-cc} -x c - -o /dev/null "-l$2" >/dev/null 2>&1
 }
 
+# gcc only recommends the C library's headers; a --no-install-recommends
+# system may lack them.
+have_hdr_lib stdio.h c || need libc6-dev
 have_pc inih || need libinih-dev
 have_pc check || need check
 have_hdr_lib ev.h ev || need libev-dev

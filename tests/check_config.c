@@ -190,13 +190,11 @@ START_TEST(test_plugin_paths)
 
     /* Relative: to the ini file's folder. */
     load_ok("[job]\nPlugin = lib/job.so\nArg = hello world\n", &cfg, &dir);
-    if (asprintf(&want, "%s/lib/job.so", dir) < 0)
-        abort();
+    want = du_fmt("%s/lib/job.so", dir);
     ck_assert_str_eq(cfg.plugin, want);
     ck_assert_str_eq(cfg.arg, "hello world");
     ck_assert_ptr_null(cfg.command);
     wd_config_free(&cfg);
-    free(want);
 
     load_ok("[job]\nPlugin = /usr/lib/x.so\n", &cfg, NULL);
     ck_assert_str_eq(cfg.plugin, "/usr/lib/x.so");
@@ -212,7 +210,8 @@ START_TEST(test_plugin_paths)
 }
 END_TEST
 
-/* ---- malformed files ------------------------------------------------------- */
+/* ---- malformed files -------------------------------------------------------
+ */
 
 /*
  * Each case: the file's content (len 0: a C string), and what the message
@@ -264,13 +263,14 @@ static const struct bad {
      "1: [pool] extra: unexpected text after ']'"},
     {"no equals", "[pool]\njust some words\n", 0,
      "2: just some words: expected 'Key = value'"},
-    {"binary garbage", "\x7f" "ELF\x02\x01\x01\xff\xfe\n", 0,
-     "1: ?ELF?????: expected 'Key = value'"},
+    {"binary garbage",
+     "\x7f"
+     "ELF\x02\x01\x01\xff\xfe\n",
+     0, "1: ?ELF?????: expected 'Key = value'"},
     {"NUL byte", "[job]\nCommand = tr\0ue\n", 21, "2: NUL byte"},
     {"long command", NULL, 0, "2: line too long (265 bytes"},
     {"1 MB line", NULL, 0, "3: line too long (1048576 bytes"},
-    {"no job", "[pool]\nMax = 1\n", 0,
-     " [job]: missing Command or Plugin"},
+    {"no job", "[pool]\nMax = 1\n", 0, " [job]: missing Command or Plugin"},
     {"empty file", "", 0, " [job]: missing Command or Plugin"},
     {"both kinds", "[job]\nCommand = true\nPlugin = x.so\n", 0,
      "3: Plugin = x.so: [job] already has Command (line 2)"},
@@ -317,8 +317,8 @@ write_bad(const char *dir, size_t i)
     snprintf(name, sizeof name, "bad%02zu.ini", i);
     if (strcmp(b->name, "long command") == 0) {
         char text[300];
-        int n = snprintf(text, sizeof text, "[job]\nCommand = echo %0250d\n",
-                         0);
+        int n =
+            snprintf(text, sizeof text, "[job]\nCommand = echo %0250d\n", 0);
         return du_write(dir, name, text, (size_t)n);
     }
     if (strcmp(b->name, "1 MB line") == 0) {
@@ -365,7 +365,6 @@ START_TEST(test_malformed)
         /* Refused means nothing kept. */
         ck_assert_ptr_null(cfg.path);
         ck_assert_ptr_null(cfg.command);
-        free(path);
     }
 }
 END_TEST
@@ -378,8 +377,7 @@ START_TEST(test_unopenable)
     char err[WD_ERRLEN];
     wd_config cfg;
 
-    if (asprintf(&missing, "%s/none.ini", dir) < 0)
-        abort();
+    missing = du_fmt("%s/none.ini", dir);
     ck_assert_int_eq(wd_config_load(missing, &cfg, err, sizeof err), -1);
     check_message(err, missing, " No such file or directory", "missing");
 
@@ -414,8 +412,7 @@ START_TEST(test_binary_refuses)
         }
         args[2] = path;
         int code = du_wait(du_spawn(rundir, args, NULL, drop), TU_DEADLINE_MS);
-        if (asprintf(&errpath, "%s/err", rundir) < 0)
-            abort();
+        errpath = du_fmt("%s/err", rundir);
         log = du_read(errpath);
         snprintf(expect, sizeof expect, "workersd: error: %s:%s", path,
                  drop ? " Permission denied" : bads[i].want);
@@ -426,8 +423,6 @@ START_TEST(test_binary_refuses)
                       drop ? "unreadable" : bads[i].name, log, expect);
         ck_assert_msg(strchr(log, '\n') == strrchr(log, '\n'),
                       "more than one line: '%s'", log);
-        free(log);
-        free(errpath);
     }
 }
 END_TEST

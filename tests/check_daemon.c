@@ -51,7 +51,7 @@ start(struct run *r, const char *const *env_extra, const char *ini)
     char *text = subst_dir(ini, r->dir);
     r->ini = du_write_str(r->dir, "test.ini", text);
     free(text);
-    ck_assert_int_ge(asprintf(&r->err, "%s/err", r->dir), 0);
+    r->err = du_fmt("%s/err", r->dir);
     du_subreaper();
     const char *args[] = {"-c", r->ini, NULL};
     r->pid = du_spawn(r->dir, args, env_extra, false);
@@ -86,7 +86,7 @@ expect_file(struct run *r, const char *name)
 {
     char *path;
 
-    ck_assert_int_ge(asprintf(&path, "%s/%s", r->dir, name), 0);
+    path = du_fmt("%s/%s", r->dir, name);
     ck_assert_msg(tu_wait_until(exists, path, TU_DEADLINE_MS), "no %s; log: %s",
                   path, du_read(r->err));
     return path;
@@ -115,8 +115,8 @@ START_TEST(test_cli)
     const char *extra[] = {"-c", "a.ini", "more", NULL};
     const char *noarg[] = {"-c", NULL};
 
-    ck_assert_int_ge(asprintf(&out, "%s/out", dir), 0);
-    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    out = du_fmt("%s/out", dir);
+    err = du_fmt("%s/err", dir);
     ck_assert_int_eq(du_run(dir, help), 0);
     ck_assert_int_eq(du_run(dir, lhelp), 0);
     ck_assert_int_eq(du_count_in(out, "usage: workersd -c FILE"), 2);
@@ -142,27 +142,27 @@ END_TEST
  * relative path when the default build folder holds the plugin. */
 START_TEST(test_shipped_configs)
 {
-    char *dir = du_mkdtemp(), *err, *pool = tu_src_path("conf/pool.ini");
+    char *dir = du_mkdtemp(), *err;
+    char *pool = du_keep(tu_src_path("conf/pool.ini"));
     const char *args[] = {"-t", "-c", pool, NULL};
 
-    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    err = du_fmt("%s/err", dir);
     ck_assert_int_eq(du_run(dir, args), 0);
     ck_assert_int_eq(du_count_in(err, "configuration file"), 1);
     ck_assert_int_eq(du_count_in(err, "conf/pool.ini OK"), 1);
 
     /* conf/plugin.ini names ../build/plugins/example.so; a sanitizer
      * build keeps its plugins elsewhere, so test a copy that names it. */
-    char *plugin = tu_src_path("conf/plugin.ini");
+    char *plugin = du_keep(tu_src_path("conf/plugin.ini"));
     char *text = du_read(plugin), *line, *copy;
     ck_assert_ptr_nonnull(line = strstr(text, "Plugin = "));
     *line = '\0';
     char *rest = strchr(line + 1, '\n');
-    ck_assert_int_ge(asprintf(&copy, "%sPlugin = %s%s", text,
-                              tu_build_path("plugins/example.so"), rest),
-                     0);
+    copy = du_fmt("%sPlugin = %s%s", text,
+                  (char *)du_keep(tu_build_path("plugins/example.so")), rest);
     args[2] = du_write_str(dir, "plugin.ini", copy);
     ck_assert_int_eq(du_run(dir, args), 0);
-    if (access(tu_src_path("build/plugins/example.so"), F_OK) == 0) {
+    if (access(du_keep(tu_src_path("build/plugins/example.so")), F_OK) == 0) {
         args[2] = plugin;
         ck_assert_int_eq(du_run(dir, args), 0);
     }
@@ -176,7 +176,7 @@ START_TEST(test_plugin_errors)
     char *dir = du_mkdtemp(), *err;
     const char *args[] = {"-t", "-c", NULL, NULL};
 
-    ck_assert_int_ge(asprintf(&err, "%s/err", dir), 0);
+    err = du_fmt("%s/err", dir);
     args[2] = du_write_str(dir, "nofile.ini", "[job]\nPlugin = none.so\n");
     ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
     args[2] = du_write_str(dir, "dir.ini", "[job]\nPlugin = .\n");
@@ -189,7 +189,8 @@ START_TEST(test_plugin_errors)
 }
 END_TEST
 
-/* ---- scaling ---------------------------------------------------------------- */
+/* ---- scaling ----------------------------------------------------------------
+ */
 
 START_TEST(test_scale)
 {
@@ -240,7 +241,8 @@ START_TEST(test_scale_limits)
 }
 END_TEST
 
-/* ---- closing ------------------------------------------------------------------- */
+/* ---- closing
+ * ------------------------------------------------------------------- */
 
 START_TEST(test_close_quick_jobs)
 {
@@ -312,7 +314,8 @@ START_TEST(test_scale_while_closing)
 }
 END_TEST
 
-/* ---- job errors ------------------------------------------------------------- */
+/* ---- job errors -------------------------------------------------------------
+ */
 
 START_TEST(test_run_timeout)
 {
@@ -357,18 +360,17 @@ START_TEST(test_errors_go_on)
 }
 END_TEST
 
-/* ---- plugin ------------------------------------------------------------------ */
+/* ---- plugin
+ * ------------------------------------------------------------------ */
 
 START_TEST(test_plugin)
 {
     struct run r;
     char *ini;
 
-    ck_assert_int_ge(asprintf(&ini,
-                              "[pool]\nInitial = 2\nCloseTimeout = 5s\n"
-                              "[job]\nPlugin = %s\n",
-                              tu_build_path("plugins/example.so")),
-                     0);
+    ini = du_fmt("[pool]\nInitial = 2\nCloseTimeout = 5s\n"
+                 "[job]\nPlugin = %s\n",
+                 (char *)du_keep(tu_build_path("plugins/example.so")));
     start(&r, NULL, ini);
     kill(r.pid, SIGUSR1);
     expect_log(&r, "workers: 2 -> 3", 1);
@@ -376,7 +378,8 @@ START_TEST(test_plugin)
 }
 END_TEST
 
-/* ---- systemd ----------------------------------------------------------------- */
+/* ---- systemd
+ * ----------------------------------------------------------------- */
 
 static void
 notify_run(const char *sockname, bool abstract)
@@ -385,16 +388,14 @@ notify_run(const char *sockname, bool abstract)
     char *dir = du_mkdtemp(), *name, *env;
 
     if (abstract)
-        ck_assert_int_ge(asprintf(&name, "@workersd-test-%ld", (long)getpid()),
-                         0);
+        name = du_fmt("@workersd-test-%ld", (long)getpid());
     else
-        ck_assert_int_ge(asprintf(&name, "%s/%s", dir, sockname), 0);
+        name = du_fmt("%s/%s", dir, sockname);
     int fd = du_notify_socket(name);
-    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, NULL};
 
-    start(&r, envs,
-          "[pool]\nInitial = 2\n[job]\nCommand = exec sleep 1000\n");
+    start(&r, envs, "[pool]\nInitial = 2\n[job]\nCommand = exec sleep 1000\n");
     ck_assert(du_notify_expect(fd, "READY=1", TU_DEADLINE_MS));
     kill(r.pid, SIGUSR1);
     ck_assert(du_notify_expect(fd, "STATUS=3 workers", TU_DEADLINE_MS));
@@ -405,16 +406,10 @@ notify_run(const char *sockname, bool abstract)
     stop(&r, 0, 0);
 }
 
-START_TEST(test_notify)
-{
-    notify_run("notify.sock", false);
-}
+START_TEST(test_notify) { notify_run("notify.sock", false); }
 END_TEST
 
-START_TEST(test_notify_abstract)
-{
-    notify_run(NULL, true);
-}
+START_TEST(test_notify_abstract) { notify_run(NULL, true); }
 END_TEST
 
 START_TEST(test_watchdog)
@@ -422,9 +417,9 @@ START_TEST(test_watchdog)
     struct run r;
     char *dir = du_mkdtemp(), *name, *env;
 
-    ck_assert_int_ge(asprintf(&name, "%s/notify.sock", dir), 0);
+    name = du_fmt("%s/notify.sock", dir);
     int fd = du_notify_socket(name);
-    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, "WATCHDOG_USEC=100000", NULL};
 
     start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
@@ -443,9 +438,9 @@ START_TEST(test_no_fd_leak)
     struct run r;
     char *dir = du_mkdtemp(), *name, *env, *environ_path;
 
-    ck_assert_int_ge(asprintf(&name, "%s/notify.sock", dir), 0);
+    name = du_fmt("%s/notify.sock", dir);
     int fd = du_notify_socket(name);
-    ck_assert_int_ge(asprintf(&env, "NOTIFY_SOCKET=%s", name), 0);
+    env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, "WATCHDOG_USEC=1000000", NULL};
 
     start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
@@ -456,8 +451,7 @@ START_TEST(test_no_fd_leak)
     ck_assert_str_ne(du_fds(r.pid), "0 1 2");
     ck_assert_str_eq(du_fds(child), "0 1 2");
 
-    ck_assert_int_ge(asprintf(&environ_path, "/proc/%ld/environ", (long)child),
-                     0);
+    environ_path = du_fmt("/proc/%ld/environ", (long)child);
     FILE *f = fopen(environ_path, "re");
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf - 1, f);

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +20,42 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void **kept;
+static size_t nkept;
+
+void *
+du_keep(void *p)
+{
+    void **grown = realloc(kept, (nkept + 1) * sizeof *kept);
+
+    if (p == NULL || grown == NULL)
+        abort();
+    kept = grown;
+    kept[nkept++] = p;
+    return p;
+}
+
+char *
+du_fmt(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    return du_keep(s);
+}
+
 char *
 du_mkdtemp(void)
 {
     const char *tmp = getenv("TMPDIR");
     char *dir;
 
-    if (asprintf(&dir, "%s/wdtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
-        mkdtemp(dir) == NULL)
+    dir = du_fmt("%s/wdtest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL)
         abort();
     return dir;
 }
@@ -34,11 +63,10 @@ du_mkdtemp(void)
 char *
 du_write(const char *dir, const char *name, const char *data, size_t len)
 {
-    char *path;
-    FILE *f;
+    char *path = du_fmt("%s/%s", dir, name);
+    FILE *f = fopen(path, "we");
 
-    if (asprintf(&path, "%s/%s", dir, name) < 0 ||
-        (f = fopen(path, "we")) == NULL)
+    if (f == NULL)
         abort();
     if (fwrite(data, 1, len, f) != len || fclose(f) != 0)
         abort();
@@ -51,8 +79,9 @@ du_write_str(const char *dir, const char *name, const char *text)
     return du_write(dir, name, text, strlen(text));
 }
 
-char *
-du_read(const char *path)
+/* The file's text, malloc'd. */
+static char *
+read_file(const char *path)
 {
     FILE *f = fopen(path, "re");
     char *buf = NULL;
@@ -70,8 +99,7 @@ du_read(const char *path)
     return buf;
 }
 
-#define DAC_CAPS                                                              \
-    ((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH))
+#define DAC_CAPS ((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH))
 
 void
 du_dac_override(bool on)
@@ -89,8 +117,8 @@ du_dac_override(bool on)
 }
 
 pid_t
-du_spawn(const char *dir, const char *const *args,
-         const char *const *env_extra, bool drop_dac)
+du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
+         bool drop_dac)
 {
     char *bin = tu_build_path("workersd");
     char *out, *err;
@@ -165,10 +193,16 @@ du_run(const char *dir, const char *const *args)
     return du_wait(du_spawn(dir, args, NULL, false), TU_DEADLINE_MS);
 }
 
+char *
+du_read(const char *path)
+{
+    return du_keep(read_file(path));
+}
+
 int
 du_count_in(const char *path, const char *needle)
 {
-    char *text = du_read(path);
+    char *text = read_file(path);
     int n = 0;
 
     for (const char *p = text; (p = strstr(p, needle)) != NULL;
@@ -266,7 +300,7 @@ du_fds(pid_t pid)
 
     snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
     if ((d = opendir(path)) == NULL)
-        return strdup("?");
+        return du_fmt("?");
     while ((de = readdir(d)) != NULL && n < 256)
         if (de->d_name[0] != '.')
             fds[n++] = atoi(de->d_name);
@@ -276,7 +310,7 @@ du_fds(pid_t pid)
     for (int i = 0; i < n; i++)
         fprintf(f, i ? " %d" : "%d", fds[i]);
     fclose(f);
-    return out;
+    return du_keep(out);
 }
 
 int

@@ -10,16 +10,27 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* A fresh folder under $TMPDIR or /tmp (malloc'd path; the test may leak). */
+/*
+ * Memory: every string these helpers return is kept reachable until the
+ * test process exits, so tests need not free it and LeakSanitizer (which
+ * checks each forked test) has nothing to report.
+ */
+
+/* Keeps p (malloc'd) reachable; returns it. */
+void *du_keep(void *p);
+
+/* A printf-formatted string, kept. */
+char *du_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A fresh folder under $TMPDIR or /tmp. */
 char *du_mkdtemp(void);
 
-/* Writes len bytes of data to dir/name; returns the path (malloc'd). */
-char *du_write(const char *dir, const char *name, const char *data,
-               size_t len);
+/* Writes len bytes of data to dir/name; returns the path. */
+char *du_write(const char *dir, const char *name, const char *data, size_t len);
 /* As du_write, for a C string. */
 char *du_write_str(const char *dir, const char *name, const char *text);
 
-/* The whole file as a C string (malloc'd), "" when missing. */
+/* The whole file as a C string, "" when missing. */
 char *du_read(const char *path);
 
 /* The effective capabilities that let root ignore file modes: off (so a
@@ -57,7 +68,7 @@ int du_children(pid_t ppid);
 pid_t du_child(pid_t ppid);
 
 /* The descriptors process pid holds, as "0 1 2" in ascending order
- * (malloc'd). */
+ */
 char *du_fds(pid_t pid);
 
 /* Waits up to timeout_ms until ppid has exactly n live children. */

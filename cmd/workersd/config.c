@@ -140,16 +140,18 @@ struct unit {
 };
 
 static const struct unit time_units[] = {
-    {"ns", 1},         {"us", 1000},           {"ms", 1000000},
-    {"s", SEC_NS},     {"min", 60 * SEC_NS},   {"h", 3600 * SEC_NS},
-    {"", SEC_NS},      {NULL, 0},
+    {"ns", 1},
+    {"us", 1000},
+    {"ms", 1000000},
+    {"s", SEC_NS},
+    {"min", 60 * SEC_NS},
+    {"h", 3600 * SEC_NS},
+    {"", SEC_NS},
+    {NULL, 0},
 };
 
 static const struct unit size_units[] = {
-    {"", 1},
-    {"k", 1024},
-    {"m", 1024 * 1024},
-    {"g", 1024 * 1024 * 1024},
+    {"", 1},   {"k", 1024}, {"m", 1024 * 1024}, {"g", 1024 * 1024 * 1024},
     {NULL, 0},
 };
 
@@ -419,7 +421,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
-/* ---- whole-file checks ---------------------------------------------------- */
+/* ---- whole-file checks ----------------------------------------------------
+ */
 
 static void
 check_pool(struct parse *p)
@@ -431,11 +434,12 @@ check_pool(struct parse *p)
 
     if (rc == 0)
         return;
-    key = rc == WORKERS_EINVALMAX ? KEY_MAX
+    key = rc == WORKERS_EINVALMAX       ? KEY_MAX
           : rc == WORKERS_EINVALINITIAL ? KEY_INITIAL
                                         : KEY_MIN;
-    value = key == KEY_MAX ? pc->max : key == KEY_INITIAL ? pc->initial
-                                                          : pc->min;
+    value = key == KEY_MAX       ? pc->max
+            : key == KEY_INITIAL ? pc->initial
+                                 : pc->min;
     if (p->set_on[key] != 0)
         fail(p, p->set_on[key], "%s = %d: %s", keys[key].name, value,
              workers_strerror(rc));

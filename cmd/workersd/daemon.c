@@ -49,21 +49,21 @@ struct daemon {
     workers_ctx *begin_ctx; /* cancelled: the closer thread starts */
     workers_ctx *close_ctx; /* cancelled: the close gives up waiting */
     pthread_t closer;
-    int close_rc;           /* the closer's; read after pthread_join */
+    int close_rc; /* the closer's; read after pthread_join */
 
     ev_signal sig_more, sig_less, sig_int, sig_term;
-    ev_async job_failed;    /* sent by the StopOnErrors middleware */
-    ev_async closed;        /* sent by the closer thread when done */
-    ev_timer deadline;      /* CloseTimeout */
-    ev_timer abandon;       /* runs that outlive the deadline */
+    ev_async job_failed; /* sent by the StopOnErrors middleware */
+    ev_async closed;     /* sent by the closer thread when done */
+    ev_timer deadline;   /* CloseTimeout */
+    ev_timer abandon;    /* runs that outlive the deadline */
     ev_timer watchdog;
 
     /* The loop thread's own state. */
     bool closing;
-    bool overdue;           /* the deadline passed or a 2nd signal forced */
+    bool overdue; /* the deadline passed or a 2nd signal forced */
     bool stopped_by_job;
 
-    _Atomic int job_error;  /* the first job error seen, 0 = none */
+    _Atomic int job_error; /* the first job error seen, 0 = none */
 };
 
 static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM};
@@ -135,7 +135,8 @@ watch_wrap(const workers_middleware *mw, workers_job *job)
     return 0;
 }
 
-/* ---- the closer thread ----------------------------------------------------- */
+/* ---- the closer thread -----------------------------------------------------
+ */
 
 static void *
 closer_main(void *arg)
@@ -172,7 +173,8 @@ start_closer(struct daemon *d)
     return -rc;
 }
 
-/* ---- loop callbacks -------------------------------------------------------- */
+/* ---- loop callbacks --------------------------------------------------------
+ */
 
 static void
 begin_close(struct daemon *d, const char *why)
@@ -187,8 +189,10 @@ begin_close(struct daemon *d, const char *why)
         ev_timer_start(d->loop, &d->deadline);
     }
     wd_notify("STOPPING=1\nSTATUS=stopping (%s)", why);
-    wd_log(WD_LOG_INFO, "%s: closing, waiting for the runs in progress "
-                        "(deadline %s)", why, dl);
+    wd_log(WD_LOG_INFO,
+           "%s: closing, waiting for the runs in progress "
+           "(deadline %s)",
+           why, dl);
     workers_ctx_cancel(d->begin_ctx);
 }
 
@@ -220,8 +224,10 @@ on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     }
     if (d->overdue)
         return;
-    wd_log(WD_LOG_WARNING, "second %s: forcing the close, killing the "
-                           "remaining runs", name);
+    wd_log(WD_LOG_WARNING,
+           "second %s: forcing the close, killing the "
+           "remaining runs",
+           name);
     give_up(d);
 }
 
@@ -271,8 +277,8 @@ on_scale(struct ev_loop *loop, ev_signal *w, int revents)
     } else if (rc == WORKERS_EMAX || rc == WORKERS_EMIN) {
         wd_log(WD_LOG_INFO, "%s reached (%d)", more ? "max" : "min", before);
     } else {
-        wd_log(WD_LOG_WARNING, "%s: %s", more ? "adding a worker"
-                                              : "removing a worker",
+        wd_log(WD_LOG_WARNING, "%s: %s",
+               more ? "adding a worker" : "removing a worker",
                describe(rc, buf, sizeof buf));
     }
 }
@@ -427,11 +433,11 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
         workers_ctx_cancel(d.begin_ctx);
     } else {
         int n = workers_pool_current(d.pool);
-        wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n,
-                  (long)getpid());
-        wd_log(WD_LOG_INFO, "started %d workers, pid %ld: kill -USR1 %ld "
-                            "adds a worker, kill -USR2 %ld removes one, "
-                            "Ctrl-C (SIGINT) or kill -TERM %ld stops",
+        wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, (long)getpid());
+        wd_log(WD_LOG_INFO,
+               "started %d workers, pid %ld: kill -USR1 %ld "
+               "adds a worker, kill -USR2 %ld removes one, "
+               "Ctrl-C (SIGINT) or kill -TERM %ld stops",
                n, (long)getpid(), (long)getpid(), (long)getpid(),
                (long)getpid());
         code = WD_EXIT_OK;

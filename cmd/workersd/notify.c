@@ -74,8 +74,7 @@ wd_notify_init(char *err, size_t errlen)
     memcpy(notify_addr.sun_path, name, len);
     if (name[0] == '@')
         notify_addr.sun_path[0] = '\0'; /* abstract: no trailing NUL */
-    notify_addrlen =
-        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    notify_addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (notify_fd < 0) {
         snprintf(err, errlen, "NOTIFY_SOCKET: socket: %s", strerror(errno));
