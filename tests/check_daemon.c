@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct run {
@@ -273,6 +274,7 @@ START_TEST(test_close_deadline)
     uint64_t took = tu_now_ms() - t0;
     ck_assert_msg(took >= 450 && took < 5000, "closed in %llu ms",
                   (unsigned long long)took);
+    ck_assert_int_eq(du_count_in(r.err, "(deadline 500ms)"), 1);
     ck_assert_int_eq(du_count_in(r.err, "close deadline passed"), 1);
     ck_assert_int_eq(du_count_in(r.err, "closed after the deadline"), 1);
 }
@@ -375,6 +377,144 @@ START_TEST(test_plugin)
     kill(r.pid, SIGUSR1);
     expect_log(&r, "workers: 2 -> 3", 1);
     stop(&r, SIGINT, 0);
+}
+END_TEST
+
+/* A test plugin from tests/plugins, as an ini [job] section. */
+static char *
+plugin_job(const char *name)
+{
+    return du_fmt("[job]\nPlugin = %s/tests/plugins/%s.so\n",
+                  (char *)du_keep(tu_build_path("")), name);
+}
+
+/* job_do ignores cancellation: after the deadline and the grace, workersd
+ * leaves the run behind and exits 2 rather than hang. */
+START_TEST(test_plugin_stubborn)
+{
+    struct run r;
+
+    start(&r, NULL,
+          du_fmt("[pool]\nCloseTimeout = 200ms\n%sKillGrace = 200ms\n",
+                 plugin_job("stubborn")));
+    /* Its run is in progress once a thread sleeps in job_do's loop. */
+    ck_assert(du_wait_wchan(r.pid, "hrtimer_nanosleep", TU_DEADLINE_MS));
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, WD_EXIT_TIMEOUT);
+    uint64_t took = tu_now_ms() - t0;
+    ck_assert_msg(took >= 1000 && took < 6000, "exited in %llu ms",
+                  (unsigned long long)took);
+    ck_assert_int_eq(du_count_in(r.err, "exiting without them"), 1);
+}
+END_TEST
+
+START_TEST(test_plugin_failing)
+{
+    char *dir = du_mkdtemp();
+    const char *args[] = {"-c", NULL, NULL};
+    char *err = du_fmt("%s/err", dir);
+
+    du_subreaper();
+    args[1] = du_write_str(
+        dir, "f.ini",
+        du_fmt("[pool]\nStopOnErrors = on\n%s", plugin_job("failing")));
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_JOB);
+    ck_assert_int_eq(
+        du_count_in(err, "job error (input/output error (EIO)): StopOnErrors"),
+        1);
+    ck_assert(du_no_descendants(3000));
+}
+END_TEST
+
+/* job_new returns NULL: no worker can start (70); job_init fails: 78, but
+ * -t does not call job_init. */
+START_TEST(test_plugin_refuses)
+{
+    char *dir = du_mkdtemp();
+    const char *args[] = {"-c", NULL, NULL, NULL};
+    char *err = du_fmt("%s/err", dir);
+
+    args[1] = du_write_str(dir, "n.ini", plugin_job("newnull"));
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_SOFTWARE);
+    ck_assert_int_eq(du_count_in(err, "cannot start the workers"), 1);
+    args[1] = du_write_str(dir, "i.ini", plugin_job("initfail"));
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    args[0] = "-t";
+    args[1] = "-c";
+    args[2] = du_write_str(dir, "i.ini", plugin_job("initfail"));
+    ck_assert_int_eq(du_run(dir, args), 0);
+}
+END_TEST
+
+/* ---- storms and logs --------------------------------------------------------
+ */
+
+/* 1,000 SIGUSR1/SIGUSR2 as fast as they go: the daemon stays up, within
+ * [Min, Max], and closes cleanly. */
+START_TEST(test_signal_storm)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nMin = 1\nMax = 4\nInitial = 2\n"
+          "[job]\nCommand = exec sleep 1000\n");
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(kill(r.pid, i % 3 == 2 ? SIGUSR2 : SIGUSR1), 0);
+    /* Still answering: add until the max stops it, one signal per line. */
+    for (int i = 0; i < 20 && du_count_in(r.err, "max reached (4)") == 0; i++) {
+        int lines = du_count_in(r.err, "\n");
+        kill(r.pid, SIGUSR1);
+        expect_log(&r, "\n", lines + 1);
+    }
+    ck_assert_int_ge(du_count_in(r.err, "max reached (4)"), 1);
+    /* Every change stayed within [Min, Max]. */
+    char *log = du_read(r.err);
+    for (char *p = log; (p = strstr(p, "workers: ")) != NULL; p++) {
+        int from, to;
+        ck_assert_int_eq(sscanf(p, "workers: %d -> %d", &from, &to), 2);
+        ck_assert_msg(from >= 1 && from <= 4 && to >= 1 && to <= 4,
+                      "workers: %d -> %d", from, to);
+    }
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(du_count_in(r.err, "closed: every worker finished"), 1);
+}
+END_TEST
+
+/* Under the journal (JOURNAL_STREAM names stderr), "<N>" prefixes; -q
+ * keeps only warnings and errors. */
+START_TEST(test_log_modes)
+{
+    char *dir = du_mkdtemp(), *err = du_fmt("%s/err", dir);
+    const char *args[] = {"-t", "-c", NULL, NULL, NULL};
+    struct stat st;
+
+    du_write_str(dir, "err", "");
+    ck_assert_int_eq(stat(err, &st), 0);
+    char *js = du_fmt("JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
+                      (unsigned long long)st.st_ino);
+    const char *envs[] = {js, NULL};
+
+    args[2] = du_write_str(dir, "ok.ini", "[job]\nCommand = true\n");
+    ck_assert_int_eq(du_wait(du_spawn(dir, args, envs, false), TU_DEADLINE_MS),
+                     0);
+    args[2] = du_write_str(dir, "bad.ini", "[job]\nCommand = \n");
+    ck_assert_int_eq(du_wait(du_spawn(dir, args, envs, false), TU_DEADLINE_MS),
+                     WD_EXIT_CONFIG);
+    char *want = du_fmt("<5>configuration file %s/ok.ini OK\n<3>%s/bad.ini:2: "
+                        "Command = : empty value\n",
+                        dir, dir);
+    ck_assert_str_eq(du_read(err), want);
+
+    /* Not the journal: plain lines; -q: no OK line, errors still. */
+    du_write_str(dir, "err", "");
+    args[2] = du_fmt("%s/ok.ini", dir);
+    args[3] = "-q";
+    ck_assert_int_eq(du_run(dir, args), 0);
+    args[2] = du_fmt("%s/bad.ini", dir);
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    want =
+        du_fmt("workersd: error: %s/bad.ini:2: Command = : empty value\n", dir);
+    ck_assert_str_eq(du_read(err), want);
 }
 END_TEST
 
@@ -491,6 +631,11 @@ make_daemon_suite(void)
     tcase_add_test(tc, test_stop_on_errors);
     tcase_add_test(tc, test_errors_go_on);
     tcase_add_test(tc, test_plugin);
+    tcase_add_test(tc, test_plugin_stubborn);
+    tcase_add_test(tc, test_plugin_failing);
+    tcase_add_test(tc, test_plugin_refuses);
+    tcase_add_test(tc, test_signal_storm);
+    tcase_add_test(tc, test_log_modes);
     tcase_add_test(tc, test_notify);
     tcase_add_test(tc, test_notify_abstract);
     tcase_add_test(tc, test_watchdog);

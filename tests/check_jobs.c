@@ -15,10 +15,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SEC 1000000000ull
@@ -56,7 +58,8 @@ teardown(void)
         fprintf(stdout, "cannot remove %s\n", tdir);
 }
 
-/* The whole content of tdir/name, or NULL when it does not exist. */
+/* The whole content of tdir/name (or of the absolute path name), or NULL
+ * when it does not exist. */
 static char *
 slurp(const char *name)
 {
@@ -74,12 +77,13 @@ slurp(const char *name)
     return b;
 }
 
+/* tdir/name exists and holds at least one whole line: a child writing it
+ * may have created it and not written yet. */
 static bool
 file_exists(void *name)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tdir, (const char *)name);
-    return access(path, F_OK) == 0;
+    const char *s = slurp(name);
+    return s != NULL && s[0] != '\0' && s[strlen(s) - 1] == '\n';
 }
 
 static bool
@@ -349,9 +353,8 @@ START_TEST(command_signals_and_group)
      * 33 SIGSETXID) ignored when the parent handles them; every other
      * signal must be at its default. */
     unsigned long long blk = 1, ign = 1;
-    ck_assert_int_eq(sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk,
-                            &ign),
-                     2);
+    ck_assert_int_eq(
+        sscanf(slurp("sig"), "SigBlk: %llx SigIgn: %llx", &blk, &ign), 2);
     ck_assert_uint_eq(blk, 0);
     ck_assert_uint_eq(ign & ~(3ull << 31), 0);
     int pid = 0, pgid = 0;
@@ -456,8 +459,8 @@ END_TEST
 
 START_TEST(command_timeout_then_sigkill)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
+    wd_config cfg = command_cfg(
+        cmdf("trap 'echo term >> @/got' TERM; while :; do sleep 0.05; done"));
     cfg.timeout_ns = 200 * MS;
     cfg.kill_grace_ns = 300 * MS;
     struct runner r;
@@ -482,8 +485,8 @@ two_ids(void *arg)
 
 START_TEST(command_pool_worker_ids)
 {
-    wd_config cfg = command_cfg(cmdf(
-        "echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
+    wd_config cfg = command_cfg(
+        cmdf("echo $WORKERS_WORKER_ID > @/id.$WORKERS_WORKER_ID; sleep 0.01"));
     cfg.pool.initial = 2;
     wd_job *job;
     char err[WD_ERRLEN];
@@ -828,6 +831,123 @@ START_TEST(plugin_example)
 }
 END_TEST
 
+/* ---- orphans: processes that left the group ---------------------------- */
+
+/* A command whose background process leaves the group (setsid) and sleeps;
+ * the shell ends only once it has left, or the group kill would take it. */
+#define ESCAPE(secs)                                                           \
+    "setsid sh -c 'echo $$ > @/esc; exec sleep " secs "' & "                   \
+    "while [ ! -s @/esc ]; do sleep 0.01; done"
+
+static bool
+adopted(void *pidp)
+{
+    pid_t ppid = 0;
+    char st = proc_state(*(pid_t *)pidp, &ppid, NULL);
+    return st != 0 && ppid == getpid();
+}
+
+START_TEST(orphans_escaped_killed)
+{
+    ck_assert_int_eq(wd_orphans_adopt(), 0);
+    /* Run from another thread, as workers do: the main thread has no child
+     * of its own but orphans. */
+    wd_config cfg = command_cfg(cmdf(ESCAPE("100")));
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_start(&r);
+    ck_assert_int_eq(runner_join(&r), 0);
+    runner_close(&r);
+    pid_t esc = read_pid("esc");
+    ck_assert(tu_wait_until(adopted, &esc, TU_DEADLINE_MS));
+    ck_assert(!proc_dead(&esc)); /* it escaped the group's SIGKILL */
+    ck_assert_int_eq(wd_orphans_kill(), 1);
+    ck_assert_int_eq(proc_state(esc, NULL, NULL), 0);
+    ck_assert_int_eq(zombie_children(), 0);
+}
+END_TEST
+
+/* A thread that spawns `true` and reaps it only when told to, like a worker
+ * whose shell just exited. Its child's parent is that thread, not main. */
+struct spawner {
+    pthread_t thread;
+    pid_t pid;
+    int ready[2], go[2];
+    int status;
+};
+
+static void *
+spawner_main(void *arg)
+{
+    struct spawner *sp = arg;
+    char *argv[] = {"true", NULL};
+    char c = 0;
+    if (posix_spawn(&sp->pid, "/bin/true", NULL, NULL, argv, NULL) != 0)
+        sp->pid = -1;
+    while (write(sp->ready[1], &c, 1) < 0 && errno == EINTR)
+        ;
+    while (read(sp->go[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    sp->status = sp->pid > 0 && waitpid(sp->pid, NULL, 0) == sp->pid ? 0 : -1;
+    return NULL;
+}
+
+static void
+spawner_start(struct spawner *sp)
+{
+    char c;
+    ck_assert_int_eq(pipe2(sp->ready, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(sp->go, O_CLOEXEC), 0);
+    ck_assert_int_eq(pthread_create(&sp->thread, NULL, spawner_main, sp), 0);
+    ck_assert_int_eq(read(sp->ready[0], &c, 1), 1);
+    ck_assert_int_gt(sp->pid, 0);
+}
+
+static int
+spawner_join(struct spawner *sp)
+{
+    ck_assert_int_eq(write(sp->go[1], "", 1), 1);
+    ck_assert_int_eq(pthread_join(sp->thread, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        close(sp->ready[i]);
+        close(sp->go[i]);
+    }
+    return sp->status;
+}
+
+static bool
+adopted_zombie(void *pidp)
+{
+    pid_t ppid = 0;
+    return proc_state(*(pid_t *)pidp, &ppid, NULL) == 'Z' && ppid == getpid();
+}
+
+START_TEST(orphans_reaped_not_workers_children)
+{
+    ck_assert_int_eq(wd_orphans_adopt(), 0);
+    wd_config cfg = command_cfg(cmdf(ESCAPE("0.1")));
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_start(&r);
+    ck_assert_int_eq(runner_join(&r), 0);
+    runner_close(&r);
+    pid_t esc = read_pid("esc");
+    ck_assert(tu_wait_until(adopted_zombie, &esc, TU_DEADLINE_MS));
+
+    /* A zombie child of another thread (a worker's shell the worker did
+     * not reap yet) stays for that thread to reap. */
+    struct spawner sp;
+    spawner_start(&sp);
+    ck_assert(tu_wait_until(adopted_zombie, &sp.pid, TU_DEADLINE_MS));
+    wd_orphans_reap();
+    ck_assert_int_eq(proc_state(esc, NULL, NULL), 0); /* the orphan went */
+    ck_assert(adopted_zombie(&sp.pid));               /* the worker's stays */
+    ck_assert_int_eq(spawner_join(&sp), 0);
+    ck_assert_int_eq(wd_orphans_kill(), 0);
+    ck_assert_int_eq(zombie_children(), 0);
+}
+END_TEST
+
 Suite *make_jobs_suite(void);
 
 Suite *
@@ -869,6 +989,13 @@ make_jobs_suite(void)
     tcase_add_test(tc, plugin_timeout_worker_cancel);
     tcase_add_test(tc, plugin_ignores_cancel_timeout);
     tcase_add_test(tc, plugin_example);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("orphans");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, orphans_escaped_killed);
+    tcase_add_test(tc, orphans_reaped_not_workers_children);
     suite_add_tcase(s, tc);
     return s;
 }

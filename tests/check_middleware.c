@@ -22,10 +22,10 @@
 /* A job that records how often it ran and fails when told to. */
 struct scripted {
     int calls;
-    int fail_until;      /* calls 1..fail_until return fail_with */
-    int fail_with;       /* default WORKERS_EJOB */
-    int notretry_at;     /* that call returns WORKERS_ENOTRETRYABLE */
-    int cancel_at;       /* that call cancels cancel_ctx */
+    int fail_until;  /* calls 1..fail_until return fail_with */
+    int fail_with;   /* default WORKERS_EJOB */
+    int notretry_at; /* that call returns WORKERS_ENOTRETRYABLE */
+    int cancel_at;   /* that call cancels cancel_ctx */
     workers_ctx *cancel_ctx;
     int freed;
 };
@@ -375,8 +375,7 @@ START_TEST(elapsed_inside_wait)
     workers_ctx *ctx = new_ctx();
     int i = 0;
     workers_job job = workers_job_func(advancing_run, &i);
-    workers_middleware mws[] = {workers_elapsed_middleware(e),
-                                workers_wait(1)};
+    workers_middleware mws[] = {workers_elapsed_middleware(e), workers_wait(1)};
     ck_assert_int_eq(workers_wrap(&job, mws, 2), 0);
     for (int n = 0; n < 4; n++) {
         ck_assert_int_eq(job.fn(ctx, job.arg), 0);
@@ -475,17 +474,29 @@ static const struct retry_case {
     int calls;
     int result;
 } retry_cases[] = {
-    {"always fails: exhausted", 3, {.fail_until = 1000, .fail_with = -5},
-     4, -5},
+    {"always fails: exhausted",
+     3,
+     {.fail_until = 1000, .fail_with = -5},
+     4,
+     -5},
     {"first-try success", 3, {.fail_until = 0}, 1, 0},
     {"success on the last retry", 3, {.fail_until = 3}, 4, 0},
-    {"not retryable on the 2nd call", 3,
-     {.fail_until = 1000, .notretry_at = 2}, 2, WORKERS_ENOTRETRYABLE},
-    {"not retryable on the 1st call", 3, {.notretry_at = 1}, 1,
+    {"not retryable on the 2nd call",
+     3,
+     {.fail_until = 1000, .notretry_at = 2},
+     2,
+     WORKERS_ENOTRETRYABLE},
+    {"not retryable on the 1st call",
+     3,
+     {.notretry_at = 1},
+     1,
      WORKERS_ENOTRETRYABLE},
     {"no retries", 0, {.fail_until = 1000}, 1, WORKERS_EJOB},
-    {"cancelled on the 2nd call", 10, {.fail_until = 1000, .cancel_at = 2},
-     2, WORKERS_EJOB},
+    {"cancelled on the 2nd call",
+     10,
+     {.fail_until = 1000, .cancel_at = 2},
+     2,
+     WORKERS_EJOB},
 };
 
 START_TEST(retry_table)

@@ -34,7 +34,7 @@ void job_fini(void);
 static uint64_t interval_ns = 1000000000u;
 
 struct example_state {
-    unsigned worker;    /* 0 until the first run */
+    unsigned worker; /* 0 until the first run */
     unsigned long runs;
 };
 
@@ -67,7 +67,8 @@ job_init(const char *arg)
         unsigned long ms = strtoul(arg, &end, 10);
         if (errno != 0 || *end != '\0' || arg[0] == '-') {
             say("example: Arg must be an interval in milliseconds, not "
-                "\"%s\"", arg);
+                "\"%s\"",
+                arg);
             return 1; /* workersd refuses to start (exit 78) */
         }
         interval_ns = (uint64_t)ms * 1000000u;

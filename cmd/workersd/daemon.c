@@ -184,7 +184,11 @@ begin_close(struct daemon *d, const char *why)
 
     d->closing = true;
     if (ns != 0) {
-        snprintf(dl, sizeof dl, "%.3gs", (double)ns / 1e9);
+        if (ns % SEC_NS == 0)
+            snprintf(dl, sizeof dl, "%llus", (unsigned long long)(ns / SEC_NS));
+        else
+            snprintf(dl, sizeof dl, "%llums",
+                     (unsigned long long)((ns + 999999) / 1000000));
         ev_timer_set(&d->deadline, (double)ns / 1e9, 0.);
         ev_timer_start(d->loop, &d->deadline);
     }
@@ -435,11 +439,11 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
         int n = workers_pool_current(d.pool);
         wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, (long)getpid());
         wd_log(WD_LOG_INFO,
-               "started %d workers, pid %ld: kill -USR1 %ld "
+               "started %d worker%s, pid %ld: kill -USR1 %ld "
                "adds a worker, kill -USR2 %ld removes one, "
                "Ctrl-C (SIGINT) or kill -TERM %ld stops",
-               n, (long)getpid(), (long)getpid(), (long)getpid(),
-               (long)getpid());
+               n, n == 1 ? "" : "s", (long)getpid(), (long)getpid(),
+               (long)getpid(), (long)getpid());
         code = WD_EXIT_OK;
     }
     mask_signals(SIG_UNBLOCK);

@@ -101,8 +101,9 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
  *   ("command killed by signal 9");
  * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
  *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
- * - WORKERS_ECANCELED: the worker's context was cancelled (less, close):
- *   not run, or the shell got SIGTERM and did not exit 0;
+ * - WORKERS_ECANCELED: the worker's context was cancelled (less, close)
+ *   before the run started, or by the time the shell ended without exit 0
+ *   (it got SIGTERM, maybe SIGKILL from wd_job_kill_all): not an error;
  * - a negated errno: the shell could not be spawned or watched;
  * - for plugins, anything else job_do returns, as it is.
  */
@@ -113,6 +114,21 @@ workers_builder wd_job_builder(wd_job *job);
  * SIGKILL when the close deadline passed. A no-op for plugins. Thread-safe.
  */
 void wd_job_kill_all(wd_job *job, int sig);
+
+/*
+ * orphans.c: processes of a Command that left its process group (setsid)
+ * and outlived the shell. wd_orphans_adopt() makes workersd a child
+ * subreaper (prctl), so they are reparented to its main thread instead of
+ * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
+ * (an ev_signal, never ev_child) or they stay zombies, and
+ * wd_orphans_kill() once the pool is freed (SIGKILL + reap, returns how
+ * many). Reaping uses __WNOTHREAD, so it never takes a worker's child:
+ * call all three from the main thread only, and never spawn from it.
+ * Errors: a negated errno (adopt: prctl; kill: /proc unreadable).
+ */
+int wd_orphans_adopt(void);
+void wd_orphans_reap(void);
+int wd_orphans_kill(void);
 
 /* Calls job_fini and frees the job. Only after the pool was freed (no
  * worker runs plugin code any more); the plugin is never dlclose'd. */

@@ -53,8 +53,7 @@ elapsed_run(workers_ctx *ctx, void *arg)
      * store, not fetch_add: the context's own worker is the one thread that
      * waits on it in practice, and a lost count from a stray concurrent wait
      * elsewhere only mis-times one run, never corrupts anything. */
-    uint64_t mark =
-        atomic_load_explicit(&ctx->waits, memory_order_relaxed) + 1;
+    uint64_t mark = atomic_load_explicit(&ctx->waits, memory_order_relaxed) + 1;
     atomic_store_explicit(&ctx->waits, mark, memory_order_relaxed);
     s->end_ctx = ctx;
     s->end_waits = mark;
@@ -73,8 +72,8 @@ workers_elapsed_new(workers_elapsed **out, workers_clock_fn clock,
                     void *clock_arg)
 {
     struct workers__tally *t;
-    int err = workers__tally_new(&t, clock != NULL ? clock : monotonic,
-                                 clock_arg);
+    int err =
+        workers__tally_new(&t, clock != NULL ? clock : monotonic, clock_arg);
     if (err == 0)
         *out = (workers_elapsed *)t;
     return err;

@@ -16,8 +16,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-/* The worker's hot fields fill exactly the first cache line; the cold ones
- * (written by other threads when neighbours come and go) start the next. */
+/* The fields the worker writes every run fill exactly the first cache line;
+ * the next holds what it only reads, and the list links that other threads
+ * write when neighbouring slots come and go (rarely). */
 _Static_assert(offsetof(struct workers__slot, inner) == WORKERS__CACHELINE,
                "slot hot fields must fill one cache line");
 
@@ -47,25 +48,21 @@ workers__tally_free(struct workers__tally *t)
     free(t);
 }
 
-/* Adds one slot's counts (or the retired totals) into out. The loads follow
- * the order internal.h explains: failed, finished, then the rest. */
+/* A snapshot of one live slot. The loads follow the order internal.h
+ * explains: failed, finished, then the rest. */
 static void
-add_slot(struct workers__tally_sums *out, const struct workers__slot *s)
+load_slot(const struct workers__slot *s, struct workers__tally_sums *out)
 {
-    uint64_t failed = atomic_load_explicit(&s->failed, memory_order_acquire);
-    uint64_t finished =
-        atomic_load_explicit(&s->finished, memory_order_acquire);
-    out->started += atomic_load_explicit(&s->started, memory_order_relaxed);
-    out->finished += finished;
-    out->failed += failed;
-    out->total_ns += atomic_load_explicit(&s->total_ns, memory_order_relaxed);
-    uint64_t end = atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
-    if (finished != 0 && end >= out->last_end_ns) {
-        out->last_end_ns = end;
-        out->last_ns = atomic_load_explicit(&s->last_ns, memory_order_relaxed);
-    }
+    out->failed = atomic_load_explicit(&s->failed, memory_order_acquire);
+    out->finished = atomic_load_explicit(&s->finished, memory_order_acquire);
+    out->started = atomic_load_explicit(&s->started, memory_order_relaxed);
+    out->total_ns = atomic_load_explicit(&s->total_ns, memory_order_relaxed);
+    out->last_end_ns =
+        atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
+    out->last_ns = atomic_load_explicit(&s->last_ns, memory_order_relaxed);
 }
 
+/* Adds in to out; out's last becomes in's if in's ended later. */
 static void
 add_sums(struct workers__tally_sums *out, const struct workers__tally_sums *in)
 {
@@ -85,8 +82,11 @@ workers__tally_read(struct workers__tally *t, struct workers__tally_sums *out)
     *out = (struct workers__tally_sums){0};
     pthread_mutex_lock(&t->mu);
     add_sums(out, &t->gone);
-    for (const struct workers__slot *s = t->live; s != NULL; s = s->next)
-        add_slot(out, s);
+    for (const struct workers__slot *s = t->live; s != NULL; s = s->next) {
+        struct workers__tally_sums one;
+        load_slot(s, &one);
+        add_sums(out, &one);
+    }
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -97,8 +97,8 @@ slot_free(void *arg)
     struct workers__slot *s = arg;
     struct workers__tally *t = s->tally;
 
-    struct workers__tally_sums mine = {0};
-    add_slot(&mine, s);
+    struct workers__tally_sums mine;
+    load_slot(s, &mine);
 
     pthread_mutex_lock(&t->mu);
     add_sums(&t->gone, &mine);
@@ -122,8 +122,10 @@ workers__tally_wrap(struct workers__tally *t, workers_job *job,
         aligned_alloc(WORKERS__CACHELINE, sizeof(struct workers__slot));
     if (s == NULL)
         return -ENOMEM;
-    *s = (struct workers__slot){
-        .inner = *job, .clock = t->clock, .clock_arg = t->clock_arg, .tally = t};
+    *s = (struct workers__slot){.inner = *job,
+                                .clock = t->clock,
+                                .clock_arg = t->clock_arg,
+                                .tally = t};
 
     pthread_mutex_lock(&t->mu);
     s->next = t->live;

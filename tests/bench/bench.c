@@ -125,7 +125,7 @@ fmt_num(char *buf, size_t len, double v)
 static void
 fmt_stat(char *buf, size_t len, bn_stat s)
 {
-    char a[32], b[32], c[32];
+    char a[24], b[24], c[24];
     fmt_num(a, sizeof a, s.med);
     fmt_num(b, sizeof b, s.min);
     fmt_num(c, sizeof c, s.max);
@@ -154,7 +154,7 @@ print_header(void)
 void
 bn_print(const bn_row *r)
 {
-    char pool[80], base[80], ratio[32] = "", rnum[32];
+    char pool[128], base[128], ratio[48] = "", rnum[32];
     double q = r->ratio;
     fmt_stat(pool, sizeof pool, r->pool);
     if (r->base_what)

@@ -84,8 +84,9 @@ void bn_scale(const bn_opts *o);
 /* Idle workers and threads, shared with rss.c. bn_idle_job counts into
  * bn_entered, blocks in workers_ctx_wait() until its worker is cancelled,
  * then counts into bn_exited. A bn_rawt thread (bn_raw_idle) counts into
- * bn_entered and blocks on its futex word until bn_raw_wake(). */
-extern _Atomic int bn_entered, bn_exited;
+ * bn_raw_entered, blocks on its futex word until bn_raw_wake(), then
+ * counts into bn_raw_exited. */
+extern _Atomic int bn_entered, bn_exited, bn_raw_entered, bn_raw_exited;
 int bn_idle_job(workers_ctx *ctx, void *arg);
 struct bn_rawt {
     _Alignas(BN_CACHELINE) _Atomic uint32_t word;

@@ -65,7 +65,8 @@ bn_rss_child(const char *kind, int n, size_t stack)
     } else {
         bn_die("--child-rss: pool or threads, not %s", kind);
     }
-    bn_wait_count(&bn_entered, n, "idle threads");
+    bn_wait_count(strcmp(kind, "pool") == 0 ? &bn_entered : &bn_raw_entered,
+                  n, "idle threads");
     printf("%ld %ld\n", status_kb("VmHWM"), before);
     fflush(stdout);
     /* exit_group ends the blocked threads; nothing to tear down. */

@@ -1,23 +1,29 @@
 /*
  * Section 2: the latency of more(), less() and close(), each call timed on
- * its own (mean and p99 over N calls per repetition; the table shows the
- * median of the repetitions' means and p99s).
+ * its own (mean and p99 of N calls per repetition; the table shows the
+ * median, min and max of the repetitions' means and p99s).
  *
  * The workers' job blocks in workers_ctx_wait() until its worker is
- * cancelled, like an idle worker. In one repetition: N more() calls that
- * must create threads; N less() calls; once every removed worker's run has
- * returned (and its thread had time to park), N more() calls that can reuse
- * the parked threads. Baselines: pthread_create of a thread (same stack
- * size) that blocks on its own futex word; waking one such thread (an atomic
- * store plus FUTEX_WAKE: what cancelling a worker's context costs at the
- * least); pthread_create + pthread_join; close() of 1,000 blocked workers
- * beside waking and joining 1,000 such threads.
+ * cancelled, like an idle worker. Baselines are bare threads (same stack
+ * size) blocked on their own futex word, and each pool call alternates
+ * with its baseline call, so that the noise of a shared machine hits both:
+ * - more() creating a thread, beside pthread_create of such a thread;
+ * - more() reusing a parked thread and less(), one at a time (before the
+ *   next call, untimed, the worker woken has entered or left its run: the
+ *   latency of a call on a pool at rest), beside waking one blocked thread
+ *   (an atomic store plus FUTEX_WAKE: the least either call must do);
+ * - less() and more() back to back, where each call also pays for the
+ *   threads the previous calls woke, which compete for the CPUs and for
+ *   the pool's lock, beside waking threads back to back;
+ * - close() of 1,000 blocked workers, beside waking and joining 1,000
+ *   blocked threads; pthread_create + pthread_join for reference.
  */
 #include "bench.h"
 
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +35,7 @@
 #define NCLOSE 1000
 #define STACK (64 * 1024)
 
-_Atomic int bn_entered, bn_exited;
+_Atomic int bn_entered, bn_exited, bn_raw_entered, bn_raw_exited;
 
 int
 bn_idle_job(workers_ctx *ctx, void *arg)
@@ -58,10 +64,27 @@ void *
 bn_raw_idle(void *arg)
 {
     struct bn_rawt *r = arg;
-    atomic_fetch_add(&bn_entered, 1);
+    atomic_fetch_add(&bn_raw_entered, 1);
     while (atomic_load(&r->word) == 0)
         syscall(SYS_futex, &r->word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    atomic_fetch_add(&bn_raw_exited, 1);
     return NULL;
+}
+
+/* Waits until every removed worker's run has returned: a worker removed
+ * before its first run never runs the job, so the test is that at most one
+ * run (the remaining worker's) is in progress; then lets threads park. */
+static void
+wait_drained(void)
+{
+    uint64_t end = bn_now_ns() + 120ull * 1000000000u;
+    while (atomic_load(&bn_entered) - atomic_load(&bn_exited) > 1) {
+        if (bn_now_ns() > end)
+            bn_die("removed workers: %d runs still in progress after 120 s",
+                   atomic_load(&bn_entered) - atomic_load(&bn_exited));
+        bn_sleep_ns(1000000);
+    }
+    bn_sleep_ns(20000000);
 }
 
 static void *
@@ -88,85 +111,164 @@ raw_create(struct bn_rawt *r, void *(*fn)(void *))
         bn_die("pthread_create: %s", strerror(err));
 }
 
+/* Spins (yielding) until *n >= want: the effect of the call just timed is
+ * over. */
+static void
+spin_until(_Atomic int *n, int want)
+{
+    uint64_t end = bn_now_ns() + 120ull * 1000000000u;
+    while (atomic_load(n) < want) {
+        if (bn_now_ns() > end)
+            bn_die("waited 120 s for a worker or thread to move");
+        sched_yield();
+    }
+}
+
+/* One timed call; with follow set, then waits (untimed) for *follow to
+ * move on by one. */
+static double
+timed(int (*fn)(void *), void *arg, _Atomic int *follow)
+{
+    int want = follow ? atomic_load(follow) + 1 : 0;
+    uint64_t t0 = bn_now_ns();
+    int err = fn(arg);
+    double ns = (double)(bn_now_ns() - t0);
+    bn_check(err, "timed call");
+    if (follow)
+        spin_until(follow, want);
+    return ns;
+}
+
+static int
+call_more(void *p)
+{
+    return workers_pool_more(p);
+}
+
+static int
+call_less(void *p)
+{
+    return workers_pool_less(p);
+}
+
+static int
+call_create(void *r)
+{
+    raw_create(r, bn_raw_idle);
+    return 0;
+}
+
+static int
+call_wake(void *r)
+{
+    bn_raw_wake(r);
+    return 0;
+}
+
+static int
+call_create_join(void *r)
+{
+    raw_create(r, raw_nothing);
+    pthread_join(((struct bn_rawt *)r)->t, NULL);
+    return 0;
+}
+
 /* Mean and p99 of one repetition's calls, in microseconds. */
 typedef struct lat {
     double mean, p99;
 } lat;
 
 static lat
-lat_of(double *ns, size_t n)
+lat_of(double *ns)
 {
     lat l;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < NCALLS; i++)
         ns[i] /= 1000.0;
-    l.mean = bn_mean(ns, n);
-    l.p99 = bn_p99(ns, n);
+    l.mean = bn_mean(ns, NCALLS);
+    l.p99 = bn_p99(ns, NCALLS);
     return l;
 }
 
-enum { P_MORE_NEW, P_MORE_REUSE, P_LESS, B_CREATE, B_WAKE, B_CREATE_JOIN,
-       NL };
+enum { P_MORE_NEW, P_MORE_ONE, P_MORE_B2B, P_LESS_ONE, P_LESS_B2B,
+       B_CREATE, B_WAKE_MORE, B_WAKE_LESS, B_WAKE_B2B, B_CREATE_JOIN, NL };
 
 static void
-pool_rep(double *ns, lat *out)
+raw_start_all(struct bn_rawt *r)
+{
+    atomic_store(&bn_raw_entered, 0);
+    atomic_store(&bn_raw_exited, 0);
+    for (int i = 0; i < NCALLS; i++)
+        raw_create(&r[i], bn_raw_idle);
+    bn_wait_count(&bn_raw_entered, NCALLS, "raw threads blocked");
+}
+
+static void
+raw_join_all(struct bn_rawt *r)
+{
+    for (int i = 0; i < NCALLS; i++)
+        pthread_join(r[i].t, NULL);
+}
+
+/* One repetition; ns and nb hold the pool's and the baseline's calls. */
+static void
+rep(double *ns, double *nb, struct bn_rawt *r, lat *out)
 {
     workers_config cfg = {.initial = 1, .stack_size = STACK};
     workers_pool *p;
     bn_check(workers_pool_new_with_config(&p, &cfg, NULL, 0), "pool new");
     atomic_store(&bn_entered, 0);
     atomic_store(&bn_exited, 0);
+    atomic_store(&bn_raw_entered, 0);
+    atomic_store(&bn_raw_exited, 0);
     workers_job job = workers_job_func(bn_idle_job, NULL);
     bn_check(workers_pool_start(p, &job), "pool start");
 
     for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_more(p), "more");
-        ns[i] = (double)(bn_now_ns() - t0);
+        ns[i] = timed(call_more, p, NULL);
+        nb[i] = timed(call_create, &r[i], NULL);
     }
-    out[P_MORE_NEW] = lat_of(ns, NCALLS);
+    out[P_MORE_NEW] = lat_of(ns);
+    out[B_CREATE] = lat_of(nb);
+    bn_wait_count(&bn_entered, NCALLS + 1, "new workers running");
+    bn_wait_count(&bn_raw_entered, NCALLS, "raw threads blocked");
+
+    for (int i = 0; i < NCALLS; i++)
+        ns[i] = timed(call_less, p, NULL);
+    out[P_LESS_B2B] = lat_of(ns);
+    wait_drained();
+
     for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_less(p), "less");
-        ns[i] = (double)(bn_now_ns() - t0);
+        ns[i] = timed(call_more, p, &bn_entered);
+        nb[i] = timed(call_wake, &r[i], &bn_raw_exited);
     }
-    out[P_LESS] = lat_of(ns, NCALLS);
-    bn_wait_count(&bn_exited, NCALLS, "removed workers' runs returned");
+    out[P_MORE_ONE] = lat_of(ns);
+    out[B_WAKE_MORE] = lat_of(nb);
+    raw_join_all(r);
+
+    raw_start_all(r);
     for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_check(workers_pool_more(p), "more");
-        ns[i] = (double)(bn_now_ns() - t0);
+        ns[i] = timed(call_less, p, &bn_exited);
+        nb[i] = timed(call_wake, &r[i], &bn_raw_exited);
     }
-    out[P_MORE_REUSE] = lat_of(ns, NCALLS);
+    out[P_LESS_ONE] = lat_of(ns);
+    out[B_WAKE_LESS] = lat_of(nb);
+    raw_join_all(r);
+    wait_drained();
+
+    for (int i = 0; i < NCALLS; i++)
+        ns[i] = timed(call_more, p, NULL);
+    out[P_MORE_B2B] = lat_of(ns);
     bn_check(workers_pool_close(p, NULL), "close");
     workers_pool_free(p);
-}
 
-static void
-base_rep(double *ns, struct bn_rawt *r, lat *out)
-{
-    atomic_store(&bn_entered, 0);
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        raw_create(&r[i], bn_raw_idle);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_CREATE] = lat_of(ns, NCALLS);
-    bn_wait_count(&bn_entered, NCALLS, "raw threads started");
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        bn_raw_wake(&r[i]);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_WAKE] = lat_of(ns, NCALLS);
+    raw_start_all(r);
     for (int i = 0; i < NCALLS; i++)
-        pthread_join(r[i].t, NULL);
-    for (int i = 0; i < NCALLS; i++) {
-        uint64_t t0 = bn_now_ns();
-        raw_create(&r[0], raw_nothing);
-        pthread_join(r[0].t, NULL);
-        ns[i] = (double)(bn_now_ns() - t0);
-    }
-    out[B_CREATE_JOIN] = lat_of(ns, NCALLS);
+        nb[i] = timed(call_wake, &r[i], NULL);
+    out[B_WAKE_B2B] = lat_of(nb);
+    raw_join_all(r);
+    for (int i = 0; i < NCALLS; i++)
+        nb[i] = timed(call_create_join, &r[0], NULL);
+    out[B_CREATE_JOIN] = lat_of(nb);
 }
 
 /* close() of NCLOSE blocked workers, in milliseconds. */
@@ -191,10 +293,10 @@ pool_close_ms(void)
 static double
 base_close_ms(struct bn_rawt *r)
 {
-    atomic_store(&bn_entered, 0);
+    atomic_store(&bn_raw_entered, 0);
     for (int i = 0; i < NCLOSE; i++)
         raw_create(&r[i], bn_raw_idle);
-    bn_wait_count(&bn_entered, NCLOSE, "raw threads blocked");
+    bn_wait_count(&bn_raw_entered, NCLOSE, "raw threads blocked");
     uint64_t t0 = bn_now_ns();
     for (int i = 0; i < NCLOSE; i++)
         bn_raw_wake(&r[i]);
@@ -221,20 +323,20 @@ bn_scale(const bn_opts *o)
 {
     int R = o->reps;
     double *ns = malloc(NCALLS * sizeof *ns);
+    double *nb = malloc(NCALLS * sizeof *nb);
     struct bn_rawt *raw = aligned_alloc(BN_CACHELINE, NCALLS * sizeof *raw);
     lat *l = calloc((size_t)(R * NL), sizeof *l);
     double *closep = calloc((size_t)R, sizeof *closep);
     double *closeb = calloc((size_t)R, sizeof *closeb);
     double *a = calloc((size_t)R, sizeof *a), *b = calloc((size_t)R,
                                                           sizeof *b);
-    if (!ns || !raw || !l || !closep || !closeb || !a || !b)
+    if (!ns || !nb || !raw || !l || !closep || !closeb || !a || !b)
         bn_die("out of memory");
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, STACK);
 
     for (int r = 0; r < R; r++) {
-        pool_rep(ns, &l[r * NL]);
-        base_rep(ns, raw, &l[r * NL]);
+        rep(ns, nb, raw, &l[r * NL]);
         closep[r] = pool_close_ms();
         closeb[r] = base_close_ms(raw);
     }
@@ -256,21 +358,29 @@ bn_scale(const bn_opts *o)
     FILL(b, B_CREATE, p99);
     row("more(), new thread: p99", "us", a, b, R, "pthread_create",
         BN_NONE, 0, NULL);
-    FILL(a, P_MORE_REUSE, mean);
-    FILL(b, B_WAKE, mean);
+    FILL(a, P_MORE_ONE, mean);
+    FILL(b, B_WAKE_MORE, mean);
     row("more(), parked thread: mean", "us", a, b, R, "store+FUTEX_WAKE",
         BN_ABS_LE, 10, "<= 10 us");
-    FILL(a, P_MORE_REUSE, p99);
-    FILL(b, B_WAKE, p99);
+    FILL(a, P_MORE_ONE, p99);
+    FILL(b, B_WAKE_MORE, p99);
     row("more(), parked thread: p99", "us", a, b, R, "store+FUTEX_WAKE",
         BN_NONE, 0, NULL);
-    FILL(a, P_LESS, mean);
-    FILL(b, B_WAKE, mean);
+    FILL(a, P_MORE_B2B, mean);
+    FILL(b, B_WAKE_B2B, mean);
+    row("more(), parked, back to back", "us", a, b, R, "same, back to back",
+        BN_NONE, 0, NULL);
+    FILL(a, P_LESS_ONE, mean);
+    FILL(b, B_WAKE_LESS, mean);
     row("less(): mean", "us", a, b, R, "store+FUTEX_WAKE", BN_ABS_LE, 2,
         "< 2 us");
-    FILL(a, P_LESS, p99);
-    FILL(b, B_WAKE, p99);
+    FILL(a, P_LESS_ONE, p99);
+    FILL(b, B_WAKE_LESS, p99);
     row("less(): p99", "us", a, b, R, "store+FUTEX_WAKE", BN_NONE, 0, NULL);
+    FILL(a, P_LESS_B2B, mean);
+    FILL(b, B_WAKE_B2B, mean);
+    row("less(), back to back: mean", "us", a, b, R, "same, back to back",
+        BN_NONE, 0, NULL);
     FILL(b, B_CREATE_JOIN, mean);
     row("(reference)", "us", NULL, b, R, "pthread_create+join mean",
         BN_NONE, 0, NULL);
@@ -282,6 +392,7 @@ bn_scale(const bn_opts *o)
 
     pthread_attr_destroy(&attr);
     free(ns);
+    free(nb);
     free(raw);
     free(l);
     free(closep);

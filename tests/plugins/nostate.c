@@ -19,5 +19,13 @@ job_do(workers_ctx *ctx, void *state)
     return workers_ctx_wait(ctx, 1000000u);
 }
 
-unsigned long nostate_runs(void) { return runs; }
-unsigned long nostate_with_state(void) { return with_state; }
+unsigned long
+nostate_runs(void)
+{
+    return runs;
+}
+unsigned long
+nostate_with_state(void)
+{
+    return with_state;
+}

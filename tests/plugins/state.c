@@ -75,10 +75,38 @@ job_do(workers_ctx *ctx, void *state)
     return r;
 }
 
-int state_news(void) { return news; }
-int state_frees(void) { return frees; }
-int state_inits(void) { return inits; }
-int state_finis(void) { return finis; }
-int state_mixed(void) { return mixed; }
-int state_running(void) { return running; }
-unsigned long state_runs(void) { return runs; }
+int
+state_news(void)
+{
+    return news;
+}
+int
+state_frees(void)
+{
+    return frees;
+}
+int
+state_inits(void)
+{
+    return inits;
+}
+int
+state_finis(void)
+{
+    return finis;
+}
+int
+state_mixed(void)
+{
+    return mixed;
+}
+int
+state_running(void)
+{
+    return running;
+}
+unsigned long
+state_runs(void)
+{
+    return runs;
+}

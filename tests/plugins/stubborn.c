@@ -30,6 +30,18 @@ job_do(workers_ctx *ctx, void *state)
     return workers_ctx_done(ctx) ? WORKERS_ECANCELED : 0;
 }
 
-void stubborn_release(void) { released = true; }
-int stubborn_saw_cancel(void) { return saw_cancel; }
-int stubborn_started(void) { return started; }
+void
+stubborn_release(void)
+{
+    released = true;
+}
+int
+stubborn_saw_cancel(void)
+{
+    return saw_cancel;
+}
+int
+stubborn_started(void)
+{
+    return started;
+}

@@ -177,7 +177,6 @@ struct slot {
 static struct slot slots[NWORKERS];
 static int next_slot;
 static bool control;
-static void *volatile sink;
 
 /* Fails one call in four, so that retry and the counter's failure path
  * run too; retry then succeeds on the next call. */
@@ -189,8 +188,9 @@ job(workers_ctx *ctx, void *arg)
     uint64_t n = atomic_load_explicit(&s->calls, memory_order_relaxed) + 1;
     atomic_store_explicit(&s->calls, n, memory_order_relaxed);
     if (control) {
-        sink = malloc(16);
-        free(sink);
+        /* volatile: the compiler may not drop the malloc/free pair. */
+        void *volatile p = malloc(16);
+        free(p);
     }
     return n % 4 == 0 ? WORKERS_EJOB : 0;
 }
@@ -289,9 +289,10 @@ main(int argc, char **argv)
            atomic_load(&frees));
     if (last - first < RUNS)
         return fail("too few runs", WORKERS_ETIMEDOUT);
-    /* Every failure was retried into a success, and the middlewares saw
-     * the runs: they were really in the path. */
-    if (cs.failed != 0 || cs.finished == 0 || es.counts.finished == 0 ||
+    /* Every failure was retried into a success (but for at most one run
+     * per worker that close cut short between a failure and its retry),
+     * and the middlewares saw the runs: they were really in the path. */
+    if (cs.failed > NWORKERS || cs.finished == 0 ||
         es.counts.finished != cs.finished) {
         printf("noalloc: middlewares: counter %llu finished %llu failed, "
                "elapsed %llu finished\n",

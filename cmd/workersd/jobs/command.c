@@ -20,7 +20,7 @@
  *   still an unreaped zombie, so the group id cannot have been reused), then
  *   it is reaped. Policy: nothing a run started in its group outlives it, so
  *   `cmd &` in a Command is killed when the shell ends. A process that leaves
- *   the group (setsid, setpgid) escapes; workersd is not a subreaper.
+ *   the group (setsid, setpgid) escapes that kill: orphans.c adopts it.
  * - the worker's context is cancelled (less, close): SIGTERM to the group,
  *   once; the run then waits without its own deadline: when the daemon's
  *   close deadline passes it calls wd_job_kill_all(SIGKILL).
@@ -59,7 +59,7 @@ struct wd_cmd {
     const wd_config *cfg;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
-    char **env;   /* the daemon's environment, deep-copied, NULL-terminated */
+    char **env; /* the daemon's environment, deep-copied, NULL-terminated */
     size_t nenv;
     pthread_mutex_t lock; /* guards workers, every worker's pid, kill_sig */
     struct cmd_worker *workers;
@@ -72,7 +72,9 @@ struct cmd_worker {
     wd_cmd *cmd;
     struct cmd_worker *prev, *next;
     pid_t pid;
-    unsigned id; /* 0 until the first run tells us the worker's number */
+    /* The builder cannot know the worker's number (new_job gets no
+     * context): the first run fills id and id_var; envp is built once. */
+    unsigned id;
     char id_var[sizeof ID_VAR + 10];
     char *envp[]; /* id_var, then cmd->env, then NULL */
 };
@@ -88,8 +90,8 @@ now_ns(void)
 static bool
 env_inherited(const char *var)
 {
-    static const char *const dropped[] = {ID_VAR, "NOTIFY_SOCKET=",
-                                          "WATCHDOG_PID=", "WATCHDOG_USEC="};
+    static const char *const dropped[] = {
+        ID_VAR, "NOTIFY_SOCKET=", "WATCHDOG_PID=", "WATCHDOG_USEC="};
     for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
         if (strncmp(var, dropped[i], strlen(dropped[i])) == 0)
             return false;
@@ -224,18 +226,13 @@ reap(struct cmd_worker *w, pid_t pid, bool exited)
     return status;
 }
 
-/* What ended a run, for its result and log line. */
-struct run_end {
-    bool cancelled; /* we sent SIGTERM because the context was cancelled */
-    bool timed_out; /* Timeout passed */
-};
-
 /*
- * Waits for the shell pid to exit, ending it as the header says. Returns 0,
- * or a negative code when it could not watch the child (then it was killed).
+ * Waits for the shell pid to exit, ending it as the header says; sets
+ * *timed_out when Timeout passed. Returns 0, or a negative code when it
+ * could not watch the child (then it was killed).
  */
 static int
-wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, struct run_end *end)
+wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, bool *timed_out)
 {
     int pidfd = pidfd_open(pid, 0);
     if (pidfd < 0) {
@@ -252,8 +249,8 @@ wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, struct run_end *end)
         if (deadline != 0) {
             uint64_t now = now_ns();
             if (now >= deadline) {
-                if (!end->timed_out) {
-                    end->timed_out = true;
+                if (!*timed_out) {
+                    *timed_out = true;
                     killpg(pid, SIGTERM);
                     deadline = now + cmd->cfg->kill_grace_ns;
                 } else {
@@ -277,7 +274,6 @@ wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, struct run_end *end)
         if (pf[0].revents != 0)
             break;
         if (pf[1].revents != 0) {
-            end->cancelled = true;
             killpg(pid, SIGTERM);
             pf[1].fd = -1; /* stays readable: stop watching it */
         }
@@ -305,16 +301,16 @@ cmd_run(workers_ctx *ctx, void *arg)
     }
     char *argv[] = {"sh", "-c", cmd->cfg->command, NULL};
     pid_t pid;
-    int e = posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv,
-                        w->envp);
+    int e =
+        posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv, w->envp);
     if (e != 0) {
         wd_log(WD_LOG_ERR, "worker %u: cannot run /bin/sh: %s", w->id,
                strerror(e));
         return -e;
     }
     set_child(w, pid);
-    struct run_end end = {false, false};
-    int r = wait_child(cmd, pid, ctx_fd, &end);
+    bool timed_out = false;
+    int r = wait_child(cmd, pid, ctx_fd, &timed_out);
     int status = reap(w, pid, r == 0);
     char dur[32];
     if (r != 0) {
@@ -322,14 +318,16 @@ cmd_run(workers_ctx *ctx, void *arg)
                strerror(-r));
         return r;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !end.timed_out)
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !timed_out)
         return 0;
-    if (end.cancelled) {
+    /* Checked after the exit, not when the SIGTERM went: a close may
+     * cancel and kill at once, before this thread saw the cancel. */
+    if (workers_ctx_done(ctx)) {
         wd_log(WD_LOG_DEBUG, "worker %u: command stopped: worker cancelled",
                w->id);
         return WORKERS_ECANCELED;
     }
-    if (end.timed_out) {
+    if (timed_out) {
         wd_log(WD_LOG_WARNING, "worker %u: command timed out after %s", w->id,
                wd_jobs_duration(cmd->cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;

@@ -6,13 +6,12 @@
  */
 #include "jobs.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 struct wd_job {
-    wd_cmd *cmd;       /* exactly one of cmd and plugin is set */
+    wd_cmd *cmd; /* exactly one of cmd and plugin is set */
     wd_plugin *plugin;
 };
 

@@ -19,8 +19,8 @@ void wd_cmd_close(wd_cmd *cmd);
 /* ---- plugin.c -------------------------------------------------------- */
 typedef struct wd_plugin wd_plugin;
 
-int wd_plugin_open(const wd_config *cfg, bool init, wd_plugin **out,
-                   char *err, size_t errlen);
+int wd_plugin_open(const wd_config *cfg, bool init, wd_plugin **out, char *err,
+                   size_t errlen);
 int wd_plugin_new_job(void *plugin, workers_job *out);
 void wd_plugin_close(wd_plugin *plugin);
 

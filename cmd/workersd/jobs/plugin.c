@@ -8,23 +8,24 @@
  * job_free when that worker stops, so job_do needs no lock for it.
  *
  * Timeout: without it (the common case) a run is job_do(ctx, state) on the
- * worker's own context, nothing more. With it, job_do gets a private
- * context per worker instead (run_ctx), and one watchdog thread per job
- * cancels it when the run's deadline passes or the worker's context is
- * cancelled. The watchdog sleeps in ppoll on an eventfd (its wake-up) plus
- * the descriptors of the workers' contexts, until the earliest deadline;
- * a run wakes it only when its deadline is earlier than the watchdog's next
- * wake-up or when its worker's context is new to it. A run that timed out
- * gets a fresh run_ctx for the next run. The private context is not the
- * worker's: its workers_ctx_worker_id() is 0.
+ * worker's own context and a log line if it failed, nothing more. With it,
+ * job_do gets a private context per worker instead (run_ctx), and one watchdog
+ * thread per job cancels it when the run's deadline passes or the worker's
+ * context is cancelled. The watchdog sleeps in ppoll on an eventfd (its
+ * wake-up) plus the descriptors of the workers' contexts, until the earliest
+ * deadline; a run wakes it only when its deadline is earlier than the
+ * watchdog's next wake-up or when its worker's context is new to it. A run that
+ * timed out gets a fresh run_ctx for the next run. The private context is not
+ * the worker's: its workers_ctx_worker_id() is 0.
  *
  * Lock: wdog->lock guards the list of timed workers and their armed,
  * deadline, fired, outer and run_ctx fields; the watchdog cancels contexts
  * only under it, so a worker may swap or free its run_ctx under it.
  *
- * The plugin is never dlclose'd: after a close that timed out a removed
- * worker may still run plugin code when the daemon exits, and unmapping the
- * code under it would crash instead of exiting cleanly.
+ * The plugin is never dlclose'd once loaded with its job_do (only a load
+ * error, before any of its functions ran, unloads it): after a close that
+ * timed out a removed worker may still run plugin code when the daemon
+ * exits, and unmapping the code under it would crash instead of exiting.
  */
 #include "jobs.h"
 
@@ -71,9 +72,9 @@ struct pworker {
     void *state;
     /* With Timeout only; under wdog->lock except where noted. */
     struct pworker *prev, *next;
-    workers_ctx *outer;   /* the worker's context, known from its first run */
-    int outer_fd;         /* -1 until then */
-    bool outer_seen;      /* outer was cancelled and run_ctx with it */
+    workers_ctx *outer; /* the worker's context, known from its first run */
+    int outer_fd;       /* -1 until then */
+    bool outer_seen;    /* outer was cancelled and run_ctx with it */
     bool armed, fired;
     uint64_t deadline;
     workers_ctx *run_ctx; /* written by the worker only, under the lock */
@@ -435,8 +436,10 @@ wd_plugin_open(const wd_config *cfg, bool init, wd_plugin **out, char *err,
     if (init && cfg->timeout_ns != 0) {
         int r = wdog_start(&p->wdog);
         if (r != 0) {
-            snprintf(err, errlen, "%s: Plugin = %s: cannot start the timeout "
-                     "watchdog: %s", where, cfg->plugin, strerror(-r));
+            snprintf(err, errlen,
+                     "%s: Plugin = %s: cannot start the timeout "
+                     "watchdog: %s",
+                     where, cfg->plugin, strerror(-r));
             if (p->job_fini != NULL)
                 p->job_fini();
             free(p);
