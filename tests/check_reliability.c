@@ -82,8 +82,10 @@ job_section(struct daemon *d)
     ck_assert(map != MAP_FAILED);
     close(fd);
     d->plugin_runs = map;
-    return du_fmt("[job]\nPlugin = %s\nArg = %s\n",
-                  tu_build_path("tests/plugins/soak_count.so"), d->runs_path);
+    char *so = tu_build_path("tests/plugins/soak_count.so");
+    char *text = du_fmt("[job]\nPlugin = %s\nArg = %s\n", so, d->runs_path);
+    free(so);
+    return text;
 }
 
 static uint64_t
@@ -526,10 +528,11 @@ start_valgrind(struct daemon *d, enum kind kind, const char *pool)
     char *ini = write_ini(d, kind, pool);
     char *vglog = du_fmt("--log-file=%s/vg", d->dir);
     char *out = du_fmt("%s/out", d->dir);
+    char *bin = tu_build_path("workersd");
     const char *argv[] = {"valgrind", "--tool=memcheck", "--error-exitcode=99",
                           "--leak-check=full", "--show-leak-kinds=definite",
                           "--errors-for-leak-kinds=definite",
-                          "--track-fds=no", vglog, tu_build_path("workersd"),
+                          "--track-fds=no", vglog, bin,
                           "-c", ini, NULL};
     posix_spawn_file_actions_t fa;
 
@@ -546,6 +549,7 @@ start_valgrind(struct daemon *d, enum kind kind, const char *pool)
                                  (char *const *)argv, environ),
                      0);
     posix_spawn_file_actions_destroy(&fa);
+    free(bin);
     expect_log(d, "workersd: started", 1, 60000);
 }
 
