@@ -155,6 +155,9 @@ stop_cleanly(struct daemon *d, unsigned ms)
     int code = du_wait(d->pid, ms);
     ck_assert_msg(code == 0, "exit %d, want 0: %s", code, du_read(d->err));
     ck_assert_msg(du_no_descendants(3000), "a process was left behind");
+    /* Under check-asan/check-tsan the daemon is instrumented too. */
+    ck_assert_msg(du_count_in(d->err, "Sanitizer") == 0, "%s",
+                  du_read(d->err));
 }
 
 /* ---- /proc samples ------------------------------------------------------ */
