@@ -370,7 +370,8 @@ soak(enum kind kind, uint64_t n)
             seen_zombies, ZOMBIE_GRACE_MS);
     ck_assert_int_eq(last.threads, first.threads);
     ck_assert_int_eq(last.fds, first.fds);
-    /* ASan's quarantine holds freed memory back by design. */
+    /* Sanitizers hold memory back by design (ASan's quarantine, TSan's
+     * shadow and history). */
     if (WORKERS_SAN[0] == '\0')
         ck_assert_msg(last.rss_kb <= first.rss_kb + RSS_BOUND_KB,
                       "RSS %ld kB -> %ld kB", first.rss_kb, last.rss_kb);
