@@ -236,5 +236,46 @@ uninstall:
 clean:
 	rm -rf build
 
+# ---- reliability: soak, valgrind, fuzz ----------------------------------
+# tests/check_reliability.c runs short in `make check`; `make soak` runs its
+# soak at full length (4 workers; the shell job 100,000 times, the plugin
+# job 10^9 times: the issue asks for 10 million, which the pool does in
+# about 50 ms here) with the storm and valgrind, and prints the figures the
+# README quotes. `make check-valgrind` runs only the memcheck scenario.
+# `make fuzz` fuzzes the config loader with libFuzzer for FUZZ_TIME seconds
+# over conf/*.ini and tests/fuzz/seeds/ (the corpus it grows stays in
+# $(BUILD)/fuzz/corpus); a crash, leak or broken contract fails it and
+# leaves the input in $(BUILD)/fuzz/artifacts/.
+SOAK_SHELL_RUNS  ?= 100000
+SOAK_PLUGIN_RUNS ?= 1000000000
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
+FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c $(LIB_SRC)
+
+.PHONY: soak check-valgrind fuzz
+soak: deps
+	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
+	WORKERS_SOAK_SHELL_RUNS=$(SOAK_SHELL_RUNS) \
+	    WORKERS_SOAK_PLUGIN_RUNS=$(SOAK_PLUGIN_RUNS) \
+	    CK_RUN_SUITE=reliability $(T_BIN)
+
+check-valgrind: deps
+	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
+	CK_RUN_SUITE=reliability CK_RUN_CASE=valgrind $(T_BIN)
+
+$(FUZZ_BIN): $(FUZZ_SRC) $(wildcard lib/*.h cmd/workersd/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Ilib -Icmd/workersd \
+	    $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $(FUZZ_SRC) $(INIH_LIBS) -lpthread
+
+fuzz: deps $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/artifacts
+	cp conf/*.ini tests/fuzz/seeds/* $(BUILD)/fuzz/corpus/
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
+	    -dict=tests/fuzz/ini.dict -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/artifacts/ $(BUILD)/fuzz/corpus
+
 -include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d) $(B_OBJ:.o=.d) \
     $(TOOLS:=.d)
