@@ -253,7 +253,7 @@ FUZZ_TIME ?= 60
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
 FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c $(LIB_SRC)
 
-.PHONY: soak check-valgrind fuzz
+.PHONY: soak check-valgrind fuzz fuzz-deps
 soak: deps
 	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	WORKERS_SOAK_SHELL_RUNS=$(SOAK_SHELL_RUNS) \
@@ -270,7 +270,11 @@ $(FUZZ_BIN): $(FUZZ_SRC) $(wildcard lib/*.h cmd/workersd/*.h)
 	    $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -o $@ $(FUZZ_SRC) $(INIH_LIBS) -lpthread
 
-fuzz: deps $(FUZZ_BIN)
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+fuzz: fuzz-deps
+	$(MAKE) $(FUZZ_BIN)
 	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/artifacts
 	cp conf/*.ini tests/fuzz/seeds/* $(BUILD)/fuzz/corpus/
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \

@@ -56,6 +56,9 @@ int workers__futex_wait(_Atomic uint32_t *word, uint32_t expected,
                         uint64_t deadline_ns);
 /* Wakes every thread sleeping on word. Async-signal-safe. */
 void workers__futex_wake_all(_Atomic uint32_t *word);
+/* Counts the library's threads (+1 when one is made, -1 when joined) and
+ * grows the process's futex hash with them; see futex.c. Thread-safe. */
+void workers__futex_threads(int delta);
 /* now + timeout_ns, saturating to WORKERS__NO_DEADLINE. */
 uint64_t workers__deadline_after(uint64_t timeout_ns);
 

@@ -2,7 +2,9 @@
 # Installs the build and test dependencies that are missing, with apt-get
 # (through sudo when not root). Does nothing when everything is present.
 # Each dependency is found the way the build uses it: pkg-config for inih
-# and Check, the header and library for libev.
+# and Check, the header and library for libev, the command for valgrind
+# (make check runs one daemon scenario under memcheck).
+# `deps.sh fuzz` also makes sure clang can build a libFuzzer target.
 set -eu
 
 missing=""
@@ -25,6 +27,14 @@ have_hdr_lib stdio.h c || need libc6-dev
 have_pc inih || need libinih-dev
 have_pc check || need check
 have_hdr_lib ev.h ev || need libev-dev
+command -v valgrind >/dev/null 2>&1 || need valgrind
+
+if [ "${1:-}" = fuzz ]; then
+    printf 'int LLVMFuzzerTestOneInput(const char *d, long n)'\
+'{(void)d;(void)n;return 0;}\n' |
+        clang -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 ||
+        need "clang libclang-rt-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 

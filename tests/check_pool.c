@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define SEC 1000000000ull
@@ -566,6 +568,32 @@ wait_job(workers_ctx *ctx, void *arg)
     return workers_ctx_wait(ctx, 60 * SEC);
 }
 
+/* The process's futex hash (Linux 6.16+) grows with the pool's threads, so
+ * that waking one of thousands of idle workers does not walk them all. */
+static int
+idle_job(workers_ctx *ctx, void *arg)
+{
+    (void)arg;
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+START_TEST(test_futex_hash_grows)
+{
+    workers_config cfg = {.initial = 128, .stack_size = 64 * 1024};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(idle_job, NULL);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    /* The kernel makes the table with the process's first thread. */
+    int slots = prctl(78 /* PR_FUTEX_HASH */, 2 /* GET_SLOTS */, 0, 0, 0);
+    if (slots <= 0)
+        printf("skipped: no per-process futex hash (kernel < 6.16)\n");
+    else
+        ck_assert_int_ge(slots, 256);
+    workers_pool_free(pool);
+}
+END_TEST
+
 START_TEST(test_stress_more_less)
 {
     struct stress s = {0};
@@ -610,6 +638,7 @@ make_pool_suite(void)
     tcase_add_test(tc, test_stack_size);
     tcase_add_test(tc, test_pool_middlewares);
     tcase_add_test(tc, test_stress_more_less);
+    tcase_add_test(tc, test_futex_hash_grows);
     suite_add_tcase(s, tc);
     return s;
 }

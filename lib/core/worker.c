@@ -136,6 +136,7 @@ worker_spawn(workers_pool *pool, unsigned id, const workers_job *job,
         free(t);
         return -err;
     }
+    workers__futex_threads(1);
     t->next_all = pool->threads;
     pool->threads = t;
     *out = t;
@@ -183,6 +184,7 @@ workers__worker_join(struct workers__thread *t)
 {
     worker_wake(t, WORKERS__PARK_EXIT);
     pthread_join(t->tid, NULL);
+    workers__futex_threads(-1);
     workers__ctx_destroy(&t->ctx);
     free(t);
 }
