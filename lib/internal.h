@@ -116,6 +116,11 @@ struct workers_pool {
     struct workers__thread **active;       /* (L) stack: index + 1 = id */
     int nactive, cap;                      /* (L) */
     struct workers__thread *free_threads;  /* (L) parked, LIFO */
+    /* (L) Bit i set: worker id i + 1 is held by a worker whose job may
+     * still run (active, or removed and finishing its last run), so that
+     * no two running workers ever share an id. */
+    uint64_t *ids;
+    size_t nids; /* words in ids */
     /* Written under lock, read without it by finishing workers, so that
      * the workers a close wakes leave without queueing on lock. closed is
      * set (seq_cst) before the closer reads busy; a worker decrements busy

@@ -143,13 +143,25 @@ WORKERS_API int workers_ctx_wait(workers_ctx *ctx, uint64_t timeout_ns);
 WORKERS_API int workers_ctx_fd(workers_ctx *ctx);
 
 /*
- * The 1-based number of the worker whose context this is: workers are
- * numbered by their position in the pool (the first started is 1; the one
- * more() adds when n run gets n + 1, so after less() the next more() reuses
- * the number). Stable for the life of that worker. 0 for contexts made by
- * workers_ctx_new(). Thread-safe.
+ * The 1-based number of the worker whose context this is, stable for the
+ * life of that worker and never shared by two workers whose runs may
+ * overlap: a new worker gets the lowest number that no running worker
+ * holds, counting removed workers still finishing their last run. So
+ * workers started together are 1..n, and after less() the next more()
+ * reuses the removed worker's number once that worker's run has returned.
+ * 0 for contexts made by workers_ctx_new(); the worker's number for those
+ * made by workers_ctx_new_for(). Thread-safe.
  */
 WORKERS_API unsigned workers_ctx_worker_id(const workers_ctx *ctx);
+
+/*
+ * As workers_ctx_new(), but the new context carries the worker id of
+ * `worker` (any context; NULL gives 0). For code that gives a run a context
+ * of its own, e.g. to cancel it at a per-run deadline, while the job should
+ * still see its worker's number. Errors: -ENOMEM. Thread-safe.
+ */
+WORKERS_API int workers_ctx_new_for(workers_ctx **out,
+                                    const workers_ctx *worker);
 
 /* ------------------------------------------------------------------ */
 /* Jobs, builders, middlewares                                         */

@@ -341,6 +341,65 @@ START_TEST(test_less_last_and_reuse)
 }
 END_TEST
 
+/* A job that records which worker ids run, and whose worker 2 blocks on a
+ * gate, ignoring cancellation, the first time it runs. */
+struct idjob {
+    ct_gate gate;
+    atomic_int started[8];
+    atomic_int blocked;
+};
+
+static int
+idjob_run(workers_ctx *ctx, void *arg)
+{
+    struct idjob *j = arg;
+    unsigned id = workers_ctx_worker_id(ctx);
+    if (id < 8)
+        atomic_fetch_add(&j->started[id], 1);
+    if (id == 2 && atomic_exchange(&j->blocked, 1) == 0)
+        ct_gate_pass(&j->gate);
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+static bool
+id3_started(void *arg)
+{
+    return atomic_load(&((struct idjob *)arg)->started[3]) > 0;
+}
+
+/* A removed worker still finishing its run keeps its id: the next more()
+ * gets another one, and the id is free again once that run returned. */
+START_TEST(test_ids_never_shared)
+{
+    struct idjob j = {0};
+    ct_gate_init(&j.gate);
+    workers_pool *pool = new_pool(0, 0, 2);
+    workers_job job = workers_job_func(idjob_run, &j);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (unsigned ms = 0; ct_gate_waiting(&j.gate) != 1; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_less(pool), 0); /* worker 2, still running */
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert(tu_wait_until(id3_started, &j, TU_DEADLINE_MS));
+    ck_assert_int_eq(atomic_load(&j.started[2]), 1);
+
+    ct_gate_open(&j.gate); /* worker 2's run returns, its thread parks */
+    for (unsigned ms = 0; ct_pool_parked(pool) != 1; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_more(pool), 0); /* 2 is free again */
+    for (unsigned ms = 0; atomic_load(&j.started[2]) != 2; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(atomic_load(&j.started[4]), 0);
+    workers_pool_free(pool);
+}
+END_TEST
+
 /* Cycles of less and more keep the number of threads flat. */
 START_TEST(test_parked_threads_reused)
 {
@@ -634,6 +693,7 @@ make_pool_suite(void)
     tcase_add_test(tc, test_pause_at_zero);
     tcase_add_test(tc, test_less_last_and_reuse);
     tcase_add_test(tc, test_parked_threads_reused);
+    tcase_add_test(tc, test_ids_never_shared);
     tcase_add_test(tc, test_worker_signals_blocked);
     tcase_add_test(tc, test_stack_size);
     tcase_add_test(tc, test_pool_middlewares);

@@ -54,14 +54,20 @@ workers__ctx_destroy(workers_ctx *ctx)
 }
 
 int
-workers_ctx_new(workers_ctx **out)
+workers_ctx_new_for(workers_ctx **out, const workers_ctx *worker)
 {
     workers_ctx *ctx = malloc(sizeof(*ctx));
     if (ctx == NULL)
         return -ENOMEM;
-    workers__ctx_init(ctx, 0);
+    workers__ctx_init(ctx, worker != NULL ? worker->worker_id : 0);
     *out = ctx;
     return 0;
+}
+
+int
+workers_ctx_new(workers_ctx **out)
+{
+    return workers_ctx_new_for(out, NULL);
 }
 
 void

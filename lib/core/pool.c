@@ -329,6 +329,7 @@ workers_pool_free(workers_pool *pool)
     workers__ctx_destroy(&pool->stopped_ev);
     workers__ctx_destroy(&pool->idle_ev);
     free(pool->active);
+    free(pool->ids);
     free(pool->mws);
     if (pool->has_attr)
         pthread_attr_destroy(&pool->attr);

@@ -62,6 +62,34 @@ worker_park_closed(struct workers__thread *t)
     return worker_park(t);
 }
 
+/* With lock held: the lowest id no running worker holds, now held. */
+static int
+worker_id_take(workers_pool *pool)
+{
+    size_t w = 0;
+    while (w < pool->nids && pool->ids[w] == UINT64_MAX)
+        w++;
+    if (w == pool->nids) {
+        size_t n = pool->nids != 0 ? 2 * pool->nids : 4;
+        uint64_t *ids = realloc(pool->ids, n * sizeof(*ids));
+        if (ids == NULL)
+            return -ENOMEM;
+        memset(ids + pool->nids, 0, (n - pool->nids) * sizeof(*ids));
+        pool->ids = ids;
+        pool->nids = n;
+    }
+    int bit = __builtin_ctzll(~pool->ids[w]);
+    pool->ids[w] |= UINT64_C(1) << bit;
+    return (int)(w * 64) + bit + 1;
+}
+
+/* With lock held: id's worker no longer runs its job. */
+static void
+worker_id_release(workers_pool *pool, unsigned id)
+{
+    pool->ids[(id - 1) / 64] &= ~(UINT64_C(1) << ((id - 1) % 64));
+}
+
 /* The worker is over: its job has returned and is freed. Returns whether
  * the thread got another worker. */
 static bool
@@ -79,6 +107,7 @@ worker_next(struct workers__thread *t, workers_pool *pool, int err)
     pthread_mutex_lock(&pool->lock);
     bool open = !atomic_load(&pool->closed);
     if (open) {
+        worker_id_release(pool, t->ctx.worker_id);
         atomic_store_explicit(&t->park, WORKERS__PARK_WAIT,
                               memory_order_relaxed);
         t->next_free = pool->free_threads;
@@ -156,7 +185,10 @@ workers__worker_add(workers_pool *pool, workers_job *job,
         pool->active = a;
         pool->cap = cap;
     }
-    unsigned id = (unsigned)pool->nactive + 1;
+    int taken = worker_id_take(pool);
+    if (taken < 0)
+        return taken;
+    unsigned id = (unsigned)taken;
     struct workers__thread *t = pool->free_threads;
     if (t != NULL) {
         /* Parked: nothing else can reach its context until it is pushed
@@ -171,8 +203,10 @@ workers__worker_add(workers_pool *pool, workers_job *job,
         *wake = t;
     } else {
         int err = worker_spawn(pool, id, job, &t);
-        if (err != 0)
+        if (err != 0) {
+            worker_id_release(pool, id);
             return err;
+        }
     }
     pool->active[pool->nactive++] = t;
     atomic_fetch_add(&pool->busy, 1);
