@@ -310,7 +310,8 @@ WORKERS_API workers_pool *workers_pool_must(const workers_config *cfg,
                                             size_t nmws);
 
 /*
- * Starts `initial` workers running job and returns once their threads run.
+ * Starts `initial` workers running job: returns once each has a thread
+ * (created or woken); their first runs may begin after it returns.
  * The pool takes ownership of *job: every worker shares its arg (so the job
  * must be thread-safe), and job->free(job->arg) is called by
  * workers_pool_free(), after every worker has stopped; also when start

@@ -8,6 +8,7 @@
 #include "workers.h"
 
 #include <check.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +32,52 @@ START_TEST(test_new_is_live)
     ck_assert_uint_eq(workers_ctx_worker_id(ctx), 0);
     workers_ctx_free(ctx);
     workers_ctx_free(NULL);
+}
+END_TEST
+
+/* workers_ctx_new_for: a live context that carries a worker's id. */
+struct idrec {
+    atomic_uint seen[4];
+};
+
+static int
+record_id_job(workers_ctx *ctx, void *arg)
+{
+    struct idrec *r = arg;
+    workers_ctx *own;
+    if (workers_ctx_new_for(&own, ctx) != 0)
+        return -ENOMEM;
+    unsigned id = workers_ctx_worker_id(own);
+    bool live = !workers_ctx_done(own);
+    workers_ctx_free(own);
+    if (live && id >= 1 && id <= 3)
+        atomic_store(&r->seen[id], id);
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+static bool
+three_seen(void *arg)
+{
+    struct idrec *r = arg;
+    return atomic_load(&r->seen[1]) == 1 && atomic_load(&r->seen[2]) == 2 &&
+           atomic_load(&r->seen[3]) == 3;
+}
+
+START_TEST(test_new_for_carries_worker_id)
+{
+    workers_ctx *c;
+    ck_assert_int_eq(workers_ctx_new_for(&c, NULL), 0);
+    ck_assert_uint_eq(workers_ctx_worker_id(c), 0);
+    workers_ctx_free(c);
+
+    struct idrec r = {0};
+    workers_config cfg = {.initial = 3};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(record_id_job, &r);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(three_seen, &r, TU_DEADLINE_MS));
+    workers_pool_free(pool);
 }
 END_TEST
 
@@ -191,6 +238,7 @@ make_ctx_suite(void)
     TCase *tc = tcase_create("ctx");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_new_is_live);
+    tcase_add_test(tc, test_new_for_carries_worker_id);
     tcase_add_test(tc, test_cancel_is_idempotent);
     tcase_add_test(tc, test_wait_times_out);
     tcase_add_test(tc, test_wait_returns_early_on_cancel);

@@ -55,7 +55,7 @@ typedef struct wd_config {
     char *arg;                  /* [job] Arg, or NULL */
     uint64_t timeout_ns;        /* [job] Timeout, 0 = none */
     uint64_t kill_grace_ns;     /* [job] KillGrace, default 5 s */
-    /* [job] ErrorBackoff = MIN..MAX, default 100ms..30s; 0..0 = off */
+    /* [job] ErrorBackoff = MIN..MAX, default 100ms..30s; 0 = off (0..0) */
     struct wd_backoff {
         uint64_t min_ns, max_ns;
     } backoff;

@@ -15,8 +15,8 @@
  * wake-up) plus the descriptors of the workers' contexts, until the earliest
  * deadline; a run wakes it only when its deadline is earlier than the
  * watchdog's next wake-up or when its worker's context is new to it. A run that
- * timed out gets a fresh run_ctx for the next run. The private context is not
- * the worker's: its workers_ctx_worker_id() is 0.
+ * timed out gets a fresh run_ctx for the next run. The private context is
+ * made with workers_ctx_new_for(), so it carries the worker's id.
  *
  * Lock: wdog->lock guards the list of timed workers and their armed,
  * deadline, fired, outer and run_ctx fields; the watchdog cancels contexts
@@ -259,7 +259,7 @@ arm(struct pworker *w, workers_ctx *ctx)
         return fd;
     if (w->run_ctx == NULL) {
         workers_ctx *c;
-        int r = workers_ctx_new(&c);
+        int r = workers_ctx_new_for(&c, ctx);
         if (r != 0)
             return r;
         pthread_mutex_lock(&wd->lock);
