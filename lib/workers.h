@@ -271,7 +271,8 @@ typedef struct workers_config {
      * pages a job touches cost memory: an idle worker holds a few pages of
      * stack plus about 200 bytes of pool state. Lower it (e.g. 64 KiB) for
      * pools of many thousands of workers whose jobs are shallow. Rounded up
-     * to PTHREAD_STACK_MIN and the page size.
+     * to PTHREAD_STACK_MIN and the page size; a size the system cannot
+     * give fails pool creation (-EINVAL) or the threads' start (-EAGAIN).
      */
     size_t stack_size;
 } workers_config;

@@ -280,6 +280,21 @@ START_TEST(command_exit_3)
 }
 END_TEST
 
+/* A Timeout of centuries must not wrap its deadline into the past. */
+START_TEST(command_huge_timeout)
+{
+    wd_config cfg = command_cfg("sleep 0.01");
+    cfg.timeout_ns = UINT64_MAX - 1;
+    cfg.kill_grace_ns = UINT64_MAX - 1;
+    struct runner r;
+    runner_open(&r, &cfg);
+    runner_main(&r);
+    runner_close(&r);
+    ck_assert_int_eq(r.result, 0);
+    ck_assert(!log_has("timed out"));
+}
+END_TEST
+
 START_TEST(command_killed_by_signal)
 {
     ck_assert_int_eq(run_command("kill -USR1 $$"), 128 + SIGUSR1);
@@ -959,6 +974,7 @@ make_jobs_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, command_exit_0);
     tcase_add_test(tc, command_exit_3);
+    tcase_add_test(tc, command_huge_timeout);
     tcase_add_test(tc, command_killed_by_signal);
     tcase_add_test(tc, command_open_without_job);
     tcase_add_test(tc, command_environment);

@@ -37,30 +37,46 @@
 
 enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_BACKOFF, K_TEXT };
 
+/* The keys' positions in keys[]: the checks that involve two keys (the
+ * pool rules, Command/Plugin/Arg) name them by these. */
+enum {
+    KEY_MIN, KEY_MAX, KEY_INITIAL, KEY_STOP_ON_ERRORS, KEY_CLOSE_TIMEOUT,
+    KEY_STACK_SIZE, KEY_COMMAND, KEY_PLUGIN, KEY_ARG, KEY_TIMEOUT,
+    KEY_KILL_GRACE, KEY_ERROR_BACKOFF, KEY_RETRY, KEY_WAIT, NKEYS
+};
+
 static const struct key {
     const char *section;
     const char *name;
     enum kind kind;
     size_t off; /* of the field in wd_config */
-} keys[] = {
-    {"pool", "Min", K_INT, offsetof(wd_config, pool.min)},
-    {"pool", "Max", K_INT, offsetof(wd_config, pool.max)},
-    {"pool", "Initial", K_INT, offsetof(wd_config, pool.initial)},
-    {"pool", "StopOnErrors", K_BOOL, offsetof(wd_config, pool.stop_on_errors)},
-    {"pool", "CloseTimeout", K_DURATION, offsetof(wd_config, close_timeout_ns)},
-    {"pool", "StackSize", K_SIZE, offsetof(wd_config, pool.stack_size)},
-    {"job", "Command", K_TEXT, offsetof(wd_config, command)},
-    {"job", "Plugin", K_TEXT, offsetof(wd_config, plugin)},
-    {"job", "Arg", K_TEXT, offsetof(wd_config, arg)},
-    {"job", "Timeout", K_DURATION, offsetof(wd_config, timeout_ns)},
-    {"job", "KillGrace", K_DURATION, offsetof(wd_config, kill_grace_ns)},
-    {"job", "ErrorBackoff", K_BACKOFF, offsetof(wd_config, backoff)},
-    {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
-    {"middleware", "Wait", K_DURATION, offsetof(wd_config, wait_ns)},
+} keys[NKEYS] = {
+    [KEY_MIN] = {"pool", "Min", K_INT, offsetof(wd_config, pool.min)},
+    [KEY_MAX] = {"pool", "Max", K_INT, offsetof(wd_config, pool.max)},
+    [KEY_INITIAL] = {"pool", "Initial", K_INT,
+                     offsetof(wd_config, pool.initial)},
+    [KEY_STOP_ON_ERRORS] = {"pool", "StopOnErrors", K_BOOL,
+                            offsetof(wd_config, pool.stop_on_errors)},
+    [KEY_CLOSE_TIMEOUT] = {"pool", "CloseTimeout", K_DURATION,
+                           offsetof(wd_config, close_timeout_ns)},
+    [KEY_STACK_SIZE] = {"pool", "StackSize", K_SIZE,
+                        offsetof(wd_config, pool.stack_size)},
+    [KEY_COMMAND] = {"job", "Command", K_TEXT, offsetof(wd_config, command)},
+    [KEY_PLUGIN] = {"job", "Plugin", K_TEXT, offsetof(wd_config, plugin)},
+    [KEY_ARG] = {"job", "Arg", K_TEXT, offsetof(wd_config, arg)},
+    [KEY_TIMEOUT] = {"job", "Timeout", K_DURATION,
+                     offsetof(wd_config, timeout_ns)},
+    [KEY_KILL_GRACE] = {"job", "KillGrace", K_DURATION,
+                        offsetof(wd_config, kill_grace_ns)},
+    [KEY_ERROR_BACKOFF] = {"job", "ErrorBackoff", K_BACKOFF,
+                           offsetof(wd_config, backoff)},
+    [KEY_RETRY] = {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
+    [KEY_WAIT] = {"middleware", "Wait", K_DURATION,
+                  offsetof(wd_config, wait_ns)},
 };
-#define NKEYS (sizeof keys / sizeof keys[0])
 
-enum { KEY_MIN, KEY_MAX, KEY_INITIAL, KEY_COMMAND = 6, KEY_PLUGIN, KEY_ARG };
+/* StackSize's upper bound. */
+#define MAX_STACK (1024ull * 1024 * 1024)
 
 static const char *const sections[] = {"pool", "job", "middleware"};
 
@@ -276,8 +292,10 @@ set_value(struct parse *p, const struct key *k, const char *value)
     case K_SIZE:
         if ((why = scaled_value(k->kind, value, &u)) != NULL)
             return why;
-        if (k->kind == K_SIZE && u > SIZE_MAX)
-            return "too large";
+        /* pthread stacks beyond this are a typo, and would fail only
+         * when the workers start (exit 70), not here (exit 78). */
+        if (k->kind == K_SIZE && u > MAX_STACK)
+            return "too large (at most 1G)";
         if (k->kind == K_SIZE)
             *(size_t *)field = (size_t)u;
         else

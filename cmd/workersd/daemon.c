@@ -164,19 +164,7 @@ closer_main(void *arg)
 static int
 start_closer(struct daemon *d)
 {
-    pthread_attr_t attr;
-    sigset_t all, old;
-    int rc;
-
-    if ((rc = pthread_attr_init(&attr)) != 0)
-        return -rc;
-    pthread_attr_setstacksize(&attr, CLOSER_STACK);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&d->closer, &attr, closer_main, d);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return -rc;
+    return wd_thread_start(&d->closer, CLOSER_STACK, closer_main, d);
 }
 
 /* ---- loop callbacks --------------------------------------------------------

@@ -11,9 +11,11 @@
 
 #include "workers.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* sysexits(3) codes workersd uses. */
 #define WD_EXIT_OK 0
@@ -151,6 +153,20 @@ void wd_job_close(wd_job *job);
  * the next run, never delaying StopOnErrors. cfg must outlive the pool.
  */
 workers_middleware wd_backoff(const wd_config *cfg);
+
+/* ---- sys.c: small system helpers -------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t wd_now_ns(void);
+/* now + timeout_ns, saturating at UINT64_MAX (a Timeout of centuries must
+ * not wrap into the past). */
+uint64_t wd_deadline(uint64_t now, uint64_t timeout_ns);
+/* A relative timespec for ns nanoseconds. */
+struct timespec wd_timespec(uint64_t ns);
+/* Starts fn(arg) on a thread with the given stack size and every signal
+ * blocked. 0 or a negated pthread error. */
+int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
+                    void *arg);
 
 /* ---- notify.c: systemd's notify protocol ------------------------------ */
 

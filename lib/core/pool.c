@@ -43,6 +43,8 @@ pool_set_stack(workers_pool *pool)
     size_t min = PTHREAD_STACK_MIN, page = (size_t)sysconf(_SC_PAGESIZE);
     if (size < min)
         size = min;
+    if (size > SIZE_MAX - page)
+        return -EINVAL;
     size = (size + page - 1) / page * page;
     int err = pthread_attr_init(&pool->attr);
     if (err != 0)

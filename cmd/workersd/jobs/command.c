@@ -79,14 +79,6 @@ struct cmd_worker {
     char *envp[]; /* id_var, then cmd->env, then NULL */
 };
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool
 env_inherited(const char *var)
 {
@@ -243,24 +235,23 @@ wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, bool *timed_out)
     struct pollfd pf[2] = {{pidfd, POLLIN, 0}, {ctx_fd, POLLIN, 0}};
     uint64_t deadline = 0;
     if (cmd->cfg->timeout_ns != 0)
-        deadline = now_ns() + cmd->cfg->timeout_ns;
+        deadline = wd_deadline(wd_now_ns(), cmd->cfg->timeout_ns);
     for (;;) {
         struct timespec ts, *tsp = NULL;
         if (deadline != 0) {
-            uint64_t now = now_ns();
+            uint64_t now = wd_now_ns();
             if (now >= deadline) {
                 if (!*timed_out) {
                     *timed_out = true;
                     killpg(pid, SIGTERM);
-                    deadline = now + cmd->cfg->kill_grace_ns;
+                    deadline = wd_deadline(now, cmd->cfg->kill_grace_ns);
                 } else {
                     killpg(pid, SIGKILL);
                     deadline = 0;
                 }
                 continue;
             }
-            ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
-            ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+            ts = wd_timespec(deadline - now);
             tsp = &ts;
         }
         if (ppoll(pf, 2, tsp, NULL) < 0) {

@@ -80,14 +80,6 @@ struct pworker {
     workers_ctx *run_ctx; /* written by the worker only, under the lock */
 };
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the watchdog ---------------------------------------------------- */
 
 static void
@@ -139,14 +131,13 @@ wdog_main(void *arg)
     struct watchdog *wd = arg;
     pthread_mutex_lock(&wd->lock);
     while (!wd->stop) {
-        uint64_t now = now_ns(), next;
+        uint64_t now = wd_now_ns(), next;
         size_t n = wdog_scan(wd, now, &next);
         wd->next_wake = next;
         pthread_mutex_unlock(&wd->lock);
         struct timespec ts, *tsp = NULL;
         if (next != UINT64_MAX) {
-            ts.tv_sec = (time_t)((next - now) / 1000000000u);
-            ts.tv_nsec = (long)((next - now) % 1000000000u);
+            ts = wd_timespec(next - now);
             tsp = &ts;
         }
         /* A worker's descriptor may close (its worker stopped) while we
@@ -194,22 +185,9 @@ wdog_start(struct watchdog **out)
         return -e;
     }
     wd->pfds[0] = (struct pollfd){wd->wake, POLLIN, 0};
-    /* The thread starts with every signal blocked, as workers do. */
-    pthread_attr_t attr;
-    sigset_t all, old;
-    sigfillset(&all);
-    if ((e = pthread_attr_init(&attr)) != 0) {
+    if ((e = wd_thread_start(&wd->thread, WDOG_STACK, wdog_main, wd)) != 0) {
         wdog_free(wd);
-        return -e;
-    }
-    pthread_attr_setstacksize(&attr, WDOG_STACK);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    e = pthread_create(&wd->thread, &attr, wdog_main, wd);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (e != 0) {
-        wdog_free(wd);
-        return -e;
+        return e;
     }
     *out = wd;
     return 0;
@@ -273,7 +251,7 @@ arm(struct pworker *w, workers_ctx *ctx)
         w->outer_fd = fd;
         poke = true;
     }
-    w->deadline = now_ns() + w->p->cfg->timeout_ns;
+    w->deadline = wd_deadline(wd_now_ns(), w->p->cfg->timeout_ns);
     w->armed = true;
     if (w->deadline < wd->next_wake)
         poke = true;
