@@ -336,46 +336,6 @@ du_wait_children(pid_t ppid, int n, unsigned timeout_ms)
     }
 }
 
-static bool
-thread_in(pid_t pid, const char *wchan)
-{
-    char path[300], buf[128];
-    struct dirent *de;
-    bool found = false;
-    DIR *d;
-
-    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
-    if ((d = opendir(path)) == NULL)
-        return false;
-    while (!found && (de = readdir(d)) != NULL) {
-        snprintf(path, sizeof path, "/proc/%ld/task/%s/wchan", (long)pid,
-                 de->d_name);
-        FILE *f = fopen(path, "re");
-        if (f == NULL)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        found = strcmp(buf, wchan) == 0;
-    }
-    closedir(d);
-    return found;
-}
-
-bool
-du_wait_wchan(pid_t pid, const char *wchan, unsigned timeout_ms)
-{
-    uint64_t end = tu_now_ms() + timeout_ms;
-
-    for (;;) {
-        if (thread_in(pid, wchan))
-            return true;
-        if (tu_now_ms() >= end)
-            return false;
-        tu_sleep_ms(2);
-    }
-}
-
 void
 du_subreaper(void)
 {

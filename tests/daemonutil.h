@@ -71,9 +71,6 @@ pid_t du_child(pid_t ppid);
  */
 char *du_fds(pid_t pid);
 
-/* Waits up to timeout_ms until one of pid's threads sleeps in the kernel
- * function wchan (/proc/PID/task/TID/wchan), e.g. "hrtimer_nanosleep". */
-bool du_wait_wchan(pid_t pid, const char *wchan, unsigned timeout_ms);
 
 /* Waits up to timeout_ms until ppid has exactly n live children. */
 bool du_wait_children(pid_t ppid, int n, unsigned timeout_ms);

@@ -447,8 +447,9 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
         wd_log(WD_LOG_ERR, "cannot start the workers: %s",
                describe(rc, buf, sizeof buf));
         code = WD_EXIT_SOFTWARE;
-        d.closing = true;
-        workers_ctx_cancel(d.begin_ctx);
+        /* The workers that did start close as on a signal, deadline
+         * included: a stubborn first run must not hang the exit. */
+        begin_close(&d, "start failed");
     } else {
         int n = workers_pool_current(d.pool);
         wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, (long)getpid());
