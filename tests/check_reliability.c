@@ -305,7 +305,10 @@ shell_runs(void)
 static uint64_t
 plugin_runs(void)
 {
-    return env_runs("WORKERS_SOAK_PLUGIN_RUNS", 1000000);
+    /* Enough for the daemon to be sampled a few times while it runs: the
+     * pool does some 400 M plugin runs a second here, 20 M under TSan. */
+    return env_runs("WORKERS_SOAK_PLUGIN_RUNS",
+                    WORKERS_SAN[0] != '\0' ? 20000000 : 200000000);
 }
 
 /* Worst case per run on a loaded 2-core machine under a sanitizer (5 ms a
