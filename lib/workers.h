@@ -22,6 +22,13 @@
  * installs no signal handler, so the embedding program decides which thread
  * sees signals. There is no pthread_cancel: cancellation is cooperative
  * through workers_ctx.
+ *
+ * Process-wide effect: on Linux 6.16 and later, as the library's thread
+ * count doubles past 64 it grows the process's private futex hash
+ * (prctl PR_FUTEX_HASH) to about two slots per thread, because every idle
+ * worker sleeps on a futex word of its own and the default table (about
+ * four slots per CPU) makes each wake walk thousands of waiters. It never
+ * shrinks the table, and leaves alone a process that chose the global hash.
  */
 #ifndef WORKERS_H
 #define WORKERS_H
