@@ -113,7 +113,7 @@ struct workers_pool {
     bool started;                          /* (L) */
     bool stopped;                          /* (L) stop_on_errors fired */
     int first_err;                         /* (L) the error that stopped it */
-    struct workers__thread **active;       /* (L) stack: index + 1 = id */
+    struct workers__thread **active;       /* (L) stack, last added on top */
     int nactive, cap;                      /* (L) */
     struct workers__thread *free_threads;  /* (L) parked, LIFO */
     /* (L) Bit i set: worker id i + 1 is held by a worker whose job may

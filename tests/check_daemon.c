@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -449,6 +450,38 @@ START_TEST(test_hours_long_run)
 }
 END_TEST
 
+/* The second worker's thread cannot be made (its stack does not fit in
+ * the address space left): workersd closes the first worker as on a
+ * signal, with its deadline, exits 70 and leaves nothing behind. (Whether
+ * the first worker's shell got as far as its trap before that close is up
+ * to the scheduler; the kill at the deadline itself is test_close_deadline's.) */
+START_TEST(test_failed_start_kills_runs)
+{
+    if (WORKERS_SAN[0] != '\0') {
+        printf("skipped: a sanitizer needs more address space than the "
+               "limit this test sets\n");
+        return;
+    }
+    struct rlimit as = {1536ull << 20, 1536ull << 20};
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &as), 0); /* this test's process */
+    char *dir = du_mkdtemp();
+    char *ini = du_write_str(
+        dir, "pool.ini",
+        du_fmt("[pool]\nInitial = 2\nStackSize = 1G\nCloseTimeout = 300ms\n"
+               "[job]\nCommand = trap '' TERM; : > %s/up; exec sleep 1000\n",
+               dir));
+    const char *args[] = {"-c", ini, NULL};
+    du_subreaper();
+    pid_t pid = du_spawn(dir, args, NULL, false);
+    char *err = du_fmt("%s/err", dir);
+    int code = du_wait(pid, TU_DEADLINE_MS);
+    ck_assert_msg(code == WD_EXIT_SOFTWARE, "exit %d: %s", code, du_read(err));
+    ck_assert_int_eq(du_count_in(err, "cannot start the workers"), 1);
+    ck_assert_msg(du_no_descendants(3000), "a run was left behind: %s",
+                  du_read(err));
+}
+END_TEST
+
 /* job_do ignores cancellation: after the deadline and the grace, workersd
  * leaves the run behind and exits 2 rather than hang. */
 START_TEST(test_plugin_stubborn)
@@ -691,6 +724,7 @@ make_daemon_suite(void)
     tcase_add_test(tc, test_background_child_dies_with_run);
     tcase_add_test(tc, test_closed_stdout);
     tcase_add_test(tc, test_hours_long_run);
+    tcase_add_test(tc, test_failed_start_kills_runs);
     tcase_add_test(tc, test_scale_while_closing);
     tcase_add_test(tc, test_run_timeout);
     tcase_add_test(tc, test_stop_on_errors);

@@ -16,11 +16,11 @@
  * - libworkers' worker threads run the job.
  * - the closer thread, made before the pool starts (so a close can never
  *   fail for want of a thread), sleeps until the loop asks it to close,
- *   then calls workers_pool_close() bounded by close_ctx, SIGKILLs what is
- *   left if close_ctx was cancelled, and frees the pool (joining every
- *   worker). The loop meanwhile stays responsive: the CloseTimeout timer or
- *   a second SIGINT/SIGTERM cancels close_ctx. Once closing starts, the
- *   loop makes no more pool call: the closer thread owns the pool.
+ *   then calls workers_pool_close() bounded by close_ctx and frees the
+ *   pool (joining every worker). The loop meanwhile stays responsive: the
+ *   CloseTimeout timer or a second SIGINT/SIGTERM SIGKILLs the runs left
+ *   (wd_job_kill_all) and cancels close_ctx. Once closing starts, the loop
+ *   makes no more pool call: the closer thread owns the pool.
  *
  * Threads report to the loop with ev_async_send, the one libev call that
  * other threads may make. With StopOnErrors the pool stops itself on the
@@ -153,8 +153,6 @@ closer_main(void *arg)
     while (workers_ctx_wait(d->begin_ctx, HOUR_NS) == 0)
         ;
     rc = workers_pool_close(d->pool, d->close_ctx);
-    if (rc == WORKERS_ECANCELED)
-        wd_job_kill_all(d->job, SIGKILL);
     workers_pool_free(d->pool);
     d->close_rc = rc;
     ev_async_send(d->loop, &d->closed);
@@ -204,6 +202,10 @@ give_up(struct daemon *d)
         return;
     d->overdue = true;
     ev_timer_stop(d->loop, &d->deadline);
+    /* Killed from here, not by the closer once its close gives up: after a
+     * failed start the library closed the pool itself, and the closer is
+     * already waiting in workers_pool_free for these very runs. */
+    wd_job_kill_all(d->job, SIGKILL);
     workers_ctx_cancel(d->close_ctx);
     ev_timer_set(&d->abandon, grace > 1. ? grace : 1., 0.);
     ev_timer_start(d->loop, &d->abandon);
@@ -249,6 +251,8 @@ on_abandon(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop, (void)w, (void)revents;
     wd_log(WD_LOG_ERR, "runs still in progress after the deadline and the "
                        "kill: exiting without them");
+    /* What escaped the runs' process groups dies with us all the same. */
+    wd_orphans_kill();
     _exit(WD_EXIT_TIMEOUT);
 }
 

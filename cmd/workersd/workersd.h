@@ -69,7 +69,7 @@ typedef struct wd_config {
  * Parses and validates the ini file at path into *cfg (which it zeroes
  * first). On error returns -1, frees what it took, and writes into err a
  * one-line message naming the file, line, key and value
- * ("pool.ini:3: Max = -2: invalid max: must be 0 (unlimited) or >= min").
+ * ("pool.ini:3: Max = 1: invalid max: must be 0 (unlimited) or >= min").
  */
 int wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen);
 void wd_config_free(wd_config *cfg);
@@ -127,8 +127,8 @@ void wd_job_kill_all(wd_job *job, int sig);
  * subreaper (prctl), so they are reparented to its main thread instead of
  * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
  * (an ev_signal, never ev_child) or they stay zombies, and
- * wd_orphans_kill() once the pool is freed (SIGKILL + reap, returns how
- * many). Reaping uses __WNOTHREAD, so it never takes a worker's child:
+ * wd_orphans_kill() once the pool is freed, or before an exit that leaves
+ * runs behind (SIGKILL + reap, 2 s at most; returns how many it killed). Reaping uses __WNOTHREAD, so it never takes a worker's child:
  * call all three from the main thread only, and never spawn from it.
  * Errors: a negated errno (adopt: prctl; kill: /proc unreadable).
  */

@@ -22,8 +22,9 @@
  *   `cmd &` in a Command is killed when the shell ends. A process that leaves
  *   the group (setsid, setpgid) escapes that kill: orphans.c adopts it.
  * - the worker's context is cancelled (less, close): SIGTERM to the group,
- *   once; the run then waits without its own deadline: when the daemon's
- *   close deadline passes it calls wd_job_kill_all(SIGKILL).
+ *   once; the run then waits for the shell, still bounded by its Timeout
+ *   (if any) as below, and by the daemon's close deadline, when it calls
+ *   wd_job_kill_all(SIGKILL).
  * - Timeout passes: SIGTERM to the group, then SIGKILL after KillGrace.
  *
  * Registry: every worker's state is on cmd->workers; its pid (the running
@@ -218,8 +219,9 @@ reap(struct cmd_worker *w, pid_t pid, bool exited)
     return status;
 }
 
-/* Without pidfd_open (Linux before 5.3, or valgrind 3.19), how often a
- * waiting worker looks whether its shell exited. */
+/* Without a pidfd (Linux before 5.3, valgrind 3.19, a seccomp filter, no
+ * descriptor left), how often a waiting worker looks whether its shell
+ * exited. */
 #define EXIT_POLL_NS (5 * 1000000ull)
 
 /* Whether pid exited, without reaping it. */
@@ -241,12 +243,9 @@ child_exited(pid_t pid)
 static int
 wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, bool *timed_out)
 {
+    /* Any failure (ENOSYS, EPERM from a seccomp filter, EMFILE) falls back
+     * to looking for the exit: slower to notice, never wrong. */
     int pidfd = pidfd_open(pid, 0);
-    if (pidfd < 0 && errno != ENOSYS) {
-        int r = -errno;
-        killpg(pid, SIGKILL);
-        return r;
-    }
     /* poll ignores a negative fd: without a pidfd only the ctx is watched. */
     struct pollfd pf[2] = {{pidfd, POLLIN, 0}, {ctx_fd, POLLIN, 0}};
     uint64_t deadline = 0;

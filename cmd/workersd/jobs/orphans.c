@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Rounds of kill-and-reap: each round takes the orphans that the previous
@@ -68,20 +69,36 @@ kill_children(pid_t **pids, size_t *cap)
     return n;
 }
 
+/* How long the kill waits, in all, for its victims to be reaped: one stuck
+ * in the kernel (state D) must not hold up the daemon's exit forever. */
+#define KILL_REAP_NS (2 * 1000000000ull)
+
 int
 wd_orphans_kill(void)
 {
     pid_t *pids = NULL;
     size_t cap = 0;
     int n = 0, total = 0;
+    uint64_t end = wd_deadline(wd_now_ns(), KILL_REAP_NS);
+
+    /* Those that ended by themselves are reaped, not counted as killed. */
+    wd_orphans_reap();
     for (int round = 0; round < KILL_ROUNDS; round++) {
         n = kill_children(&pids, &cap);
         if (n <= 0)
             break;
-        for (int i = 0; i < n; i++)
-            while (waitpid(pids[i], NULL, __WNOTHREAD) < 0 && errno == EINTR)
-                ;
+        /* Reaped before the next round lists the children again; their own
+         * children are reparented to us meanwhile, for that round. */
+        for (int i = 0; i < n; i++) {
+            while (waitpid(pids[i], NULL, WNOHANG | __WNOTHREAD) == 0 &&
+                   wd_now_ns() < end) {
+                struct timespec ms = {0, 1000000};
+                nanosleep(&ms, NULL);
+            }
+        }
         total += n;
+        if (wd_now_ns() >= end)
+            break;
     }
     free(pids);
     return n < 0 ? n : total;
