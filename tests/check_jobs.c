@@ -862,18 +862,26 @@ adopted(void *pidp)
     return st != 0 && ppid == getpid();
 }
 
-START_TEST(orphans_escaped_killed)
+/* Becomes a subreaper, then runs a command that leaves a process of
+ * a process in a session of its own; returns that process's pid. The
+ * run is on another thread, as workers do: the main thread has no child of
+ * its own but orphans. */
+static pid_t
+run_escape(const char *command)
 {
     ck_assert_int_eq(wd_orphans_adopt(), 0);
-    /* Run from another thread, as workers do: the main thread has no child
-     * of its own but orphans. */
-    wd_config cfg = command_cfg(cmdf(ESCAPE("100")));
+    wd_config cfg = command_cfg(command);
     struct runner r;
     runner_open(&r, &cfg);
     runner_start(&r);
     ck_assert_int_eq(runner_join(&r), 0);
     runner_close(&r);
-    pid_t esc = read_pid("esc");
+    return read_pid("esc");
+}
+
+START_TEST(orphans_escaped_killed)
+{
+    pid_t esc = run_escape(cmdf(ESCAPE("100")));
     ck_assert(tu_wait_until(adopted, &esc, TU_DEADLINE_MS));
     ck_assert(!proc_dead(&esc)); /* it escaped the group's SIGKILL */
     ck_assert_int_eq(wd_orphans_kill(), 1);
@@ -939,14 +947,7 @@ adopted_zombie(void *pidp)
 
 START_TEST(orphans_reaped_not_workers_children)
 {
-    ck_assert_int_eq(wd_orphans_adopt(), 0);
-    wd_config cfg = command_cfg(cmdf(ESCAPE("0.1")));
-    struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert_int_eq(runner_join(&r), 0);
-    runner_close(&r);
-    pid_t esc = read_pid("esc");
+    pid_t esc = run_escape(cmdf(ESCAPE("0.1")));
     ck_assert(tu_wait_until(adopted_zombie, &esc, TU_DEADLINE_MS));
 
     /* A zombie child of another thread (a worker's shell the worker did
