@@ -176,11 +176,7 @@ begin_close(struct daemon *d, const char *why)
 
     d->closing = true;
     if (ns != 0) {
-        if (ns % SEC_NS == 0)
-            snprintf(dl, sizeof dl, "%llus", (unsigned long long)(ns / SEC_NS));
-        else
-            snprintf(dl, sizeof dl, "%llums",
-                     (unsigned long long)((ns + 999999) / 1000000));
+        wd_duration(ns, dl, sizeof dl);
         ev_timer_set(&d->deadline, (double)ns / 1e9, 0.);
         ev_timer_start(d->loop, &d->deadline);
     }

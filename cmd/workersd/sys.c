@@ -5,7 +5,9 @@
  */
 #include "workersd.h"
 
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
 
 uint64_t
@@ -48,4 +50,16 @@ wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return -rc;
+}
+
+const char *
+wd_duration(uint64_t ns, char *buf, size_t len)
+{
+    if (ns % 1000000000u == 0)
+        snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
+    else if (ns % 1000000u == 0)
+        snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000u);
+    else
+        snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
+    return buf;
 }

@@ -343,7 +343,7 @@ cmd_run(workers_ctx *ctx, void *arg)
     }
     if (timed_out) {
         wd_log(WD_LOG_WARNING, "worker %u: command timed out after %s", w->id,
-               wd_jobs_duration(cmd->cfg->timeout_ns, dur, sizeof dur));
+               wd_duration(cmd->cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;
     }
     if (WIFEXITED(status)) {

@@ -6,7 +6,6 @@
  */
 #include "jobs.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -67,16 +66,4 @@ wd_job_close(wd_job *job)
     else
         wd_cmd_close(job->cmd);
     free(job);
-}
-
-const char *
-wd_jobs_duration(uint64_t ns, char *buf, size_t len)
-{
-    if (ns % 1000000000u == 0)
-        snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
-    else if (ns % 1000000u == 0)
-        snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000u);
-    else
-        snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
-    return buf;
 }

@@ -24,9 +24,4 @@ int wd_plugin_open(const wd_config *cfg, bool init, wd_plugin **out, char *err,
 int wd_plugin_new_job(void *plugin, workers_job *out);
 void wd_plugin_close(wd_plugin *plugin);
 
-/* ---- job.c ----------------------------------------------------------- */
-
-/* Formats a duration for log lines ("2s", "1500ms", "250us") into buf. */
-const char *wd_jobs_duration(uint64_t ns, char *buf, size_t len);
-
 #endif /* WD_JOBS_H */

@@ -288,7 +288,7 @@ timed_run(workers_ctx *ctx, void *arg)
         char dur[32];
         wd_log(WD_LOG_WARNING, "worker %u: plugin run timed out after %s",
                workers_ctx_worker_id(ctx),
-               wd_jobs_duration(w->p->cfg->timeout_ns, dur, sizeof dur));
+               wd_duration(w->p->cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;
     }
     if (r != 0 && r != WORKERS_ECANCELED)
