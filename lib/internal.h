@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #define WORKERS__CACHELINE 64
 
@@ -44,6 +45,8 @@ bool workers__ctx_mark(workers_ctx *ctx);
 
 /* time.c */
 uint64_t workers__now_ns(void); /* CLOCK_MONOTONIC */
+/* ns nanoseconds as a timespec (absolute or relative, as the caller means). */
+struct timespec workers__timespec(uint64_t ns);
 
 /*
  * futex.c: private futexes with absolute CLOCK_MONOTONIC deadlines.

@@ -66,14 +66,9 @@ wait_both(workers_ctx *ev, workers_ctx *ctx, uint64_t left)
     if (ctxfd < 0)
         return ctxfd;
     struct pollfd pfd[2] = {{evfd, POLLIN, 0}, {ctxfd, POLLIN, 0}};
-    struct timespec ts, *tsp = NULL;
-    if (left != WORKERS__NO_DEADLINE) {
-        ts.tv_sec = (time_t)(left / 1000000000u);
-        ts.tv_nsec = (long)(left % 1000000000u);
-        tsp = &ts;
-    }
+    struct timespec ts = workers__timespec(left);
     /* EINTR or a wake-up: the caller re-checks both flags. */
-    ppoll(pfd, 2, tsp, NULL);
+    ppoll(pfd, 2, left != WORKERS__NO_DEADLINE ? &ts : NULL, NULL);
     return 0;
 }
 

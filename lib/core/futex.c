@@ -21,14 +21,10 @@ int
 workers__futex_wait(_Atomic uint32_t *word, uint32_t expected,
                     uint64_t deadline_ns)
 {
-    struct timespec ts, *tsp = NULL;
-    if (deadline_ns != WORKERS__NO_DEADLINE) {
-        ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
-        ts.tv_nsec = (long)(deadline_ns % 1000000000u);
-        tsp = &ts;
-    }
+    struct timespec ts = workers__timespec(deadline_ns);
     if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE,
-                expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
+                expected, deadline_ns != WORKERS__NO_DEADLINE ? &ts : NULL,
+                NULL, FUTEX_BITSET_MATCH_ANY) == 0)
         return 0;
     return -errno;
 }

@@ -7,6 +7,13 @@
 
 #include <time.h>
 
+struct timespec
+workers__timespec(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    return ts;
+}
+
 uint64_t
 workers__now_ns(void)
 {
