@@ -113,12 +113,12 @@ struct workers_pool {
     workers_job job;         /* (A) the job given to start, owned */
     workers_builder builder; /* (A) the builder given to start, owned */
 
-    bool started;                          /* (L) */
-    bool stopped;                          /* (L) stop_on_errors fired */
-    int first_err;                         /* (L) the error that stopped it */
-    struct workers__thread **active;       /* (L) stack, last added on top */
-    int nactive, cap;                      /* (L) */
-    struct workers__thread *free_threads;  /* (L) parked, LIFO */
+    bool started;                         /* (L) */
+    bool stopped;                         /* (L) stop_on_errors fired */
+    int first_err;                        /* (L) the error that stopped it */
+    struct workers__thread **active;      /* (L) stack, last added on top */
+    int nactive, cap;                     /* (L) */
+    struct workers__thread *free_threads; /* (L) parked, LIFO */
     /* (L) Bit i set: worker id i + 1 is held by a worker whose job may
      * still run (active, or removed and finishing its last run), so that
      * no two running workers ever share an id. */
@@ -133,7 +133,7 @@ struct workers_pool {
     /* Workers whose job may still run or be unfreed: the active ones and
      * the removed ones still finishing their last run. */
     _Atomic int busy;
-    struct workers__thread *threads;       /* (L) all ever created */
+    struct workers__thread *threads; /* (L) all ever created */
 
     /* Cancelled, never reset: stopped_ev when the pool stops itself or
      * closes (run waits on it), idle_ev once closed and busy == 0 (close
@@ -277,7 +277,6 @@ struct workers__wrapper {
 };
 
 /* Wraps *job with run(ctx, wrapper). Errors: -ENOMEM (*job untouched). */
-int workers__wrapper_wrap(workers_job *job, workers_job_fn run,
-                          uint64_t value);
+int workers__wrapper_wrap(workers_job *job, workers_job_fn run, uint64_t value);
 
 #endif /* WORKERS_INTERNAL_H */

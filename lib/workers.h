@@ -60,19 +60,19 @@ WORKERS_API const char *workers_version(void);
 /* ------------------------------------------------------------------ */
 
 /* The library's own codes; the range is clear of negated errno values. */
-#define WORKERS_ERRNO_MAP(XX)                                                 \
-    XX(ECLOSED, -4001, "pool closed")                                         \
-    XX(ESTARTED, -4002, "pool already started")                               \
-    XX(ENOTSTARTED, -4003, "pool not started")                                \
-    XX(EMAX, -4004, "max workers reached")                                    \
-    XX(EMIN, -4005, "min workers reached")                                    \
-    XX(EINVALMIN, -4006, "invalid min: must be >= 0")                         \
-    XX(EINVALMAX, -4007, "invalid max: must be 0 (unlimited) or >= min")      \
-    XX(EINVALINITIAL, -4008,                                                  \
-       "invalid initial: must be >= min and, when max is set, <= max")        \
-    XX(ETIMEDOUT, -4009, "deadline exceeded")                                 \
-    XX(ECANCELED, -4010, "cancelled")                                         \
-    XX(ENOTRETRYABLE, -4011, "not retryable")                                 \
+#define WORKERS_ERRNO_MAP(XX)                                                  \
+    XX(ECLOSED, -4001, "pool closed")                                          \
+    XX(ESTARTED, -4002, "pool already started")                                \
+    XX(ENOTSTARTED, -4003, "pool not started")                                 \
+    XX(EMAX, -4004, "max workers reached")                                     \
+    XX(EMIN, -4005, "min workers reached")                                     \
+    XX(EINVALMIN, -4006, "invalid min: must be >= 0")                          \
+    XX(EINVALMAX, -4007, "invalid max: must be 0 (unlimited) or >= min")       \
+    XX(EINVALINITIAL, -4008,                                                   \
+       "invalid initial: must be >= min and, when max is set, <= max")         \
+    XX(ETIMEDOUT, -4009, "deadline exceeded")                                  \
+    XX(ECANCELED, -4010, "cancelled")                                          \
+    XX(ENOTRETRYABLE, -4011, "not retryable")                                  \
     XX(EJOB, -4012, "job failed")
 
 enum workers_errno {
@@ -220,9 +220,9 @@ WORKERS_API int workers_job_noerror(workers_job *out,
  * with that code). It is called once per worker, by the thread that calls
  * start/run/more, never concurrently for the same pool; it must not call
  * that pool's start, run or more (they would wait for it). The job it makes
- * is run only by its own worker, never concurrently, so its state needs no lock;
- * its free() is called when that worker stops. free (may be NULL) is called
- * with arg when the pool that took the builder is freed.
+ * is run only by its own worker, never concurrently, so its state needs no
+ * lock; its free() is called when that worker stops. free (may be NULL) is
+ * called with arg when the pool that took the builder is freed.
  */
 typedef struct workers_builder {
     int (*new_job)(void *arg, workers_job *out);
@@ -268,9 +268,9 @@ WORKERS_API int workers_wrap(workers_job *job, const workers_middleware *mws,
  * The caller fills this; zero means default for every field.
  */
 typedef struct workers_config {
-    int min;      /* >= 0; default 0: the pool may pause with no worker */
-    int max;      /* 0 = unlimited, else >= min and >= initial */
-    int initial;  /* 0 = max(1, min); else min <= initial (<= max) */
+    int min;     /* >= 0; default 0: the pool may pause with no worker */
+    int max;     /* 0 = unlimited, else >= min and >= initial */
+    int initial; /* 0 = max(1, min); else min <= initial (<= max) */
     bool stop_on_errors; /* the first job error stops the whole pool */
     /*
      * Stack size of each worker thread in bytes; 0 = the system default

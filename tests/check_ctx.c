@@ -8,11 +8,11 @@
 #include "workers.h"
 
 #include <check.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #define MS 1000000ull
@@ -113,7 +113,7 @@ struct waiter {
     workers_ctx *ctx;
     atomic_int started;
     int rc;
-    int fd;   /* >= 0: poll it instead of wait */
+    int fd; /* >= 0: poll it instead of wait */
     bool readable;
 };
 

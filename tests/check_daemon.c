@@ -422,9 +422,10 @@ START_TEST(test_closed_stdout)
 {
     struct run r;
 
-    start(&r, NULL,
-          "[job]\nCommand = exec <&- >&- 2>&-; : > @DIR@/ran.$WORKERS_WORKER_ID; "
-          "sleep 0.01\n");
+    start(
+        &r, NULL,
+        "[job]\nCommand = exec <&- >&- 2>&-; : > @DIR@/ran.$WORKERS_WORKER_ID; "
+        "sleep 0.01\n");
     expect_file(&r, "ran.1");
     kill(r.pid, SIGUSR1);
     expect_log(&r, "workers: 1 -> 2", 1);
@@ -454,7 +455,8 @@ END_TEST
  * the address space left): workersd closes the first worker as on a
  * signal, with its deadline, exits 70 and leaves nothing behind. (Whether
  * the first worker's shell got as far as its trap before that close is up
- * to the scheduler; the kill at the deadline itself is test_close_deadline's.) */
+ * to the scheduler; the kill at the deadline itself is test_close_deadline's.)
+ */
 START_TEST(test_failed_start_kills_runs)
 {
     if (WORKERS_SAN[0] != '\0') {
@@ -641,10 +643,16 @@ notify_run(const char *sockname, bool abstract)
     stop(&r, 0, 0);
 }
 
-START_TEST(test_notify) { notify_run("notify.sock", false); }
+START_TEST(test_notify)
+{
+    notify_run("notify.sock", false);
+}
 END_TEST
 
-START_TEST(test_notify_abstract) { notify_run(NULL, true); }
+START_TEST(test_notify_abstract)
+{
+    notify_run(NULL, true);
+}
 END_TEST
 
 START_TEST(test_watchdog)

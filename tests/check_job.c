@@ -20,7 +20,7 @@ START_TEST(test_error_table)
 #define ROW(n, v, m) {v, "WORKERS_" #n, m},
         WORKERS_ERRNO_MAP(ROW)
 #undef ROW
-        {-ENOMEM, "ENOMEM", "cannot allocate memory"},
+            {-ENOMEM, "ENOMEM", "cannot allocate memory"},
         {-EAGAIN, "EAGAIN", "resource temporarily unavailable"},
         {-EMFILE, "EMFILE", "too many open files"},
         {-ENFILE, "ENFILE", "too many open files in system"},

@@ -52,8 +52,9 @@ run_noalloc(const char *mode)
     r.out[n] = '\0';
     close(fds[0]);
     ck_assert_int_eq(waitpid(pid, &r.status, 0), pid);
-    ck_assert_msg(sscanf(r.out, "noalloc: %llu runs, %lu allocations, %lu "
-                                "frees",
+    ck_assert_msg(sscanf(r.out,
+                         "noalloc: %llu runs, %lu allocations, %lu "
+                         "frees",
                          &r.runs, &r.allocs, &r.frees) == 3,
                   "noalloc printed: %s", r.out);
     free(path);

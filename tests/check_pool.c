@@ -11,8 +11,8 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -143,7 +143,7 @@ END_TEST
 /* Rule 7: each worker's job counts its own runs without a lock (TSan
  * checks there is no race), and its state is freed when its worker stops. */
 struct counting_builder {
-    int built; /* only the builder touches it: never called concurrently */
+    int built;   /* only the builder touches it: never called concurrently */
     int fail_at; /* the call that refuses (1-based), 0 = none */
     atomic_int slots[CT_MAX_ID + 1];
     atomic_int freed;
@@ -440,9 +440,8 @@ mask_job(workers_ctx *ctx, void *arg)
     struct mask_probe *m = arg;
     sigset_t cur;
     pthread_sigmask(SIG_BLOCK, NULL, &cur);
-    const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2,
-                               SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGRTMIN,
-                               SIGRTMAX};
+    const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1,  SIGUSR2, SIGPIPE,
+                        SIGALRM, SIGTERM, SIGCHLD, SIGRTMIN, SIGRTMAX};
     int all = 1;
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         if (!sigismember(&cur, sigs[i]))
@@ -574,7 +573,8 @@ refuse_set(void *arg)
 START_TEST(test_pool_middlewares)
 {
     struct trace tr = {{0}, 0};
-    workers_middleware mws[] = {{tagged_wrap, &tr, 'A'}, {tagged_wrap, &tr, 'B'}};
+    workers_middleware mws[] = {{tagged_wrap, &tr, 'A'},
+                                {tagged_wrap, &tr, 'B'}};
     workers_pool *pool;
     ck_assert_int_eq(workers_pool_new(&pool, mws, 2), 0);
     workers_job job = workers_job_func(trace_job, &tr);

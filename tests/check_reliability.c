@@ -59,7 +59,7 @@ struct daemon {
     char *dir;
     char *err; /* the daemon's stderr */
     pid_t pid;
-    char *runs_path;              /* SHELL: one byte per run */
+    char *runs_path;               /* SHELL: one byte per run */
     _Atomic uint64_t *plugin_runs; /* PLUGIN: the plugin's counter */
 };
 
@@ -77,8 +77,8 @@ job_section(struct daemon *d)
     int fd = open(d->runs_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(ftruncate(fd, (off_t)sizeof(uint64_t)), 0);
-    void *map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, fd, 0);
+    void *map =
+        mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ck_assert(map != MAP_FAILED);
     close(fd);
     d->plugin_runs = map;
@@ -156,8 +156,7 @@ stop_cleanly(struct daemon *d, unsigned ms)
     ck_assert_msg(code == 0, "exit %d, want 0: %s", code, du_read(d->err));
     ck_assert_msg(du_no_descendants(3000), "a process was left behind");
     /* Under check-asan/check-tsan the daemon is instrumented too. */
-    ck_assert_msg(du_count_in(d->err, "Sanitizer") == 0, "%s",
-                  du_read(d->err));
+    ck_assert_msg(du_count_in(d->err, "Sanitizer") == 0, "%s", du_read(d->err));
 }
 
 /* ---- /proc samples ------------------------------------------------------ */
@@ -368,9 +367,9 @@ soak(enum kind kind, uint64_t n)
             kind == SHELL ? "shell `printf . >> file`" : "plugin soak_count.so",
             (unsigned long long)done, SOAK_WORKERS, (double)ms / 1000.,
             ms ? (double)done * 1000. / (double)ms : 0., first.fds, last.fds,
-            first.pidfds, last.pidfds, max_pidfds, first.threads,
-            last.threads, first.rss_kb, last.rss_kb, RSS_BOUND_KB,
-            seen_zombies, ZOMBIE_GRACE_MS);
+            first.pidfds, last.pidfds, max_pidfds, first.threads, last.threads,
+            first.rss_kb, last.rss_kb, RSS_BOUND_KB, seen_zombies,
+            ZOMBIE_GRACE_MS);
     ck_assert_int_eq(last.threads, first.threads);
     ck_assert_int_eq(last.fds, first.fds);
     /* Sanitizers hold memory back by design (ASan's quarantine, TSan's
@@ -429,8 +428,7 @@ check_scale_lines(const char *log, int min, int max, int *limits)
 static int
 handled(struct daemon *d)
 {
-    return du_count_in(d->err, "workers: ") +
-           du_count_in(d->err, " reached (");
+    return du_count_in(d->err, "workers: ") + du_count_in(d->err, " reached (");
 }
 
 struct handled_since {
@@ -472,8 +470,10 @@ storm(enum kind kind)
     char pool[96];
     int limits;
 
-    snprintf(pool, sizeof pool, "Min = %d\nMax = %d\nInitial = 2\n"
-             "CloseTimeout = 10s\n", STORM_MIN, STORM_MAX);
+    snprintf(pool, sizeof pool,
+             "Min = %d\nMax = %d\nInitial = 2\n"
+             "CloseTimeout = 10s\n",
+             STORM_MIN, STORM_MAX);
     start(&d, kind, pool);
     expect_runs(&d, 10, TU_DEADLINE_MS);
 
@@ -494,8 +494,8 @@ storm(enum kind kind)
     expect_runs(&d, runs(&d) + 10, TU_DEADLINE_MS);
     stop_cleanly(&d, TU_DEADLINE_MS);
 
-    int scaled = check_scale_lines(du_read(d.err), STORM_MIN, STORM_MAX,
-                                   &limits);
+    int scaled =
+        check_scale_lines(du_read(d.err), STORM_MIN, STORM_MAX, &limits);
     /* Unix keeps one pending instance per signal: a storm is handled as
      * fewer signals, but at least one. */
     ck_assert_int_ge(scaled + limits, 1);
@@ -506,8 +506,7 @@ storm(enum kind kind)
             "limit), workers within [%d, %d]\n",
             kind == SHELL ? "shell" : "plugin", 2 * STORM,
             (unsigned long long)sent_ms, bursts, scaled + limits, scaled,
-            limits,
-            STORM_MIN, STORM_MAX);
+            limits, STORM_MIN, STORM_MAX);
 }
 
 START_TEST(test_storm_shell)
@@ -536,19 +535,25 @@ start_valgrind(struct daemon *d, enum kind kind, const char *pool)
     char *vglog = du_fmt("--log-file=%s/vg", d->dir);
     char *out = du_fmt("%s/out", d->dir);
     char *bin = tu_build_path("workersd");
-    const char *argv[] = {"valgrind", "--tool=memcheck", "--error-exitcode=99",
-                          "--leak-check=full", "--show-leak-kinds=definite",
+    const char *argv[] = {"valgrind",
+                          "--tool=memcheck",
+                          "--error-exitcode=99",
+                          "--leak-check=full",
+                          "--show-leak-kinds=definite",
                           "--errors-for-leak-kinds=definite",
-                          "--track-fds=no", vglog, bin,
-                          "-c", ini, NULL};
+                          "--track-fds=no",
+                          vglog,
+                          bin,
+                          "-c",
+                          ini,
+                          NULL};
     posix_spawn_file_actions_t fa;
 
     ck_assert_int_eq(access("/usr/bin/valgrind", X_OK), 0);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, d->err, O_WRONLY | O_CREAT,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 2, d->err, O_WRONLY | O_CREAT, 0644);
     /* Check's descriptors are not close-on-exec. */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     du_subreaper();
@@ -573,8 +578,8 @@ memcheck(enum kind kind)
     expect_log(&d, "workers: 3 -> 2", 1, 60000);
     kill(d.pid, SIGINT);
     int code = du_wait(d.pid, 60000);
-    ck_assert_msg(code == 0, "exit %d (%d: valgrind found errors): %s",
-                  code, VG_ERROR, du_read(du_fmt("%s/vg", d.dir)));
+    ck_assert_msg(code == 0, "exit %d (%d: valgrind found errors): %s", code,
+                  VG_ERROR, du_read(du_fmt("%s/vg", d.dir)));
     ck_assert_msg(du_no_descendants(3000), "a process was left behind");
     /* Valgrind before 3.20 does not know pidfd_open (ENOSYS): the shell
      * job then polls for its child's exit; runs must still succeed. */

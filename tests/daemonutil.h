@@ -71,7 +71,6 @@ pid_t du_child(pid_t ppid);
  */
 char *du_fds(pid_t pid);
 
-
 /* Waits up to timeout_ms until ppid has exactly n live children. */
 bool du_wait_children(pid_t ppid, int n, unsigned timeout_ms);
 

@@ -14,7 +14,8 @@
 /* Monotonic milliseconds. */
 uint64_t tu_now_ms(void);
 
-/* Sleeps about ms milliseconds (only to pace polling, never to order events). */
+/* Sleeps about ms milliseconds (only to pace polling, never to order events).
+ */
 void tu_sleep_ms(unsigned ms);
 
 /* Polls cond(arg) every millisecond until true or timeout_ms passes. */

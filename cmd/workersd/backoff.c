@@ -12,7 +12,7 @@
 struct backoff {
     workers_job inner;
     const struct wd_backoff *range;
-    uint64_t span_ns; /* the next pause is drawn from [span/2, span]; 0 = none */
+    uint64_t span_ns; /* next pause: in [span/2, span]; 0 = none */
     uint64_t rng;     /* xorshift64 state, never 0 */
 };
 
@@ -41,9 +41,9 @@ backoff_run(workers_ctx *ctx, void *arg)
     if (rc == 0)
         b->span_ns = 0;
     else if (rc != WORKERS_ECANCELED)
-        b->span_ns = b->span_ns == 0                    ? b->range->min_ns
+        b->span_ns = b->span_ns == 0                     ? b->range->min_ns
                      : b->span_ns > b->range->max_ns / 2 ? b->range->max_ns
-                                                          : b->span_ns * 2;
+                                                         : b->span_ns * 2;
     return rc;
 }
 

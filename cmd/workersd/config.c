@@ -40,9 +40,21 @@ enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_BACKOFF, K_TEXT };
 /* The keys' positions in keys[]: the checks that involve two keys (the
  * pool rules, Command/Plugin/Arg) name them by these. */
 enum {
-    KEY_MIN, KEY_MAX, KEY_INITIAL, KEY_STOP_ON_ERRORS, KEY_CLOSE_TIMEOUT,
-    KEY_STACK_SIZE, KEY_COMMAND, KEY_PLUGIN, KEY_ARG, KEY_TIMEOUT,
-    KEY_KILL_GRACE, KEY_ERROR_BACKOFF, KEY_RETRY, KEY_WAIT, NKEYS
+    KEY_MIN,
+    KEY_MAX,
+    KEY_INITIAL,
+    KEY_STOP_ON_ERRORS,
+    KEY_CLOSE_TIMEOUT,
+    KEY_STACK_SIZE,
+    KEY_COMMAND,
+    KEY_PLUGIN,
+    KEY_ARG,
+    KEY_TIMEOUT,
+    KEY_KILL_GRACE,
+    KEY_ERROR_BACKOFF,
+    KEY_RETRY,
+    KEY_WAIT,
+    NKEYS
 };
 
 static const struct key {
@@ -227,10 +239,9 @@ scaled_value(enum kind kind, const char *value, uint64_t *out)
     if (rc == -2)
         return "too large";
     if (rc < 0)
-        return kind == K_SIZE
-                   ? "not a size (bytes, or with k, M, G: 64k, 1M)"
-                   : "not a duration (500ms, 30s, 2min, 1h; a bare "
-                     "number is seconds)";
+        return kind == K_SIZE ? "not a size (bytes, or with k, M, G: 64k, 1M)"
+                              : "not a duration (500ms, 30s, 2min, 1h; a bare "
+                                "number is seconds)";
     return NULL;
 }
 

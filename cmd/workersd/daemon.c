@@ -56,7 +56,7 @@ struct daemon {
     int close_rc; /* the closer's; read after pthread_join */
 
     ev_signal sig_more, sig_less, sig_int, sig_term;
-    ev_signal sig_chld; /* orphans adopted as subreaper */
+    ev_signal sig_chld;  /* orphans adopted as subreaper */
     ev_async job_failed; /* sent by the StopOnErrors middleware */
     ev_async closed;     /* sent by the closer thread when done */
     ev_timer deadline;   /* CloseTimeout */
@@ -72,7 +72,7 @@ struct daemon {
 };
 
 static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
-                                       SIGCHLD};
+                                      SIGCHLD};
 
 static void
 mask_signals(int how)
@@ -476,8 +476,8 @@ wd_daemon_run(const wd_config *cfg, wd_job *job)
     /* Every run is over: what a job left running outside its process
      * group dies with the daemon instead of outliving it. */
     if ((rc = wd_orphans_kill()) > 0)
-        wd_log(WD_LOG_WARNING, "killed %d process%s left behind by the job",
-               rc, rc == 1 ? "" : "es");
+        wd_log(WD_LOG_WARNING, "killed %d process%s left behind by the job", rc,
+               rc == 1 ? "" : "es");
     if (code == WD_EXIT_OK)
         code = close_outcome(&d);
     workers_ctx_free(d.close_ctx);

@@ -27,14 +27,12 @@ wd_deadline(uint64_t now, uint64_t timeout_ns)
 struct timespec
 wd_timespec(uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000u),
-                          (long)(ns % 1000000000u)};
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     return ts;
 }
 
 int
-wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
-                void *arg)
+wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     sigset_t all, old;

@@ -19,11 +19,11 @@
 
 /* sysexits(3) codes workersd uses. */
 #define WD_EXIT_OK 0
-#define WD_EXIT_JOB 1     /* StopOnErrors: a job error stopped the pool */
-#define WD_EXIT_TIMEOUT 2 /* close deadline passed (or forced by a 2nd signal) */
-#define WD_EXIT_USAGE 64  /* EX_USAGE */
+#define WD_EXIT_JOB 1       /* StopOnErrors: a job error stopped the pool */
+#define WD_EXIT_TIMEOUT 2   /* the close deadline passed, or was forced */
+#define WD_EXIT_USAGE 64    /* EX_USAGE */
 #define WD_EXIT_SOFTWARE 70 /* EX_SOFTWARE: an internal failure */
-#define WD_EXIT_CONFIG 78 /* EX_CONFIG */
+#define WD_EXIT_CONFIG 78   /* EX_CONFIG */
 
 /* An error message buffer: one line, naming file, line, key and value. */
 #define WD_ERRLEN 512
@@ -31,8 +31,13 @@
 /* ---- log.c ---------------------------------------------------------- */
 
 /* syslog priorities, as sd-daemon's <N> prefixes use them. */
-enum { WD_LOG_ERR = 3, WD_LOG_WARNING = 4, WD_LOG_NOTICE = 5,
-       WD_LOG_INFO = 6, WD_LOG_DEBUG = 7 };
+enum {
+    WD_LOG_ERR = 3,
+    WD_LOG_WARNING = 4,
+    WD_LOG_NOTICE = 5,
+    WD_LOG_INFO = 6,
+    WD_LOG_DEBUG = 7
+};
 
 /*
  * verbosity: 0 normal (up to INFO), > 0 adds DEBUG (-v), < 0 only WARNING
@@ -49,20 +54,20 @@ void wd_log(int prio, const char *fmt, ...)
 /* ---- config.c ------------------------------------------------------- */
 
 typedef struct wd_config {
-    char *path;                 /* as given on the command line */
-    workers_config pool;        /* Min, Max, Initial, StopOnErrors, StackSize */
-    uint64_t close_timeout_ns;  /* CloseTimeout, default 30 s */
-    char *command;              /* [job] Command, or NULL */
-    char *plugin;               /* [job] Plugin, or NULL */
-    char *arg;                  /* [job] Arg, or NULL */
-    uint64_t timeout_ns;        /* [job] Timeout, 0 = none */
-    uint64_t kill_grace_ns;     /* [job] KillGrace, default 5 s */
+    char *path;                /* as given on the command line */
+    workers_config pool;       /* Min, Max, Initial, StopOnErrors, StackSize */
+    uint64_t close_timeout_ns; /* CloseTimeout, default 30 s */
+    char *command;             /* [job] Command, or NULL */
+    char *plugin;              /* [job] Plugin, or NULL */
+    char *arg;                 /* [job] Arg, or NULL */
+    uint64_t timeout_ns;       /* [job] Timeout, 0 = none */
+    uint64_t kill_grace_ns;    /* [job] KillGrace, default 5 s */
     /* [job] ErrorBackoff = MIN..MAX, default 100ms..30s; 0 = off (0..0) */
     struct wd_backoff {
         uint64_t min_ns, max_ns;
     } backoff;
-    unsigned retry;             /* [middleware] Retry, 0 = none */
-    uint64_t wait_ns;           /* [middleware] Wait, 0 = none */
+    unsigned retry;   /* [middleware] Retry, 0 = none */
+    uint64_t wait_ns; /* [middleware] Wait, 0 = none */
 } wd_config;
 
 /*
@@ -128,9 +133,10 @@ void wd_job_kill_all(wd_job *job, int sig);
  * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
  * (an ev_signal, never ev_child) or they stay zombies, and
  * wd_orphans_kill() once the pool is freed, or before an exit that leaves
- * runs behind (SIGKILL + reap, 2 s at most; returns how many it killed). Reaping uses __WNOTHREAD, so it never takes a worker's child:
- * call all three from the main thread only, and never spawn from it.
- * Errors: a negated errno (adopt: prctl; kill: /proc unreadable).
+ * runs behind (SIGKILL + reap, 2 s at most; returns how many it killed).
+ * Reaping uses __WNOTHREAD, so it never takes a worker's child: call all three
+ * from the main thread only, and never spawn from it. Errors: a negated errno
+ * (adopt: prctl; kill: /proc unreadable).
  */
 int wd_orphans_adopt(void);
 void wd_orphans_reap(void);

@@ -84,9 +84,8 @@ workers__pool_wait(workers_ctx *ev, workers_ctx *ctx, uint64_t deadline)
         uint64_t now = workers__now_ns();
         if (deadline != WORKERS__NO_DEADLINE && now >= deadline)
             return WORKERS_ETIMEDOUT;
-        uint64_t left = deadline == WORKERS__NO_DEADLINE
-                            ? WORKERS__NO_DEADLINE
-                            : deadline - now;
+        uint64_t left = deadline == WORKERS__NO_DEADLINE ? WORKERS__NO_DEADLINE
+                                                         : deadline - now;
         if (ctx == NULL) {
             workers_ctx_wait(ev, left);
         } else if (wait_both(ev, ctx, left) != 0) {
@@ -121,6 +120,5 @@ workers_pool_close(workers_pool *pool, workers_ctx *ctx)
 int
 workers_pool_close_timeout(workers_pool *pool, uint64_t timeout_ns)
 {
-    return workers__pool_close(pool, NULL,
-                               workers__deadline_after(timeout_ns));
+    return workers__pool_close(pool, NULL, workers__deadline_after(timeout_ns));
 }

@@ -17,6 +17,8 @@ struct err_entry {
     const char *msg;
 };
 
+/* One row a line reads better than any reflow. */
+/* clang-format off */
 #define WORKERS__ERR_ROW(name, val, msg) {WORKERS_##name, "WORKERS_" #name, msg},
 #define ERRNO_ROW(e, msg) {-(e), #e, msg},
 
@@ -62,6 +64,7 @@ static const struct err_entry err_table[] = {
     ERRNO_ROW(ECANCELED, "operation canceled")
     ERRNO_ROW(EOVERFLOW, "value too large for defined data type")
 };
+/* clang-format on */
 
 #undef WORKERS__ERR_ROW
 #undef ERRNO_ROW

@@ -100,8 +100,7 @@ workers_pool_new_with_config(workers_pool **out, const workers_config *cfg,
 }
 
 int
-workers_pool_new(workers_pool **out, const workers_middleware *mws,
-                 size_t nmws)
+workers_pool_new(workers_pool **out, const workers_middleware *mws, size_t nmws)
 {
     return workers_pool_new_with_config(out, NULL, mws, nmws);
 }
@@ -188,8 +187,8 @@ pool_start(workers_pool *pool, const workers_job *job,
     pthread_mutex_lock(&pool->add_lock);
     pthread_mutex_lock(&pool->lock);
     int err = atomic_load(&pool->closed) ? WORKERS_ECLOSED
-              : pool->started ? WORKERS_ESTARTED
-                              : 0;
+              : pool->started            ? WORKERS_ESTARTED
+                                         : 0;
     if (err == 0)
         pool->started = true;
     pthread_mutex_unlock(&pool->lock);
@@ -259,8 +258,7 @@ workers_pool_run(workers_pool *pool, const workers_job *job, workers_ctx *ctx)
 
 int
 workers_pool_run_with_builder(workers_pool *pool,
-                              const workers_builder *builder,
-                              workers_ctx *ctx)
+                              const workers_builder *builder, workers_ctx *ctx)
 {
     return pool_run(pool, NULL, builder, ctx);
 }
@@ -279,9 +277,9 @@ workers_pool_less(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
     int err = atomic_load(&pool->closed) || pool->stopped ? WORKERS_ECLOSED
-              : !pool->started              ? WORKERS_ENOTSTARTED
-              : pool->nactive <= pool->cfg.min ? WORKERS_EMIN
-                                               : 0;
+              : !pool->started                            ? WORKERS_ENOTSTARTED
+              : pool->nactive <= pool->cfg.min            ? WORKERS_EMIN
+                                                          : 0;
     struct workers__thread *t = NULL;
     if (err == 0) {
         /* Marked cancelled under the lock: until it is, the worker cannot

@@ -26,8 +26,7 @@
  * does); otherwise only the middlewares see them.
  */
 static int
-worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg,
-            bool stop_on_errors)
+worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg, bool stop_on_errors)
 {
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         int err = fn(ctx, arg);
@@ -45,8 +44,7 @@ worker_park(struct workers__thread *t)
     uint32_t v;
     while ((v = atomic_load_explicit(&t->park, memory_order_acquire)) ==
            WORKERS__PARK_WAIT)
-        workers__futex_wait(&t->park, WORKERS__PARK_WAIT,
-                            WORKERS__NO_DEADLINE);
+        workers__futex_wait(&t->park, WORKERS__PARK_WAIT, WORKERS__NO_DEADLINE);
     return v == WORKERS__PARK_RUN;
 }
 

@@ -42,8 +42,7 @@ bn_cpu_ns(void)
 void
 bn_sleep_ns(uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000u),
-                          (long)(ns % 1000000000u)};
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
@@ -210,9 +209,8 @@ bn_totals(int *pass, int *miss)
 static _Noreturn void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: bench [--daemon PATH] [--reps N] [--window-ms MS] "
-            "[--only 1,2,3,4,5]\n");
+    fprintf(stderr, "usage: bench [--daemon PATH] [--reps N] [--window-ms MS] "
+                    "[--only 1,2,3,4,5]\n");
     exit(64);
 }
 

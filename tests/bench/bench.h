@@ -54,16 +54,21 @@ double bn_p99(double *v, size_t n);
  * median <= limit (in the row's unit); DIFF_LE: pool median - baseline
  * median <= limit; NONE: informative.
  */
-typedef enum { BN_NONE, BN_RATIO_LE, BN_RATIO_GE, BN_ABS_LE, BN_DIFF_LE }
-    bn_judge;
+typedef enum {
+    BN_NONE,
+    BN_RATIO_LE,
+    BN_RATIO_GE,
+    BN_ABS_LE,
+    BN_DIFF_LE
+} bn_judge;
 
 typedef struct bn_row {
-    const char *what;   /* the pool figure */
-    const char *unit;   /* of pool and baseline */
+    const char *what; /* the pool figure */
+    const char *unit; /* of pool and baseline */
     bn_stat pool;
     const char *base_what; /* NULL: no baseline */
     bn_stat base;
-    double ratio;       /* NAN: pool.med / base.med */
+    double ratio; /* NAN: pool.med / base.med */
     bn_judge judge;
     double limit;
     const char *target; /* as issue 5 words it */

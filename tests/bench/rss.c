@@ -45,8 +45,7 @@ bn_rss_child(const char *kind, int n, size_t stack)
     if (strcmp(kind, "pool") == 0) {
         workers_config cfg = {.initial = n, .stack_size = stack};
         workers_pool *p;
-        bn_check(workers_pool_new_with_config(&p, &cfg, NULL, 0),
-                 "pool new");
+        bn_check(workers_pool_new_with_config(&p, &cfg, NULL, 0), "pool new");
         workers_job job = workers_job_func(bn_idle_job, NULL);
         bn_check(workers_pool_start(p, &job), "pool start");
     } else if (strcmp(kind, "threads") == 0) {
@@ -65,8 +64,8 @@ bn_rss_child(const char *kind, int n, size_t stack)
     } else {
         bn_die("--child-rss: pool or threads, not %s", kind);
     }
-    bn_wait_count(strcmp(kind, "pool") == 0 ? &bn_entered : &bn_raw_entered,
-                  n, "idle threads");
+    bn_wait_count(strcmp(kind, "pool") == 0 ? &bn_entered : &bn_raw_entered, n,
+                  "idle threads");
     printf("%ld %ld\n", status_kb("VmHWM"), before);
     fflush(stdout);
     /* exit_group ends the blocked threads; nothing to tear down. */
@@ -83,8 +82,7 @@ child(const bn_opts *o, const char *kind, double *hwm, double *base)
     snprintf(st, sizeof st, "%d", STACK);
     if (pipe2(fds, O_CLOEXEC) != 0)
         bn_die("pipe2 failed");
-    char *argv[] = {(char *)o->self, "--child-rss", (char *)kind, n, st,
-                    NULL};
+    char *argv[] = {(char *)o->self, "--child-rss", (char *)kind, n, st, NULL};
     int pid = bn_spawn(argv, NULL, fds[1]);
     close(fds[1]);
     bn_read_all(fds[0], out, sizeof out);
@@ -127,14 +125,21 @@ bn_rss(const bn_opts *o)
     bn_section(title);
     snprintf(what, sizeof what, "%d idle workers", NIDLE);
     snprintf(bw, sizeof bw, "%d bare threads", NIDLE);
-    bn_row row = {.what = what, .unit = "MiB", .pool = bn_stat_of(ph, R),
-                  .base_what = bw, .base = bn_stat_of(th, R), .ratio = NAN,
-                  .judge = BN_RATIO_LE, .limit = 1.2,
+    bn_row row = {.what = what,
+                  .unit = "MiB",
+                  .pool = bn_stat_of(ph, R),
+                  .base_what = bw,
+                  .base = bn_stat_of(th, R),
+                  .ratio = NAN,
+                  .judge = BN_RATIO_LE,
+                  .limit = 1.2,
                   .target = "< 1.2x bare threads"};
     bn_print(&row);
     bn_row per = {.what = "  per worker, above process start",
-                  .unit = "bytes", .pool = bn_stat_of(per_p, R),
-                  .base_what = "per bare thread", .base = bn_stat_of(per_t, R),
+                  .unit = "bytes",
+                  .pool = bn_stat_of(per_p, R),
+                  .base_what = "per bare thread",
+                  .base = bn_stat_of(per_t, R),
                   .ratio = NAN};
     bn_print(&per);
     free(ph);

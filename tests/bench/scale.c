@@ -189,8 +189,19 @@ lat_of(double *ns)
     return l;
 }
 
-enum { P_MORE_NEW, P_MORE_ONE, P_MORE_B2B, P_LESS_ONE, P_LESS_B2B,
-       B_CREATE, B_WAKE_MORE, B_WAKE_LESS, B_WAKE_B2B, B_CREATE_JOIN, NL };
+enum {
+    P_MORE_NEW,
+    P_MORE_ONE,
+    P_MORE_B2B,
+    P_LESS_ONE,
+    P_LESS_B2B,
+    B_CREATE,
+    B_WAKE_MORE,
+    B_WAKE_LESS,
+    B_WAKE_B2B,
+    B_CREATE_JOIN,
+    NL
+};
 
 static void
 raw_start_all(struct bn_rawt *r)
@@ -309,8 +320,12 @@ static void
 row(const char *what, const char *unit, double *pool, double *base, int R,
     const char *base_what, bn_judge judge, double limit, const char *target)
 {
-    bn_row r = {.what = what, .unit = unit, .ratio = NAN,
-                .base_what = base_what, .judge = judge, .limit = limit,
+    bn_row r = {.what = what,
+                .unit = unit,
+                .ratio = NAN,
+                .base_what = base_what,
+                .judge = judge,
+                .limit = limit,
                 .target = target};
     r.pool = pool ? bn_stat_of(pool, R) : (bn_stat){NAN, NAN, NAN};
     if (base)
@@ -328,8 +343,7 @@ bn_scale(const bn_opts *o)
     lat *l = calloc((size_t)(R * NL), sizeof *l);
     double *closep = calloc((size_t)R, sizeof *closep);
     double *closeb = calloc((size_t)R, sizeof *closeb);
-    double *a = calloc((size_t)R, sizeof *a), *b = calloc((size_t)R,
-                                                          sizeof *b);
+    double *a = calloc((size_t)R, sizeof *a), *b = calloc((size_t)R, sizeof *b);
     if (!ns || !nb || !raw || !l || !closep || !closeb || !a || !b)
         bn_die("out of memory");
     pthread_attr_init(&attr);
@@ -347,8 +361,8 @@ bn_scale(const bn_opts *o)
              "in workers_ctx_wait, %d KiB stacks",
              NCALLS, STACK / 1024);
     bn_section(title);
-#define FILL(dst, idx, field)                                                \
-    for (int r = 0; r < R; r++)                                              \
+#define FILL(dst, idx, field)                                                  \
+    for (int r = 0; r < R; r++)                                                \
     (dst)[r] = l[r * NL + (idx)].field
     FILL(a, P_MORE_NEW, mean);
     FILL(b, B_CREATE, mean);
@@ -356,8 +370,8 @@ bn_scale(const bn_opts *o)
         BN_RATIO_LE, 1.1, "<= pthread_create+10%");
     FILL(a, P_MORE_NEW, p99);
     FILL(b, B_CREATE, p99);
-    row("more(), new thread: p99", "us", a, b, R, "pthread_create",
-        BN_NONE, 0, NULL);
+    row("more(), new thread: p99", "us", a, b, R, "pthread_create", BN_NONE, 0,
+        NULL);
     FILL(a, P_MORE_ONE, mean);
     FILL(b, B_WAKE_MORE, mean);
     row("more(), parked thread: mean", "us", a, b, R, "store+FUTEX_WAKE",
@@ -382,8 +396,8 @@ bn_scale(const bn_opts *o)
     row("less(), back to back: mean", "us", a, b, R, "same, back to back",
         BN_NONE, 0, NULL);
     FILL(b, B_CREATE_JOIN, mean);
-    row("(reference)", "us", NULL, b, R, "pthread_create+join mean",
-        BN_NONE, 0, NULL);
+    row("(reference)", "us", NULL, b, R, "pthread_create+join mean", BN_NONE, 0,
+        NULL);
 #undef FILL
     char what[64], bw[64];
     snprintf(what, sizeof what, "close(), %d blocked workers", NCLOSE);

@@ -26,8 +26,8 @@ extern char **environ;
 static double
 pool_rate(int n)
 {
-    wd_config cfg = {.path = "bench", .command = "true",
-                     .kill_grace_ns = 5000000000u};
+    wd_config cfg = {
+        .path = "bench", .command = "true", .kill_grace_ns = 5000000000u};
     char err[WD_ERRLEN];
     wd_job *job;
     if (wd_job_open(&cfg, true, &job, err, sizeof err) != 0)
@@ -168,15 +168,25 @@ bn_shell(const bn_opts *o)
         snprintf(bw1, sizeof bw1, "posix_spawn+waitpid x%d", n);
         snprintf(bw2, sizeof bw2, "xargs -P %d", n);
         bn_stat ps = bn_stat_of(pv, R);
-        bn_row a = {.what = what, .unit = "runs/s", .pool = ps,
-                    .base_what = bw1, .base = bn_stat_of(rv, R),
-                    .ratio = bn_stat_of(q1, R).med, .judge = BN_RATIO_GE,
-                    .limit = 0.9, .target = ">= 0.9x raw spawn"};
+        bn_row a = {.what = what,
+                    .unit = "runs/s",
+                    .pool = ps,
+                    .base_what = bw1,
+                    .base = bn_stat_of(rv, R),
+                    .ratio = bn_stat_of(q1, R).med,
+                    .judge = BN_RATIO_GE,
+                    .limit = 0.9,
+                    .target = ">= 0.9x raw spawn"};
         bn_print(&a);
-        bn_row b = {.what = what, .unit = "runs/s", .pool = ps,
-                    .base_what = bw2, .base = bn_stat_of(xv, R),
-                    .ratio = bn_stat_of(q2, R).med, .judge = BN_RATIO_GE,
-                    .limit = 1.0, .target = "faster than xargs -P"};
+        bn_row b = {.what = what,
+                    .unit = "runs/s",
+                    .pool = ps,
+                    .base_what = bw2,
+                    .base = bn_stat_of(xv, R),
+                    .ratio = bn_stat_of(q2, R).med,
+                    .judge = BN_RATIO_GE,
+                    .limit = 1.0,
+                    .target = "faster than xargs -P"};
         bn_print(&b);
     }
     free(pv);

@@ -114,8 +114,8 @@ bn_signal(const bn_opts *o)
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
     snprintf(ini, sizeof ini, "%s/pool.ini", dir);
     snprintf(sockp, sizeof sockp, "%s/notify", dir);
-    snprintf(cmd, sizeof cmd,
-             "echo $WORKERS_WORKER_ID >%s && exec sleep 60", fifo);
+    snprintf(cmd, sizeof cmd, "echo $WORKERS_WORKER_ID >%s && exec sleep 60",
+             fifo);
     if (mkfifo(fifo, 0600) != 0)
         bn_die("mkfifo: %s", strerror(errno));
     /* Read-write, so that writers never block and we never see EOF. */
@@ -163,8 +163,7 @@ bn_signal(const bn_opts *o)
     if (!wait_ready(sock))
         bn_die("workersd sent no READY=1 in %d ms", DEADLINE_MS);
     if (!wait_marker(ffd, 1))
-        bn_die("workersd's first worker wrote no line in %d ms",
-               DEADLINE_MS);
+        bn_die("workersd's first worker wrote no line in %d ms", DEADLINE_MS);
     for (int r = 0; r < R; r++) {
         uint64_t t0 = bn_now_ns();
         kill(pid, SIGUSR1);
@@ -181,11 +180,14 @@ bn_signal(const bn_opts *o)
 
     bn_section("5. workersd: SIGUSR1 to the new worker's first run (its "
                "command's line read from a FIFO)");
-    bn_row row = {.what = "SIGUSR1 -> first run", .unit = "us",
+    bn_row row = {.what = "SIGUSR1 -> first run",
+                  .unit = "us",
                   .pool = bn_stat_of(lat, R),
                   .base_what = "one spawn, same command",
-                  .base = bn_stat_of(base, R), .ratio = NAN,
-                  .judge = BN_DIFF_LE, .limit = 1000,
+                  .base = bn_stat_of(base, R),
+                  .ratio = NAN,
+                  .judge = BN_DIFF_LE,
+                  .limit = 1000,
                   .target = "< 1 ms + one spawn"};
     bn_print(&row);
 

@@ -26,8 +26,8 @@ bn_spawn(char *const argv[], char *const envp[], int out_fd)
         posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     else
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int err = posix_spawn(&pid, argv[0], &fa, NULL, argv,
-                          envp ? envp : environ);
+    int err =
+        posix_spawn(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err)
         bn_die("posix_spawn %s: %s", argv[0], strerror(err));

@@ -142,9 +142,9 @@ run_raw(void *(*main_fn)(void *), int n, unsigned ms)
 }
 
 enum { V_RAW, V_RAW_CLOCK, V_BARE, V_COUNTER, V_ELAPSED, V_BOTH, NV };
-static const char *const vname[NV] = {"raw loop", "raw loop + clock", "bare",
-                                       "counter", "elapsed",
-                                       "counter+elapsed"};
+static const char *const vname[NV] = {"raw loop", "raw loop + clock",
+                                      "bare",     "counter",
+                                      "elapsed",  "counter+elapsed"};
 
 static sample
 run_pool(int variant, int n, unsigned ms)
@@ -241,11 +241,10 @@ bn_throughput(const bn_opts *o)
     int R = o->reps;
     /* [threads][variant][rep] */
     sample *s = calloc((size_t)(NTH * NV * R), sizeof *s);
-    double *v = calloc((size_t)R, sizeof *v), *w = calloc((size_t)R,
-                                                          sizeof *w);
+    double *v = calloc((size_t)R, sizeof *v), *w = calloc((size_t)R, sizeof *w);
     if (!s || !v || !w)
         bn_die("out of memory");
-#define S(t, var, r) s[((t) * NV + (var)) * R + (r)]
+#define S(t, var, r) s[((t)*NV + (var)) * R + (r)]
 
     for (int r = 0; r < R; r++)
         for (int t = 0; t < NTH; t++)
@@ -294,8 +293,12 @@ bn_throughput(const bn_opts *o)
                      base_rate.min, base_rate.max);
             snprintf(extra, sizeof extra,
                      "M runs/s (wall): pool %s, baseline %s", a, b2);
-            bn_row row = {.what = what, .unit = "ns/run/CPU", .pool = pool,
-                          .base_what = bw, .base = base, .ratio = ratio.med,
+            bn_row row = {.what = what,
+                          .unit = "ns/run/CPU",
+                          .pool = pool,
+                          .base_what = bw,
+                          .base = base,
+                          .ratio = ratio.med,
                           .extra = extra};
             if (var == V_BARE && n <= 2) {
                 row.judge = BN_RATIO_LE;
@@ -315,9 +318,13 @@ bn_throughput(const bn_opts *o)
         v[r] = S(0, V_BARE, r).ns_per_run_cpu;
     bn_stat go = {9, 9, 9};
     bn_row gorow = {.what = "1 worker, bare, vs Go package",
-                    .unit = "ns/run/CPU", .pool = bn_stat_of(v, R),
-                    .base_what = "Go (issue 5 figure)", .base = go,
-                    .ratio = NAN, .judge = BN_RATIO_LE, .limit = 0.2,
+                    .unit = "ns/run/CPU",
+                    .pool = bn_stat_of(v, R),
+                    .base_what = "Go (issue 5 figure)",
+                    .base = go,
+                    .ratio = NAN,
+                    .judge = BN_RATIO_LE,
+                    .limit = 0.2,
                     .target = ">= 5x faster than Go"};
     bn_print(&gorow);
 
@@ -326,8 +333,7 @@ bn_throughput(const bn_opts *o)
      * it several times larger; the raw loop's own scaling cancels out. */
     for (int var = V_COUNTER; var <= V_ELAPSED; var++) {
         char what[64];
-        snprintf(what, sizeof what, "%s: scaling 1 -> 2 workers",
-                 vname[var]);
+        snprintf(what, sizeof what, "%s: scaling 1 -> 2 workers", vname[var]);
         int bv = var >= V_ELAPSED ? V_RAW_CLOCK : V_RAW;
         for (int r = 0; r < R; r++) {
             double x1 =
@@ -336,11 +342,14 @@ bn_throughput(const bn_opts *o)
                 S(1, var, r).ns_per_run_cpu / S(1, bv, r).ns_per_run_cpu;
             v[r] = x2 / x1;
         }
-        bn_row row = {.what = what, .unit = "x / x",
+        bn_row row = {.what = what,
+                      .unit = "x / x",
                       .pool = bn_stat_of(v, R),
                       .base_what = "(ratio at 2 / ratio at 1)",
-                      .base = {1, 1, 1}, .ratio = NAN,
-                      .judge = BN_RATIO_LE, .limit = 1.5,
+                      .base = {1, 1, 1},
+                      .ratio = NAN,
+                      .judge = BN_RATIO_LE,
+                      .limit = 1.5,
                       .target = "<= 1.5 (no shared write)"};
         bn_print(&row);
     }
@@ -351,9 +360,14 @@ bn_throughput(const bn_opts *o)
     char exact[96];
     snprintf(exact, sizeof exact, "exactly: %.6f [%.6f..%.6f]", reads.med,
              reads.min, reads.max);
-    bn_row clk = {.what = "elapsed: clock reads per run", .unit = "reads",
-                  .pool = reads, .ratio = NAN, .judge = BN_ABS_LE,
-                  .limit = 1.001, .target = "<= 1 per run", .extra = exact};
+    bn_row clk = {.what = "elapsed: clock reads per run",
+                  .unit = "reads",
+                  .pool = reads,
+                  .ratio = NAN,
+                  .judge = BN_ABS_LE,
+                  .limit = 1.001,
+                  .target = "<= 1 per run",
+                  .extra = exact};
     bn_print(&clk);
 #undef S
     free(s);

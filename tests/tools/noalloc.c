@@ -250,8 +250,7 @@ main(int argc, char **argv)
         return fail("workers_counter_new", err);
     if ((err = workers_elapsed_new(&e, NULL, NULL)) != 0)
         return fail("workers_elapsed_new", err);
-    workers_middleware mws[] = {workers_retry(3),
-                                workers_counter_middleware(c),
+    workers_middleware mws[] = {workers_retry(3), workers_counter_middleware(c),
                                 workers_elapsed_middleware(e)};
     workers_config cfg = {.initial = NWORKERS};
     workers_pool *p;
@@ -296,8 +295,7 @@ main(int argc, char **argv)
         es.counts.finished != cs.finished) {
         printf("noalloc: middlewares: counter %llu finished %llu failed, "
                "elapsed %llu finished\n",
-               (unsigned long long)cs.finished,
-               (unsigned long long)cs.failed,
+               (unsigned long long)cs.finished, (unsigned long long)cs.failed,
                (unsigned long long)es.counts.finished);
         return 2;
     }
