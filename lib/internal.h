@@ -110,8 +110,10 @@ struct workers_pool {
     bool has_attr; /* attr carries cfg.stack_size */
 
     bool has_builder;        /* (A) */
-    workers_job job;         /* (A) the job given to start, owned */
-    workers_builder builder; /* (A) the builder given to start, owned */
+    /* (A) What a successful start was given; zeroed when start fails.
+     * Owned, but run borrows: its free is dropped there. */
+    workers_job job;
+    workers_builder builder;
 
     bool started;                         /* (L) */
     bool stopped;                         /* (L) stop_on_errors fired */
@@ -172,32 +174,56 @@ int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
  * share.
  *
  * A tally (the body of a counter or an elapsed) owns a list of live slots,
- * one per wrapped job, plus the totals of slots already freed. Each slot is
- * written only by the worker running its job, with relaxed loads and stores
- * (no read-modify-write, no lock) and sits on its own cache lines, so
- * workers never contend. mu guards the list and the retired totals: it is
- * taken when a job is wrapped or freed and when stats are read, never per
- * run.
+ * one per wrapped job, plus the totals of slots already freed. A slot's
+ * `own` counts are written only by its owner, the first thread to run its
+ * job (normally the one worker that ever runs it), with relaxed loads and
+ * stores (no read-modify-write, no lock); they sit on their own cache line,
+ * so workers never contend. When one wrapped job is shared by several
+ * workers (start(wrap(job, counter)), the Go README's pattern), every other
+ * thread counts into the slot's `shared` counts with atomic adds instead,
+ * so no count is ever lost. mu guards the list and the retired totals: it
+ * is taken when a job is wrapped or freed and when stats are read, never
+ * per run.
  */
-struct workers__slot {
-    /* First cache line: written by the worker every run, read by readers. */
-    _Alignas(WORKERS__CACHELINE) _Atomic uint64_t started;
+struct workers__counts {
+    _Atomic uint64_t started;
     _Atomic uint64_t finished;
     _Atomic uint64_t failed;
     _Atomic uint64_t total_ns;    /* elapsed only, as the two below */
-    _Atomic uint64_t last_ns;     /* duration of this slot's last run */
+    _Atomic uint64_t last_ns;     /* duration of the last run counted here */
     _Atomic uint64_t last_end_ns; /* clock when that run ended */
-    /* Private to the worker (elapsed): the context and ctx->waits seen at
+};
+
+/* Its address tells the calling thread from every other live thread.
+ * initial-exec: one load from the thread pointer, even in the shared
+ * library (a byte of static TLS, which dlopen also provides). */
+#if defined(__GNUC__)
+#define WORKERS__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define WORKERS__TLS_FAST
+#endif
+extern _Thread_local char workers__thread_tag WORKERS__TLS_FAST;
+
+struct workers__slot {
+    /* First cache line: written by the owner every run, read by readers. */
+    _Alignas(WORKERS__CACHELINE) struct workers__counts own;
+    /* Private to the owner (elapsed): the context and ctx->waits seen at
      * the last end, to tell whether that end is the next run's start. */
     const workers_ctx *end_ctx;
     uint64_t end_waits;
     /* Read every run, set at wrap time (the clock copied from the tally so
-     * a run never touches the tally's line, which its mutex dirties). */
+     * a run never touches the tally's line, which its mutex dirties);
+     * owner is the owner's &workers__thread_tag, set once by its first
+     * run. */
     workers_job inner;
     workers_clock_fn clock;
     void *clock_arg;
-    /* Cold: prev/next change under the tally's mutex. */
+    _Atomic(const char *) owner;
     struct workers__tally *tally;
+    /* Third line: the runs of threads other than the owner (a shared job)
+     * count here, with atomic adds. Then the cold links: prev/next change
+     * under the tally's mutex. */
+    _Alignas(WORKERS__CACHELINE) struct workers__counts shared;
     struct workers__slot *prev, *next;
 };
 
@@ -234,39 +260,56 @@ void workers__tally_counts(const struct workers__tally_sums *sums,
                            workers_counter_stats *out);
 
 /*
- * The per-run updates. Only the slot's worker writes its fields, so a
- * relaxed load and store is an exact increment: nobody else can write in
- * between, and readers only need each store to be atomic (untorn). That
- * keeps the lock prefix of fetch_add off the hot path. finished and failed
- * are stored with release (free on x86) and read with acquire, in the order
- * failed, finished, started, so a reader never sees failed > finished or
- * finished > started.
+ * Whether the calling thread owns s: its first run of s's job claims it.
+ * One load of a line the run reads anyway, and one compare.
+ */
+static inline bool
+workers__slot_owned(struct workers__slot *s)
+{
+    const char *me = &workers__thread_tag;
+    const char *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    return owner == me ||
+           (owner == NULL && atomic_compare_exchange_strong_explicit(
+                                 &s->owner, &owner, me, memory_order_relaxed,
+                                 memory_order_relaxed));
+}
+
+/*
+ * Adds n to v, a field of a slot's own counts (shared false) or of its
+ * shared counts (shared true; callers pass a constant, so each path
+ * compiles alone). Only the owner writes own, so a relaxed load and store is
+ * an exact increment there: nobody else can write in between, and readers
+ * only need each store to be atomic (untorn). That keeps the lock prefix of
+ * fetch_add off the hot path; the shared counts, which several threads may
+ * write at once, take fetch_add. finished and failed are stored with
+ * release (free on x86) and read with acquire, in the order failed,
+ * finished, started, so a reader never sees failed > finished or finished >
+ * started.
  */
 static inline void
-workers__slot_add(_Atomic uint64_t *v, uint64_t n, memory_order order)
+workers__count_add(_Atomic uint64_t *v, uint64_t n, bool shared,
+                   memory_order order)
 {
-    uint64_t old = atomic_load_explicit(v, memory_order_relaxed);
-    atomic_store_explicit(v, old + n, order);
+    if (shared) {
+        atomic_fetch_add_explicit(v, n, order);
+    } else {
+        uint64_t old = atomic_load_explicit(v, memory_order_relaxed);
+        atomic_store_explicit(v, old + n, order);
+    }
 }
 
 static inline void
-workers__slot_bump(_Atomic uint64_t *v, memory_order order)
+workers__count_start(struct workers__counts *c, bool shared)
 {
-    workers__slot_add(v, 1, order);
+    workers__count_add(&c->started, 1, shared, memory_order_relaxed);
 }
 
 static inline void
-workers__slot_start(struct workers__slot *s)
+workers__count_finish(struct workers__counts *c, bool shared, int result)
 {
-    workers__slot_bump(&s->started, memory_order_relaxed);
-}
-
-static inline void
-workers__slot_finish(struct workers__slot *s, int result)
-{
-    workers__slot_bump(&s->finished, memory_order_release);
+    workers__count_add(&c->finished, 1, shared, memory_order_release);
     if (result != 0)
-        workers__slot_bump(&s->failed, memory_order_release);
+        workers__count_add(&c->failed, 1, shared, memory_order_release);
 }
 
 /* middleware/wrapper.c: the state of retry and wait, an inner job and a

@@ -33,6 +33,7 @@
 #ifndef WORKERS_H
 #define WORKERS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,14 +83,15 @@ enum workers_errno {
 };
 
 /*
- * A static, human-readable message for err: the library's codes, negated
- * errno values, and "unknown error" for anything else (positive job codes
- * included). Never NULL. Thread-safe and async-signal-safe.
+ * A static, human-readable message for err: "success" for 0, the library's
+ * codes, the common negated errno values, and "unknown error" for anything
+ * else (positive job codes included). Never NULL. Thread-safe and
+ * async-signal-safe.
  */
 WORKERS_API const char *workers_strerror(int err);
 
-/* The symbolic name ("WORKERS_ECLOSED", "ENOMEM", "UNKNOWN"). Never NULL.
- * Thread-safe and async-signal-safe. */
+/* The symbolic name ("OK" for 0, "WORKERS_ECLOSED", "ENOMEM", "UNKNOWN").
+ * Never NULL. Thread-safe and async-signal-safe. */
 WORKERS_API const char *workers_err_name(int err);
 
 /* ------------------------------------------------------------------ */
@@ -155,9 +157,10 @@ WORKERS_API int workers_ctx_fd(workers_ctx *ctx);
  * overlap: a new worker gets the lowest number that no running worker
  * holds, counting removed workers still finishing their last run. So
  * workers started together are 1..n, and after less() the next more()
- * reuses the removed worker's number once that worker's run has returned.
- * 0 for contexts made by workers_ctx_new(); the worker's number for those
- * made by workers_ctx_new_for(). Thread-safe.
+ * reuses the removed worker's number as soon as that worker's last run has
+ * returned, even while its job's free() still runs (a free gets no context,
+ * and is no run). 0 for contexts made by workers_ctx_new(); the worker's
+ * number for those made by workers_ctx_new_for(). Thread-safe.
  */
 WORKERS_API unsigned workers_ctx_worker_id(const workers_ctx *ctx);
 
@@ -176,11 +179,22 @@ WORKERS_API int workers_ctx_new_for(workers_ctx **out,
 
 /*
  * One run of a job. Returns 0 on success, anything else is a job error. A job
- * that stops early because ctx was cancelled should return WORKERS_ECANCELED,
- * which never counts as an error for stop_on_errors. Jobs should honour
+ * that stops early because ctx was cancelled should return WORKERS_ECANCELED
+ * or -ECANCELED (the errno a C programmer reaches for): the pool treats both
+ * alike, as a cancellation that never counts as an error for
+ * stop_on_errors (see workers_is_canceled()). Jobs should honour
  * cancellation as soon as they can: close waits for the runs in progress.
  */
 typedef int (*workers_job_fn)(workers_ctx *ctx, void *arg);
+
+/* The pool's own test for a cancellation result: true for
+ * WORKERS_ECANCELED and -ECANCELED. For middlewares that must tell a
+ * job error from a cancelled run as the pool does. Thread-safe. */
+static inline bool
+workers_is_canceled(int err)
+{
+    return err == WORKERS_ECANCELED || err == -ECANCELED;
+}
 
 /*
  * A job: fn(ctx, arg) is one run. free, if not NULL, is called with arg once
@@ -222,7 +236,8 @@ WORKERS_API int workers_job_noerror(workers_job *out,
  * that pool's start, run or more (they would wait for it). The job it makes
  * is run only by its own worker, never concurrently, so its state needs no
  * lock; its free() is called when that worker stops. free (may be NULL) is
- * called with arg when the pool that took the builder is freed.
+ * called with arg when the pool that took the builder (a successful start)
+ * is freed; run only borrows it.
  */
 typedef struct workers_builder {
     int (*new_job)(void *arg, workers_job *out);
@@ -318,33 +333,46 @@ WORKERS_API workers_pool *workers_pool_must(const workers_config *cfg,
                                             size_t nmws);
 
 /*
+ * Ownership: on success the pool owns *job; on failure it stays the
+ * caller's (nothing freed, and no worker runs it any more), so the caller
+ * may free it or start another pool with it.
  * Starts `initial` workers running job: returns once each has a thread
- * (created or woken); their first runs may begin after it returns.
- * The pool takes ownership of *job: every worker shares its arg (so the job
- * must be thread-safe), and job->free(job->arg) is called by
- * workers_pool_free(), after every worker has stopped; also when start
- * fails. Errors: WORKERS_ECLOSED, WORKERS_ESTARTED, -EAGAIN/-ENOMEM (no
- * thread could be made: the workers already started are stopped again and
- * the pool is closed). Thread-safe.
+ * (created or woken); their first runs may begin after it returns. Every
+ * worker shares job->arg (so the job must be thread-safe), and
+ * job->free(job->arg) is called by workers_pool_free(), after every worker
+ * has stopped. Errors: WORKERS_ECLOSED, WORKERS_ESTARTED, a middleware
+ * error, -EAGAIN/-ENOMEM (no thread could be made). After a middleware or
+ * thread error the workers already started are cancelled, the pool is
+ * closed, and start returns only once their runs in progress have returned
+ * (as a close without deadline waits), since they share the job's arg.
+ * Thread-safe.
  */
 WORKERS_API int workers_pool_start(workers_pool *pool, const workers_job *job);
 
 /*
+ * Ownership: on success the pool owns *builder (its free is called by
+ * workers_pool_free()); on failure it stays the caller's, nothing freed.
  * As workers_pool_start(), with a builder called once per worker (see
- * workers_builder). The pool takes ownership of *builder (its free is called
- * by workers_pool_free(), or at once when start fails with ECLOSED or
- * ESTARTED). A builder error is returned as it is, and then the pool is
- * closed as for a thread error. Thread-safe.
+ * workers_builder). A builder error is returned as it is, and then the pool
+ * is closed as for a thread error, but without waiting: the workers already
+ * started run and free jobs of their own, not the builder, and
+ * workers_pool_free() waits for them (so free what their jobs use only after
+ * it). Thread-safe.
  */
 WORKERS_API int workers_pool_start_with_builder(workers_pool *pool,
                                                 const workers_builder *builder);
 
 /*
+ * Ownership: borrows *job (or *builder) and ctx: whatever run returns, they
+ * stay the caller's (the pool never frees them) and no worker runs any more
+ * once run has returned, so a second run with the same job after an error
+ * is safe (it returns WORKERS_ECLOSED) and so is freeing the job.
  * Go's Run: starts the pool, blocks until ctx is cancelled or the pool stops
  * itself (stop_on_errors), then closes it without a deadline and returns
- * what that close returns: 0, or the job error that stopped the pool. Also
- * returns the start errors (WORKERS_ECLOSED for a closed pool). ctx is
- * borrowed: it must outlive the call. Thread-safe.
+ * what that close returns: 0, or the job error that stopped the pool
+ * (WORKERS_ECLOSED if another thread closed it first; run still waits for
+ * every run in progress). Also returns the start errors (WORKERS_ECLOSED
+ * for a closed pool, WORKERS_ESTARTED for a started one). Thread-safe.
  */
 WORKERS_API int workers_pool_run(workers_pool *pool, const workers_job *job,
                                  workers_ctx *ctx);
@@ -381,8 +409,9 @@ WORKERS_API int workers_pool_current(workers_pool *pool);
  * - the first job error, when stop_on_errors stopped the pool;
  * - WORKERS_ECANCELED when ctx was cancelled first (also if it already was);
  * - WORKERS_ECLOSED on every later call.
- * Closing a pool never started succeeds and start then fails with
- * WORKERS_ECLOSED. After ECANCELED or ETIMEDOUT the workers still finish in
+ * Closing a pool never started returns 0 without looking at ctx (as Go's
+ * Close returns nil), even when ctx is already cancelled or the timeout 0;
+ * start then fails with WORKERS_ECLOSED. After ECANCELED or ETIMEDOUT the workers still finish in
  * the background; workers_pool_free() waits for them. Thread-safe.
  */
 WORKERS_API int workers_pool_close(workers_pool *pool, workers_ctx *ctx);
@@ -407,12 +436,14 @@ WORKERS_API void workers_pool_free(workers_pool *pool);
 /*
  * Counter: how many runs started, finished and failed, and how many are
  * running. Each wrapped job counts in its own cache line, written only by
- * its worker without lock or atomic read-modify-write; a read sums them.
- * So a job wrapped by a counter (or an elapsed) must not run concurrently
- * with itself: give the middleware to the pool (it wraps each worker's job)
- * or wrap inside a builder, rather than wrapping one job that
- * workers_pool_start() then shares (concurrent runs would lose counts).
- * Counts survive the jobs: a freed job's are kept in the totals.
+ * the first thread that runs it (its worker) without lock or atomic
+ * read-modify-write; a read sums them. A wrapped job that several workers
+ * share (workers_pool_start(wrap(job, counter)), Go's pattern) counts
+ * exactly too: the other threads add into a second, shared line with atomic
+ * adds, which costs them more per run. For speed give the middleware to the
+ * pool (it wraps each worker's job) or wrap inside a builder. The same
+ * holds for elapsed. Counts survive the jobs: a freed job's are kept in the
+ * totals.
  * The counter must outlive every job it wrapped (free pools first).
  */
 typedef struct workers_counter workers_counter;
@@ -438,7 +469,9 @@ WORKERS_API void workers_counter_free(workers_counter *c);
 /*
  * Elapsed: the counter plus the time runs take. The clock is read about
  * once per run: when a run ends right after the previous run of the same
- * worker (no ctx wait in between), the previous end is its start.
+ * worker (no ctx wait in between), the previous end is its start. The
+ * threads that share a job with its first runner read it twice a run, and
+ * last_ns is then one of the runs that ended at about the same time.
  * Time spent by outer middlewares between two runs without a ctx wait
  * counts into the next run.
  */

@@ -25,7 +25,7 @@ START_TEST(test_error_table)
         {-EMFILE, "EMFILE", "too many open files"},
         {-ENFILE, "ENFILE", "too many open files in system"},
         {-EINVAL, "EINVAL", "invalid argument"},
-        {0, "UNKNOWN", "unknown error"},
+        {0, "OK", "success"}, /* issue 9, item 24: 0 is success */
         {42, "UNKNOWN", "unknown error"},
         {-999999, "UNKNOWN", "unknown error"},
     };

@@ -724,6 +724,83 @@ START_TEST(counter_through_pool)
 }
 END_TEST
 
+/* Issue 13, item 2: Go's own pattern, start(wrap(job, counter)), shares one
+ * wrapped job between every worker, and each run still counts exactly, in
+ * a counter and an elapsed alike. The job counts each worker's runs in that
+ * worker's own line; every third run of a worker fails. The test waits
+ * until all four workers have run many times, so that their runs overlap.
+ * The clock ticks once per read, so every timed run lasts at least one. */
+struct shared_runs {
+    struct {
+        _Alignas(WORKERS__CACHELINE) _Atomic uint64_t n;
+    } w[5];
+};
+
+static int
+shared_run(workers_ctx *ctx, void *arg)
+{
+    struct shared_runs *r = arg;
+    _Atomic uint64_t *n = &r->w[workers_ctx_worker_id(ctx)].n;
+    uint64_t runs = atomic_load_explicit(n, memory_order_relaxed) + 1;
+    atomic_store_explicit(n, runs, memory_order_relaxed);
+    return runs % 3 == 0 ? WORKERS_EJOB : 0;
+}
+
+static bool
+shared_ran(void *arg)
+{
+    struct shared_runs *r = arg;
+    for (int id = 1; id <= 4; id++)
+        if (atomic_load(&r->w[id].n) < 20000)
+            return false;
+    return true;
+}
+
+static uint64_t
+tick_clock(void *arg)
+{
+    return atomic_fetch_add((_Atomic uint64_t *)arg, 1) + 1;
+}
+
+START_TEST(counter_shared_job_exact)
+{
+    static _Atomic uint64_t ticks;
+    workers_counter *c;
+    workers_elapsed *e;
+    ck_assert_int_eq(workers_counter_new(&c), 0);
+    ck_assert_int_eq(workers_elapsed_new(&e, tick_clock, &ticks), 0);
+    workers_middleware mws[] = {workers_counter_middleware(c),
+                                workers_elapsed_middleware(e)};
+    static struct shared_runs r; /* fresh per forked test */
+    workers_job job = workers_job_func(shared_run, &r);
+    ck_assert_int_eq(workers_wrap(&job, mws, 2), 0);
+    workers_config cfg = {.initial = 4};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(shared_ran, &r, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+
+    uint64_t runs = 0, fails = 0;
+    for (int id = 1; id <= 4; id++) {
+        runs += atomic_load(&r.w[id].n);
+        fails += atomic_load(&r.w[id].n) / 3;
+    }
+    check_counts(c, runs, runs, fails, 0);
+    workers_pool_free(pool); /* frees the wrapped job: the counts stay */
+    check_counts(c, runs, runs, fails, 0);
+    workers_elapsed_stats st;
+    workers_elapsed_stats_get(e, &st);
+    ck_assert_uint_eq(st.counts.started, runs);
+    ck_assert_uint_eq(st.counts.finished, runs);
+    ck_assert_uint_eq(st.counts.failed, fails);
+    ck_assert_uint_ge(st.total_ns, runs);
+    ck_assert_uint_ge(st.last_ns, 1);
+    workers_elapsed_free(e);
+    workers_counter_free(c);
+}
+END_TEST
+
 static int
 doze_run(workers_ctx *ctx, void *arg)
 {
@@ -870,6 +947,7 @@ make_middleware_suite(void)
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, counter_through_pool);
+    tcase_add_test(tc, counter_shared_job_exact);
     tcase_add_test(tc, elapsed_through_pool);
     tcase_add_test(tc, elapsed_excludes_wait_in_pool);
     tcase_add_test(tc, wait_in_pool);

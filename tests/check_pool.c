@@ -131,7 +131,9 @@ START_TEST(test_start_twice_and_ownership)
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);
     workers_job other = {ct_probe_job, &p, count_free};
     ck_assert_int_eq(workers_pool_start(pool, &other), WORKERS_ESTARTED);
-    ck_assert_int_eq(atomic_load(&frees), 1); /* the refused one, at once */
+    ck_assert_int_eq(atomic_load(&frees), 0); /* refused: still the caller's */
+    workers_job_free(&other);
+    ck_assert_int_eq(atomic_load(&frees), 1);
     ck_assert(probe_total_is(&p, 2));
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
     ck_assert_int_eq(atomic_load(&frees), 1); /* workers borrow it */
@@ -231,7 +233,8 @@ START_TEST(test_builder_per_worker_state)
 }
 END_TEST
 
-/* A builder error at start is returned as is and closes the pool. */
+/* A builder error at start is returned as is and closes the pool; the
+ * builder stays the caller's (issue 13, item 3). */
 START_TEST(test_start_builder_error)
 {
     struct counting_builder b = {.fail_at = 2};
@@ -243,7 +246,7 @@ START_TEST(test_start_builder_error)
     workers_pool_free(pool);
     ck_assert_int_eq(b.built, 2);
     ck_assert_int_eq(atomic_load(&b.freed), 1);
-    ck_assert_int_eq(atomic_load(&b.builder_freed), 1);
+    ck_assert_int_eq(atomic_load(&b.builder_freed), 0);
 }
 END_TEST
 
@@ -397,6 +400,80 @@ START_TEST(test_ids_never_shared)
     }
     ck_assert_int_eq(atomic_load(&j.started[4]), 0);
     workers_pool_free(pool);
+}
+END_TEST
+
+/* Issue 13, item 5: a removed worker's id is free again once its last run
+ * returned, while its job's free still runs: the first free blocks on a
+ * gate, and the next more() gets id 2 meanwhile. */
+struct slow_free {
+    ct_gate gate;
+    atomic_int frees;
+    atomic_int runs[8]; /* per worker id; each run lasts until cancelled */
+};
+
+static int
+slow_free_run(workers_ctx *ctx, void *arg)
+{
+    struct slow_free *sf = *(struct slow_free **)arg;
+    unsigned id = workers_ctx_worker_id(ctx);
+    if (id < 8)
+        atomic_fetch_add(&sf->runs[id], 1);
+    return workers_ctx_wait(ctx, 60 * SEC);
+}
+
+static void
+slow_free_free(void *arg)
+{
+    struct slow_free *sf = *(struct slow_free **)arg;
+    if (atomic_fetch_add(&sf->frees, 1) == 0)
+        ct_gate_pass(&sf->gate);
+    free(arg);
+}
+
+static int
+slow_free_new(void *arg, workers_job *out)
+{
+    struct slow_free **job = malloc(sizeof(*job));
+    if (job == NULL)
+        return -ENOMEM;
+    *job = arg;
+    *out = (workers_job){slow_free_run, job, slow_free_free};
+    return 0;
+}
+
+static bool
+slow_free_runs(struct slow_free *sf, unsigned id, int n)
+{
+    for (unsigned ms = 0; ms < TU_DEADLINE_MS; ms++) {
+        if (atomic_load(&sf->runs[id]) >= n)
+            return atomic_load(&sf->runs[id]) == n;
+        tu_sleep_ms(1);
+    }
+    return false;
+}
+
+START_TEST(test_id_free_before_slow_free)
+{
+    static struct slow_free sf; /* outlives the pool; fresh per forked test */
+    ct_gate_init(&sf.gate);
+    workers_builder b = workers_builder_func(slow_free_new, &sf);
+    workers_pool *pool = new_pool(0, 0, 2);
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
+    ck_assert(slow_free_runs(&sf, 1, 1));
+    ck_assert(slow_free_runs(&sf, 2, 1));
+    ck_assert_int_eq(workers_pool_less(pool), 0); /* worker 2 */
+    for (unsigned ms = 0; ct_gate_waiting(&sf.gate) != 1; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_more(pool), 0);
+    ck_assert(slow_free_runs(&sf, 2, 2)); /* id 2 again, free still blocked */
+    ck_assert_int_eq(atomic_load(&sf.runs[3]), 0);
+    ck_assert_int_eq(ct_gate_waiting(&sf.gate), 1);
+    ct_gate_open(&sf.gate);
+    workers_pool_free(pool);
+    ck_assert_int_eq(atomic_load(&sf.frees), 3);
 }
 END_TEST
 
@@ -694,6 +771,7 @@ make_pool_suite(void)
     tcase_add_test(tc, test_less_last_and_reuse);
     tcase_add_test(tc, test_parked_threads_reused);
     tcase_add_test(tc, test_ids_never_shared);
+    tcase_add_test(tc, test_id_free_before_slow_free);
     tcase_add_test(tc, test_worker_signals_blocked);
     tcase_add_test(tc, test_stack_size);
     tcase_add_test(tc, test_pool_middlewares);

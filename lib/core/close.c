@@ -102,6 +102,14 @@ workers__pool_close(workers_pool *pool, workers_ctx *ctx, uint64_t deadline)
     int err = workers__pool_shut(pool);
     if (err != 0)
         return err;
+    /* As Go's Close: a pool never started has nothing to wait for, so its
+     * close succeeds before ctx is looked at. started cannot change once
+     * the pool is closed. */
+    pthread_mutex_lock(&pool->lock);
+    bool started = pool->started;
+    pthread_mutex_unlock(&pool->lock);
+    if (!started)
+        return 0;
     err = workers__pool_wait(&pool->idle_ev, ctx, deadline);
     if (err != 0)
         return err;

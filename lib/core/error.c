@@ -4,7 +4,8 @@
  * One table yields both the symbolic name and the message of every code the
  * library returns: its own WORKERS_E* codes (from WORKERS_ERRNO_MAP) and the
  * negated errno values that system calls, pthread functions and jobs commonly
- * produce. Only static strings and a linear scan: no locale, no buffer, so
+ * produce, and 0 (success, named "OK": a result printed with these reads
+ * right whatever it is). Only static strings and a linear scan: no locale, no buffer, so
  * both lookups are async-signal-safe (strerror(3) is not).
  */
 #include "internal.h"
@@ -23,6 +24,7 @@ struct err_entry {
 #define ERRNO_ROW(e, msg) {-(e), #e, msg},
 
 static const struct err_entry err_table[] = {
+    {0, "OK", "success"},
     WORKERS_ERRNO_MAP(WORKERS__ERR_ROW)
     ERRNO_ROW(EPERM, "operation not permitted")
     ERRNO_ROW(ENOENT, "no such file or directory")

@@ -6,8 +6,9 @@
  * add_lock then lock) build each worker's job on the calling thread (the
  * builder or a borrowed copy of the pool's job, then the middlewares) without
  * holding lock, then take lock to push the worker; less and close only take
- * lock. The pool owns the job or builder given to start until
- * workers_pool_free(), which joins every thread ever created.
+ * lock. A successful start gives the pool the job or builder until
+ * workers_pool_free(), which joins every thread ever created; a failed
+ * start, and run, leave it with the caller.
  */
 #include "internal.h"
 
@@ -179,10 +180,19 @@ pool_add(workers_pool *pool)
     return err;
 }
 
-/* start and start_with_builder: exactly one of job and builder is set. */
+/*
+ * start and run: exactly one of job and builder is set. On success the pool
+ * keeps it until workers_pool_free(), which frees it unless `borrowed` (run:
+ * the caller keeps it). On failure the pool keeps nothing, so the caller
+ * may free it or try again: the pool is shut before add_lock is dropped
+ * (no more() can then call the builder), and workers already started are
+ * waited for when they share the job's arg, or for run, which promises
+ * that no worker runs once it returns. start's builder workers run and free
+ * jobs of their own, so they are left to workers_pool_free().
+ */
 static int
 pool_start(workers_pool *pool, const workers_job *job,
-           const workers_builder *builder)
+           const workers_builder *builder, bool borrowed)
 {
     pthread_mutex_lock(&pool->add_lock);
     pthread_mutex_lock(&pool->lock);
@@ -194,60 +204,72 @@ pool_start(workers_pool *pool, const workers_job *job,
     pthread_mutex_unlock(&pool->lock);
     if (err != 0) {
         pthread_mutex_unlock(&pool->add_lock);
-        if (job != NULL) {
-            workers_job copy = *job;
-            workers_job_free(&copy);
-        } else if (builder->free != NULL) {
-            builder->free(builder->arg);
-        }
         return err;
     }
     if (job != NULL) {
         pool->job = *job;
+        if (borrowed)
+            pool->job.free = NULL;
     } else {
         pool->builder = *builder;
+        if (borrowed)
+            pool->builder.free = NULL;
         pool->has_builder = true;
     }
 
     for (int i = 0; i < pool->initial && err == 0; i++)
         err = pool_add(pool);
-    pthread_mutex_unlock(&pool->add_lock);
-    if (err == 0)
+    if (err == 0) {
+        pthread_mutex_unlock(&pool->add_lock);
         return 0;
+    }
 
     pthread_mutex_lock(&pool->lock);
     /* A worker's error stopped the pool while the rest were being added:
      * the start itself worked, and run or close will report that error. */
     bool stopped = pool->stopped && !atomic_load(&pool->closed);
     pthread_mutex_unlock(&pool->lock);
-    if (err == WORKERS_ECLOSED && stopped)
+    if (err == WORKERS_ECLOSED && stopped) {
+        pthread_mutex_unlock(&pool->add_lock);
         return 0;
+    }
     workers__pool_shut(pool);
+    pool->job = workers_job_func(NULL, NULL);
+    pool->builder = workers_builder_func(NULL, NULL);
+    pool->has_builder = false;
+    pthread_mutex_unlock(&pool->add_lock);
+    if (job != NULL || borrowed)
+        workers__pool_wait(&pool->idle_ev, NULL, WORKERS__NO_DEADLINE);
     return err;
 }
 
 int
 workers_pool_start(workers_pool *pool, const workers_job *job)
 {
-    return pool_start(pool, job, NULL);
+    return pool_start(pool, job, NULL, false);
 }
 
 int
 workers_pool_start_with_builder(workers_pool *pool,
                                 const workers_builder *builder)
 {
-    return pool_start(pool, NULL, builder);
+    return pool_start(pool, NULL, builder, false);
 }
 
 static int
 pool_run(workers_pool *pool, const workers_job *job,
          const workers_builder *builder, workers_ctx *ctx)
 {
-    int err = pool_start(pool, job, builder);
+    int err = pool_start(pool, job, builder, true);
     if (err != 0)
         return err;
     workers__pool_wait(&pool->stopped_ev, ctx, WORKERS__NO_DEADLINE);
-    return workers__pool_close(pool, NULL, WORKERS__NO_DEADLINE);
+    err = workers__pool_close(pool, NULL, WORKERS__NO_DEADLINE);
+    /* The job stays the caller's: even when another thread closed the pool
+     * first (ECLOSED, maybe with a deadline that passed), no worker may
+     * still run it once run returns. */
+    workers__pool_wait(&pool->idle_ev, NULL, WORKERS__NO_DEADLINE);
+    return err;
 }
 
 int

@@ -7,6 +7,7 @@
  * the pool is open (more() may hand it the next worker), alone when it is
  * closed. Only workers_pool_free() makes threads exit, and it joins each and
  * frees its record, so a thread may touch the pool until it returns.
+ * The worker's id is given back before that free (worker_stop).
  *
  * Threads are created with every signal blocked (they inherit the mask that
  * workers__worker_add sets around pthread_create) and with the pool's stack
@@ -22,15 +23,16 @@
 /*
  * THE hot path: one iteration is one run of the job. It takes no lock, makes
  * no allocation and no syscall: an acquire load of the flag and an indirect
- * call. Errors leave the loop only with stop_on_errors (ECANCELED never
- * does); otherwise only the middlewares see them.
+ * call. Errors leave the loop only with stop_on_errors (a cancellation,
+ * WORKERS_ECANCELED or -ECANCELED, never does); otherwise only the
+ * middlewares see them.
  */
 static int
 worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg, bool stop_on_errors)
 {
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         int err = fn(ctx, arg);
-        if (err != 0 && err != WORKERS_ECANCELED && stop_on_errors)
+        if (err != 0 && !workers_is_canceled(err) && stop_on_errors)
             return err;
     }
     return 0;
@@ -88,16 +90,27 @@ worker_id_release(workers_pool *pool, unsigned id)
     pool->ids[(id - 1) / 64] &= ~(UINT64_C(1) << ((id - 1) % 64));
 }
 
+/* The worker's last run has returned: err (if any) stops the pool, and
+ * its id is free for the next more() at once, before the job's free runs,
+ * which is no run, so no two runs share the id while a slow free goes on.
+ * A closed pool reuses no id: the workers a close wakes skip the lock. */
+static void
+worker_stop(struct workers__thread *t, workers_pool *pool, int err)
+{
+    if (err == 0 && atomic_load(&pool->closed))
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (err != 0)
+        workers__pool_stop_locked(pool, err);
+    worker_id_release(pool, t->ctx.worker_id);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /* The worker is over: its job has returned and is freed. Returns whether
  * the thread got another worker. */
 static bool
-worker_next(struct workers__thread *t, workers_pool *pool, int err)
+worker_next(struct workers__thread *t, workers_pool *pool)
 {
-    if (err != 0) {
-        pthread_mutex_lock(&pool->lock);
-        workers__pool_stop_locked(pool, err);
-        pthread_mutex_unlock(&pool->lock);
-    }
     if (atomic_fetch_sub(&pool->busy, 1) == 1 && atomic_load(&pool->closed))
         workers_ctx_cancel(&pool->idle_ev);
     if (atomic_load(&pool->closed))
@@ -105,7 +118,6 @@ worker_next(struct workers__thread *t, workers_pool *pool, int err)
     pthread_mutex_lock(&pool->lock);
     bool open = !atomic_load(&pool->closed);
     if (open) {
-        worker_id_release(pool, t->ctx.worker_id);
         atomic_store_explicit(&t->park, WORKERS__PARK_WAIT,
                               memory_order_relaxed);
         t->next_free = pool->free_threads;
@@ -124,10 +136,11 @@ worker_main(void *p)
     do {
         err = worker_loop(&t->ctx, t->job.fn, t->job.arg,
                           pool->cfg.stop_on_errors);
+        worker_stop(t, pool, err);
         /* Freed before busy drops, so a returned close means every
          * worker's state is gone. */
         workers_job_free(&t->job);
-    } while (worker_next(t, pool, err));
+    } while (worker_next(t, pool));
     return NULL;
 }
 

@@ -5,7 +5,8 @@
  * own slot, written only by the worker running that job. The run path below
  * therefore takes no lock, allocates nothing, makes no syscall and no atomic
  * read-modify-write: workers never write a shared cache line, so counting
- * scales with them.
+ * scales with them. A job shared by several workers still counts exactly:
+ * all but the first thread to run it count with atomic adds (tally.c).
  */
 #include "internal.h"
 
@@ -15,14 +16,23 @@ tally_of(workers_counter *c)
     return (struct workers__tally *)c;
 }
 
+static inline int
+count_run(workers_ctx *ctx, struct workers__slot *s, struct workers__counts *c,
+          bool shared)
+{
+    workers__count_start(c, shared);
+    int result = s->inner.fn(ctx, s->inner.arg);
+    workers__count_finish(c, shared, result);
+    return result;
+}
+
 static int
 counter_run(workers_ctx *ctx, void *arg)
 {
     struct workers__slot *s = arg;
-    workers__slot_start(s);
-    int result = s->inner.fn(ctx, s->inner.arg);
-    workers__slot_finish(s, result);
-    return result;
+    if (workers__slot_owned(s))
+        return count_run(ctx, s, &s->own, false);
+    return count_run(ctx, s, &s->shared, true);
 }
 
 static int

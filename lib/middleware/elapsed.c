@@ -7,7 +7,9 @@
  * when that slot's last run was in the same context and ctx->waits has not
  * moved since: no ctx wait (e.g. the wait middleware's pause) and no run of
  * another elapsed wrapper (each end moves ctx->waits on) came in between.
- * Otherwise (first run, or something in between) the start is read too.
+ * Otherwise (first run, or something in between) the start is read too, as
+ * it always is by the threads other than a shared job's owner (tally.c):
+ * their runs interleave, so no previous end is theirs.
  * Apart from those clock reads the run path takes no lock, allocates
  * nothing and makes no syscall, and each worker writes only its own slot
  * and its own context.
@@ -27,26 +29,30 @@ monotonic(void *arg)
     return workers__now_ns();
 }
 
-static int
-elapsed_run(workers_ctx *ctx, void *arg)
+/* One run counted into c: s->own by the owner (shared false), else
+ * s->shared. */
+static inline int
+time_run(workers_ctx *ctx, struct workers__slot *s, struct workers__counts *c,
+         bool shared)
 {
-    struct workers__slot *s = arg;
     uint64_t waits = atomic_load_explicit(&ctx->waits, memory_order_relaxed);
     uint64_t start;
-    if (s->end_ctx == ctx && s->end_waits == waits)
-        start = atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
+    if (!shared && s->end_ctx == ctx && s->end_waits == waits)
+        start = atomic_load_explicit(&c->last_end_ns, memory_order_relaxed);
     else
         start = s->clock(s->clock_arg);
 
-    workers__slot_start(s);
+    workers__count_start(c, shared);
     int result = s->inner.fn(ctx, s->inner.arg);
     uint64_t end = s->clock(s->clock_arg);
 
     /* A clock is monotonic; an injected one that is not gets 0, not 2^64. */
     uint64_t ns = end > start ? end - start : 0;
-    workers__slot_add(&s->total_ns, ns, memory_order_relaxed);
-    atomic_store_explicit(&s->last_ns, ns, memory_order_relaxed);
-    atomic_store_explicit(&s->last_end_ns, end, memory_order_relaxed);
+    workers__count_add(&c->total_ns, ns, shared, memory_order_relaxed);
+    /* In the shared counts, last_ns and last_end_ns may come from two runs
+     * that ended at about the same time. */
+    atomic_store_explicit(&c->last_ns, ns, memory_order_relaxed);
+    atomic_store_explicit(&c->last_end_ns, end, memory_order_relaxed);
     /* Move ctx->waits past every other slot's mark, so that a run of
      * another elapsed wrapper on this context (nested, or a job run by hand
      * between two of ours) is not taken for the start of the next. A plain
@@ -55,10 +61,21 @@ elapsed_run(workers_ctx *ctx, void *arg)
      * elsewhere only mis-times one run, never corrupts anything. */
     uint64_t mark = atomic_load_explicit(&ctx->waits, memory_order_relaxed) + 1;
     atomic_store_explicit(&ctx->waits, mark, memory_order_relaxed);
-    s->end_ctx = ctx;
-    s->end_waits = mark;
-    workers__slot_finish(s, result);
+    if (!shared) {
+        s->end_ctx = ctx;
+        s->end_waits = mark;
+    }
+    workers__count_finish(c, shared, result);
     return result;
+}
+
+static int
+elapsed_run(workers_ctx *ctx, void *arg)
+{
+    struct workers__slot *s = arg;
+    if (workers__slot_owned(s))
+        return time_run(ctx, s, &s->own, false);
+    return time_run(ctx, s, &s->shared, true);
 }
 
 static int

@@ -2,9 +2,10 @@
  * Per-worker slots shared by the counter and elapsed middlewares.
  *
  * Each wrapped job gets one slot (its wrapper state), allocated and linked
- * into the tally's list when the job is wrapped, never per run. Only the
- * worker running that job writes the slot's counts (see the inline helpers
- * in internal.h); readers sum the slots under the tally's mutex. When a
+ * into the tally's list when the job is wrapped, never per run. The first
+ * thread to run that job owns the slot's own counts; other threads running
+ * the same job at once (a shared job) add into its shared counts (see the
+ * inline helpers in internal.h); readers sum both under the tally's mutex. When a
  * wrapped job is freed (its worker stopped, so nothing writes the slot any
  * more) its counts are folded into the retired totals and the slot unlinked,
  * so the stats survive workers leaving. The mutex is the only lock here and
@@ -16,11 +17,17 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-/* The fields the worker writes every run fill exactly the first cache line;
- * the next holds what it only reads, and the list links that other threads
- * write when neighbouring slots come and go (rarely). */
+/* The fields the owner writes every run fill exactly the first cache line;
+ * the next holds what every run only reads; the third the shared counts,
+ * then the list links that other threads write when neighbouring slots come
+ * and go (rarely). */
 _Static_assert(offsetof(struct workers__slot, inner) == WORKERS__CACHELINE,
                "slot hot fields must fill one cache line");
+_Static_assert(offsetof(struct workers__slot, shared) ==
+                   2 * WORKERS__CACHELINE,
+               "what a run reads must fill one cache line");
+
+_Thread_local char workers__thread_tag WORKERS__TLS_FAST;
 
 int
 workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
@@ -48,18 +55,18 @@ workers__tally_free(struct workers__tally *t)
     free(t);
 }
 
-/* A snapshot of one live slot. The loads follow the order internal.h
+/* A snapshot of one set of counts. The loads follow the order internal.h
  * explains: failed, finished, then the rest. */
 static void
-load_slot(const struct workers__slot *s, struct workers__tally_sums *out)
+load_counts(const struct workers__counts *c, struct workers__tally_sums *out)
 {
-    out->failed = atomic_load_explicit(&s->failed, memory_order_acquire);
-    out->finished = atomic_load_explicit(&s->finished, memory_order_acquire);
-    out->started = atomic_load_explicit(&s->started, memory_order_relaxed);
-    out->total_ns = atomic_load_explicit(&s->total_ns, memory_order_relaxed);
+    out->failed = atomic_load_explicit(&c->failed, memory_order_acquire);
+    out->finished = atomic_load_explicit(&c->finished, memory_order_acquire);
+    out->started = atomic_load_explicit(&c->started, memory_order_relaxed);
+    out->total_ns = atomic_load_explicit(&c->total_ns, memory_order_relaxed);
     out->last_end_ns =
-        atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
-    out->last_ns = atomic_load_explicit(&s->last_ns, memory_order_relaxed);
+        atomic_load_explicit(&c->last_end_ns, memory_order_relaxed);
+    out->last_ns = atomic_load_explicit(&c->last_ns, memory_order_relaxed);
 }
 
 /* Adds in to out; out's last becomes in's if in's ended later. */
@@ -76,17 +83,25 @@ add_sums(struct workers__tally_sums *out, const struct workers__tally_sums *in)
     }
 }
 
+/* Adds both sets of counts of a live slot to out. */
+static void
+add_slot(struct workers__tally_sums *out, const struct workers__slot *s)
+{
+    struct workers__tally_sums one;
+    load_counts(&s->own, &one);
+    add_sums(out, &one);
+    load_counts(&s->shared, &one);
+    add_sums(out, &one);
+}
+
 void
 workers__tally_read(struct workers__tally *t, struct workers__tally_sums *out)
 {
     *out = (struct workers__tally_sums){0};
     pthread_mutex_lock(&t->mu);
     add_sums(out, &t->gone);
-    for (const struct workers__slot *s = t->live; s != NULL; s = s->next) {
-        struct workers__tally_sums one;
-        load_slot(s, &one);
-        add_sums(out, &one);
-    }
+    for (const struct workers__slot *s = t->live; s != NULL; s = s->next)
+        add_slot(out, s);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -97,11 +112,8 @@ slot_free(void *arg)
     struct workers__slot *s = arg;
     struct workers__tally *t = s->tally;
 
-    struct workers__tally_sums mine;
-    load_slot(s, &mine);
-
     pthread_mutex_lock(&t->mu);
-    add_sums(&t->gone, &mine);
+    add_slot(&t->gone, s);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else

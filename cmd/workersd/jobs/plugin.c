@@ -222,7 +222,7 @@ plain_run(workers_ctx *ctx, void *arg)
 {
     struct pworker *w = arg;
     int r = w->p->job_do(ctx, w->state);
-    if (r != 0 && r != WORKERS_ECANCELED)
+    if (r != 0 && !workers_is_canceled(r))
         report(ctx, r);
     return r;
 }
@@ -291,7 +291,7 @@ timed_run(workers_ctx *ctx, void *arg)
                wd_duration(w->p->cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;
     }
-    if (r != 0 && r != WORKERS_ECANCELED)
+    if (r != 0 && !workers_is_canceled(r))
         report(ctx, r);
     return r;
 }
