@@ -217,6 +217,32 @@ START_TEST(test_errors_ignored_without_stop)
 }
 END_TEST
 
+/* An error a run returns once close began is not the pool's: the close
+ * caused it (README, "Coming from the Go package"). */
+static int
+fails_when_cancelled(workers_ctx *ctx, void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+    workers_ctx_wait(ctx, 60 * SEC);
+    return 42;
+}
+
+START_TEST(test_errors_after_close_not_reported)
+{
+    atomic_int runs = 0;
+    workers_pool *pool = new_pool(2, true);
+    workers_job job = workers_job_func(fails_when_cancelled, &runs);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (unsigned ms = 0; atomic_load(&runs) < 2; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    ck_assert_int_eq(atomic_load(&runs), 2);
+    workers_pool_free(pool);
+}
+END_TEST
+
 /* Issue 13, item 4: -ECANCELED, the errno a C programmer reaches for, is a
  * cancellation as WORKERS_ECANCELED is. */
 START_TEST(test_errno_canceled_does_not_stop)
@@ -446,6 +472,7 @@ make_close_suite(void)
     tcase_add_test(tc, test_canceled_does_not_stop);
     tcase_add_test(tc, test_errors_ignored_without_stop);
     tcase_add_test(tc, test_errno_canceled_does_not_stop);
+    tcase_add_test(tc, test_errors_after_close_not_reported);
     tcase_add_test(tc, test_close_deadline_then_free_joins);
     tcase_add_test(tc, test_close_already_cancelled_ctx);
     tcase_add_test(tc, test_close_ctx_cancelled_while_waiting);

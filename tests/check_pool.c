@@ -93,6 +93,15 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* Go's Must panics; C has nothing to recover, so it aborts (README,
+ * "Coming from the Go package"). */
+START_TEST(test_must_aborts)
+{
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr)); /* its message */
+    workers_pool_must(&(workers_config){.min = -1}, NULL, 0);
+}
+END_TEST
+
 /* Seven workers run at once: each first run blocks until cancelled, so a
  * total of 7 runs is only reachable with 7 concurrent workers. */
 START_TEST(test_initial_seven_run_at_once)
@@ -761,6 +770,7 @@ make_pool_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_config_table);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test_raise_signal(tc, test_must_aborts, SIGABRT);
     tcase_add_test(tc, test_initial_seven_run_at_once);
     tcase_add_test(tc, test_start_twice_and_ownership);
     tcase_add_test(tc, test_builder_per_worker_state);
