@@ -109,7 +109,7 @@ struct workers_pool {
     pthread_attr_t attr;
     bool has_attr; /* attr carries cfg.stack_size */
 
-    bool has_builder;        /* (A) */
+    bool has_builder; /* (A) */
     /* (A) What a successful start was given; zeroed when start fails.
      * Owned, but run borrows: its free is dropped there. */
     workers_job job;

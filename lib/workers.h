@@ -411,8 +411,9 @@ WORKERS_API int workers_pool_current(workers_pool *pool);
  * - WORKERS_ECLOSED on every later call.
  * Closing a pool never started returns 0 without looking at ctx (as Go's
  * Close returns nil), even when ctx is already cancelled or the timeout 0;
- * start then fails with WORKERS_ECLOSED. After ECANCELED or ETIMEDOUT the workers still finish in
- * the background; workers_pool_free() waits for them. Thread-safe.
+ * start then fails with WORKERS_ECLOSED. After ECANCELED or ETIMEDOUT the
+ * workers still finish in the background; workers_pool_free() waits for them.
+ * Thread-safe.
  */
 WORKERS_API int workers_pool_close(workers_pool *pool, workers_ctx *ctx);
 

@@ -5,8 +5,8 @@
  * library returns: its own WORKERS_E* codes (from WORKERS_ERRNO_MAP) and the
  * negated errno values that system calls, pthread functions and jobs commonly
  * produce, and 0 (success, named "OK": a result printed with these reads
- * right whatever it is). Only static strings and a linear scan: no locale, no buffer, so
- * both lookups are async-signal-safe (strerror(3) is not).
+ * right whatever it is). Only static strings and a linear scan: no locale, no
+ * buffer, so both lookups are async-signal-safe (strerror(3) is not).
  */
 #include "internal.h"
 

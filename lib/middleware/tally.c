@@ -5,8 +5,8 @@
  * into the tally's list when the job is wrapped, never per run. The first
  * thread to run that job owns the slot's own counts; other threads running
  * the same job at once (a shared job) add into its shared counts (see the
- * inline helpers in internal.h); readers sum both under the tally's mutex. When a
- * wrapped job is freed (its worker stopped, so nothing writes the slot any
+ * inline helpers in internal.h); readers sum both under the tally's mutex. When
+ * a wrapped job is freed (its worker stopped, so nothing writes the slot any
  * more) its counts are folded into the retired totals and the slot unlinked,
  * so the stats survive workers leaving. The mutex is the only lock here and
  * no other lock is taken while it is held.
@@ -23,8 +23,7 @@
  * and go (rarely). */
 _Static_assert(offsetof(struct workers__slot, inner) == WORKERS__CACHELINE,
                "slot hot fields must fill one cache line");
-_Static_assert(offsetof(struct workers__slot, shared) ==
-                   2 * WORKERS__CACHELINE,
+_Static_assert(offsetof(struct workers__slot, shared) == 2 * WORKERS__CACHELINE,
                "what a run reads must fill one cache line");
 
 _Thread_local char workers__thread_tag WORKERS__TLS_FAST;
