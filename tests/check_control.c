@@ -45,8 +45,7 @@
 static char root[80], scratch[96];
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-             struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
     remove(path);
@@ -116,15 +115,14 @@ status_reply(void)
 {
     json_t *list = json_pack(
         "[{s:i,s:s,s:i,s:i,s:f},{s:i,s:s,s:i,s:i,s:n},{s:i,s:s,s:i,s:i,s:f}]",
-        "id", 3, "state", "backoff", "runs", 7, "failures", 7, "run_age_s",
-        0.5, "id", 1, "state", "idle", "runs", 120, "failures", 0,
-        "run_age_s", "id", 2, "state", "running", "runs", 99, "failures", 1,
-        "run_age_s", 75.0);
+        "id", 3, "state", "backoff", "runs", 7, "failures", 7, "run_age_s", 0.5,
+        "id", 1, "state", "idle", "runs", 120, "failures", 0, "run_age_s", "id",
+        2, "state", "running", "runs", 99, "failures", 1, "run_age_s", 75.0);
 
     return json_pack("{s:b,s:i,s:i,s:i,s:i,s:b,s:o,s:i,s:i,s:o}", "ok", 1,
-                     "pid", 4242, "workers", 3, "min", 1, "max", 8, "paused",
-                     0, "config", wd_control_string(HOSTILE), "reloads", 2,
-                     "busy", 2, "worker_list", list);
+                     "pid", 4242, "workers", 3, "min", 1, "max", 8, "paused", 0,
+                     "config", wd_control_string(HOSTILE), "reloads", 2, "busy",
+                     2, "worker_list", list);
 }
 
 /* Answers as workersd would, from a pool of 3 workers within [1, 8]. */
@@ -146,18 +144,20 @@ handler(void *data, wd_control_client *c, const wd_control_request *req)
         break;
     case WD_CONTROL_SET:
         r = req->n > 8 ? wd_control_fail(1,
-                                          "set %d: above Max (8): nothing "
-                                          "changed",
-                                          req->n)
+                                         "set %d: above Max (8): nothing "
+                                         "changed",
+                                         req->n)
                        : wd_control_ok("workers: 3 -> %d", req->n);
         break;
     case WD_CONTROL_MORE:
     case WD_CONTROL_LESS:
         to = req->cmd == WD_CONTROL_MORE ? 3 + req->n : 3 - req->n;
-        r = wd_control_ok("workers: 3 -> %d%s", to > 8 ? 8 : to < 1 ? 1 : to,
-                          to > 8   ? " (max reached)"
-                          : to < 1 ? " (min reached)"
-                                   : "");
+        if (to > 8)
+            r = wd_control_ok("workers: 3 -> 8 (max reached)");
+        else if (to < 1)
+            r = wd_control_ok("workers: 3 -> 1 (min reached)");
+        else
+            r = wd_control_ok("workers: 3 -> %d", to);
         break;
     case WD_CONTROL_PAUSE:
         r = wd_control_ok("paused");
@@ -530,8 +530,7 @@ START_TEST(test_paths)
         else if (paths[i].out[0] == '\0')
             ck_assert_str_eq(err, "");
         else
-            ck_assert_msg(strstr(err, paths[i].out), "case %zu: '%s'", i,
-                          err);
+            ck_assert_msg(strstr(err, paths[i].out), "case %zu: '%s'", i, err);
     }
     /* sun_path holds 107 bytes and a NUL. */
     memset(longest, 'a', sizeof longest - 1);
@@ -556,7 +555,8 @@ START_TEST(test_paths)
 }
 END_TEST
 
-/* ---- the [control] keys ----------------------------------------------------- */
+/* ---- the [control] keys -----------------------------------------------------
+ */
 
 START_TEST(test_config_keys)
 {
@@ -614,8 +614,8 @@ START_TEST(test_config_keys)
         char *path = du_write_str(scratch, "bad.ini",
                                   du_fmt("%s%s\n", head, bad[i].text));
         ck_assert_int_eq(wd_config_load(path, &cfg, err, sizeof err), -1);
-        ck_assert_msg(strstr(err, du_fmt("%s%s", path, bad[i].err)),
-                      "'%s': %s", bad[i].text, err);
+        ck_assert_msg(strstr(err, du_fmt("%s%s", path, bad[i].err)), "'%s': %s",
+                      bad[i].text, err);
     }
 }
 END_TEST
@@ -633,25 +633,59 @@ START_TEST(test_commands)
         const char *out, *err;
     } cases[] = {
         {{"set", "4"}, 0, WD_CONTROL_SET, 4, 0, "workers: 3 -> 4\n", ""},
-        {{"set", "9"}, 1, WD_CONTROL_SET, 9, 0, "",
+        {{"set", "9"},
+         1,
+         WD_CONTROL_SET,
+         9,
+         0,
+         "",
          "workersctl: set 9: above Max (8): nothing changed\n"},
         {{"more"}, 0, WD_CONTROL_MORE, 1, 0, "workers: 3 -> 4\n", ""},
-        {{"more", "10"}, 0, WD_CONTROL_MORE, 10, 0,
-         "workers: 3 -> 8 (max reached)\n", ""},
+        {{"more", "10"},
+         0,
+         WD_CONTROL_MORE,
+         10,
+         0,
+         "workers: 3 -> 8 (max reached)\n",
+         ""},
         {{"less", "2"}, 0, WD_CONTROL_LESS, 2, 0, "workers: 3 -> 1\n", ""},
         {{"pause"}, 0, WD_CONTROL_PAUSE, 0, 0, "paused\n", ""},
         {{"resume"}, 0, WD_CONTROL_RESUME, 0, 0, "resumed\n", ""},
-        {{"reload"}, 78, WD_CONTROL_RELOAD, 0, 0, "",
+        {{"reload"},
+         78,
+         WD_CONTROL_RELOAD,
+         0,
+         0,
+         "",
          "workersctl: reload refused: pool.ini:3: Max = x: not a whole "
          "number\n"},
         {{"metrics"}, 0, WD_CONTROL_METRICS, 0, 0, "workersd_workers 3\n", ""},
-        {{"autoscale", "on"}, 0, WD_CONTROL_AUTOSCALE, 0, true,
-         "autoscale on\n", ""},
-        {{"autoscale", "off"}, 0, WD_CONTROL_AUTOSCALE, 0, false,
-         "autoscale off\n", ""},
-        {{"--json", "set", "4"}, 0, WD_CONTROL_SET, 4, 0,
-         "{\"ok\":true,\"message\":\"workers: 3 -> 4\"}\n", ""},
-        {{"set", "9", "--json"}, 1, WD_CONTROL_SET, 9, 0,
+        {{"autoscale", "on"},
+         0,
+         WD_CONTROL_AUTOSCALE,
+         0,
+         true,
+         "autoscale on\n",
+         ""},
+        {{"autoscale", "off"},
+         0,
+         WD_CONTROL_AUTOSCALE,
+         0,
+         false,
+         "autoscale off\n",
+         ""},
+        {{"--json", "set", "4"},
+         0,
+         WD_CONTROL_SET,
+         4,
+         0,
+         "{\"ok\":true,\"message\":\"workers: 3 -> 4\"}\n",
+         ""},
+        {{"set", "9", "--json"},
+         1,
+         WD_CONTROL_SET,
+         9,
+         0,
          "{\"ok\":false,\"error\":\"set 9: above Max (8): nothing "
          "changed\",\"exit\":1}\n",
          ""},
@@ -713,8 +747,8 @@ START_TEST(test_usage)
         for (size_t j = 0; j < 5 && cases[i].args[j]; j++)
             args[n++] = cases[i].args[j];
         ck_assert_int_eq(du_wait(ctl_spawn(args), TU_DEADLINE_MS), 64);
-        ck_assert_msg(strstr(ctl_err(), cases[i].err), "%s: %s",
-                      cases[i].err, ctl_err());
+        ck_assert_msg(strstr(ctl_err(), cases[i].err), "%s: %s", cases[i].err,
+                      ctl_err());
     }
     ck_assert_int_eq(ctl("--bogus", NULL), 64);
     ck_assert_int_eq(ctl("--help", NULL), 0);
@@ -823,9 +857,9 @@ START_TEST(test_no_daemon)
     ck_assert_ptr_nonnull(strstr(ctl_err(), "Connection refused"));
 
     /* Socket = none in the ini file. */
-    const char *args[] = {"-c", du_write_str(scratch, "off.ini",
-                                             "[control]\nSocket = none\n"),
-                          "status", NULL};
+    const char *args[] = {
+        "-c", du_write_str(scratch, "off.ini", "[control]\nSocket = none\n"),
+        "status", NULL};
     ck_assert_int_eq(du_wait(ctl_spawn(args), TU_DEADLINE_MS), 69);
     ck_assert_ptr_nonnull(strstr(ctl_err(), "the control socket is off"));
     /* An ini file that is not there is a usage error. */
@@ -1027,7 +1061,8 @@ START_TEST(test_gone_clients)
 }
 END_TEST
 
-/* ---- the socket file ---------------------------------------------------------- */
+/* ---- the socket file
+ * ---------------------------------------------------------- */
 
 START_TEST(test_socket_file)
 {
@@ -1049,9 +1084,8 @@ START_TEST(test_socket_file)
     ck_assert_int_eq(ctl("status", NULL), 0);
 
     /* A live one is not, nor is a file that is not a socket. */
-    ck_assert_int_eq(wd_control_listen(F.path, 0600, (gid_t)-1, &s, err,
-                                       sizeof err),
-                     -1);
+    ck_assert_int_eq(
+        wd_control_listen(F.path, 0600, (gid_t)-1, &s, err, sizeof err), -1);
     ck_assert_str_eq(err, du_fmt("control socket %s: another process is "
                                  "serving it (is workersd already running "
                                  "with this config?)",
@@ -1088,8 +1122,7 @@ START_TEST(test_socket_file)
     /* SocketMode and SocketGroup: on the socket, and the folder lets the
      * group through. */
     sub = in_scratch("grp/ctl.sock");
-    ck_assert_msg(wd_control_listen(sub, 0660, group, &s, err, sizeof err) ==
-                      0,
+    ck_assert_msg(wd_control_listen(sub, 0660, group, &s, err, sizeof err) == 0,
                   "%s", err);
     ck_assert_int_eq(stat(sub, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0660);

@@ -122,7 +122,7 @@ wd_control_string(const char *s)
 }
 
 /* {"ok":ok, key:message} from a format. */
-static json_t *
+__attribute__((format(printf, 3, 0))) static json_t *
 make_reply(bool ok, const char *key, const char *fmt, va_list ap)
 {
     char msg[WD_CONTROL_REQUEST_MAX];
@@ -291,15 +291,15 @@ dispatch(wd_control_client *c)
     wd_control *ctl = c->ctl;
     wd_control_request req;
     char err[256];
+    bool nul;
 
     stop_reading(c);
     if (c->len > 0 && c->in[c->len - 1] == '\r')
         c->len--;
     c->in[c->len] = '\0';
-    if (strlen(c->in) != c->len)
+    if ((nul = strlen(c->in) != c->len))
         wd_control_errf(err, sizeof err, "NUL byte in the request");
-    if (strlen(c->in) != c->len ||
-        wd_control_parse(c->in, &req, err, sizeof err) != 0) {
+    if (nul || wd_control_parse(c->in, &req, err, sizeof err) != 0) {
         wd_log(WD_LOG_DEBUG, "control: uid %ld pid %ld: %s", (long)c->uid,
                (long)c->pid, err);
         wd_control_reply(c, wd_control_fail(WD_CONTROL_EXIT_USAGE, "%s", err));
