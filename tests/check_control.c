@@ -490,6 +490,44 @@ START_TEST(test_parse)
 }
 END_TEST
 
+/* ---- replies ------------------------------------------------------------ */
+
+#define FFFD "\xef\xbf\xbd"
+
+START_TEST(test_replies)
+{
+    static const struct {
+        const char *in, *out;
+    } strings[] = {
+        {"plain \"q\" \\ \n", "plain \"q\" \\ \n"},
+        {"caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80"},
+        {"\xff", FFFD},
+        {"a\xc3", "a" FFFD},                       /* a cut sequence */
+        {"\xc0\xaf", FFFD FFFD},                   /* overlong */
+        {"\xed\xa0\x80", FFFD FFFD FFFD},          /* a surrogate */
+        {"\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD}, /* above U+10FFFF */
+    };
+    size_t len;
+    char *text;
+
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        json_t *j = wd_control_string(strings[i].in);
+        ck_assert_msg(json_is_string(j), "case %zu", i);
+        ck_assert_str_eq(json_string_value(j), strings[i].out);
+        json_decref(j);
+    }
+    text = wd_control_reply_text(wd_control_fail(78, "bad \xff"), &len);
+    ck_assert_str_eq(text,
+                     "{\"ok\":false,\"error\":\"bad " FFFD "\",\"exit\":78}\n");
+    ck_assert_uint_eq(len, strlen(text));
+    free(text);
+    text = wd_control_reply_text(NULL, &len);
+    ck_assert_str_eq(text, "{\"ok\":false,\"error\":\"out of memory\","
+                           "\"exit\":1}\n");
+    free(text);
+}
+END_TEST
+
 /* ---- socket paths ------------------------------------------------------- */
 
 static const struct {
@@ -1277,6 +1315,7 @@ make_control_suite(void)
     tcase_add_unchecked_fixture(tc, make_root, remove_root);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_parse);
+    tcase_add_test(tc, test_replies);
     tcase_add_test(tc, test_paths);
     tcase_add_test(tc, test_config_keys);
     tcase_add_test(tc, test_commands);

@@ -10,7 +10,8 @@
  *   (shared with workersctl, which checks its command line the same way);
  * - socket.c: the socket file: a stale one replaced, a live one refused,
  *   its mode and group, its removal;
- * - server.c: the clients, served on the daemon's libev loop.
+ * - server.c: the clients, served on the daemon's libev loop;
+ * - reply.c: the replies' JSON.
  *
  * Threads: the server (wd_control_open/free, the handler, wd_control_reply)
  * lives on the loop thread only; it never blocks it: every client socket is
@@ -216,6 +217,8 @@ const char *wd_control_path_of(const wd_control *ctl);
  */
 void wd_control_reply(wd_control_client *client, json_t *reply);
 
+/* ---- reply.c: replies ------------------------------------------------- */
+
 /*
  * Replies: {"ok":true,"message":MSG} and {"ok":false,"error":MSG,
  * "exit":exit_code}; add members with json_object_set_new. NULL when out
@@ -230,6 +233,11 @@ json_t *wd_control_fail(int exit_code, const char *fmt, ...)
 /* A JSON string of s, invalid UTF-8 replaced by U+FFFD (for the daemon's
  * members: a Command, an error text). NULL when out of memory. */
 json_t *wd_control_string(const char *s);
+
+/* The reply's wire text: compact JSON and a newline, malloc'd (NULL when
+ * out of memory); steals reply. A NULL reply, or one that cannot be
+ * dumped, becomes an "out of memory" error reply. */
+char *wd_control_reply_text(json_t *reply, size_t *len);
 
 /*
  * Writes what replies can be written without blocking (a stop reply made
