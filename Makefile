@@ -24,6 +24,8 @@ INIH_LIBS    = $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 EV_LIBS      = -lev
+JANSSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
+JANSSON_LIBS   = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 
 # ---- library -------------------------------------------------------------
 LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
@@ -36,11 +38,20 @@ LIB_CFLAGS := $(BASEFLAGS) -fPIC -fvisibility=hidden -Ilib $(CFLAGS)
 D_SRC    := $(wildcard cmd/workersd/*.c cmd/workersd/*/*.c)
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/%.o)
 DAEMON   := $(BUILD)/workersd
-D_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(CFLAGS)
+D_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
+            $(CFLAGS)
 # -rdynamic and the whole archive: plugins call back into the library's
 # context functions without linking it themselves.
 D_LIBS   := -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive -rdynamic \
-            $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread
+            $(INIH_LIBS) $(EV_LIBS) $(JANSSON_LIBS) -ldl -lpthread
+
+# ---- workersctl: links the control module's path and request parsers
+# (and the config loader, for durations) rather than a copy of them.
+CTL_SRC  := $(wildcard cmd/workersctl/*.c)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o) \
+            $(addprefix $(BUILD)/cmd/workersd/,control/path.o \
+                control/request.o config.o)
+CTL      := $(BUILD)/workersctl
 
 # ---- plugins (example shipped, and the tests' own) -----------------------
 PLUGIN_SRC := $(wildcard cmd/plugins/*.c)
@@ -54,7 +65,7 @@ T_SRC    := $(wildcard tests/*.c)
 T_OBJ    := $(T_SRC:%.c=$(BUILD)/%.o)
 T_BIN    := $(BUILD)/tests/check_workers
 T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
-            $(CHECK_CFLAGS) $(INIH_CFLAGS) \
+            $(CHECK_CFLAGS) $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
             -DWORKERS_BUILD_DIR='"$(abspath $(BUILD))"' \
             -DWORKERS_SRC_DIR='"$(CURDIR)"' -DWORKERS_CC='"$(CC)"' \
             -DWORKERS_OPT='"$(OPT)"' -DWORKERS_SAN='"$(SAN)"' $(CFLAGS)
@@ -62,7 +73,8 @@ T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
 # config loader and job kinds can be unit-tested.
 D_LIBOBJ := $(filter-out $(BUILD)/cmd/workersd/main.o,$(D_OBJ))
 T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
-            -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) -ldl -lpthread -lm
+            -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) $(JANSSON_LIBS) \
+            -ldl -lpthread -lm
 
 # ---- benchmarks ----------------------------------------------------------
 # Not part of `make check`: `make bench` builds and runs it. It links the
@@ -70,7 +82,8 @@ T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
 B_SRC    := $(wildcard tests/bench/*.c)
 B_OBJ    := $(B_SRC:%.c=$(BUILD)/%.o)
 B_BIN    := $(BUILD)/bench/bench
-B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(CFLAGS)
+B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
+            $(CFLAGS)
 
 # ---- test tools: programs a suite runs, linked apart from the runner ------
 # (tests/tools/noalloc replaces malloc, which must not happen in the runner.)
@@ -79,7 +92,7 @@ TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all check check-asan check-tsan bench run deps clean format \
         install uninstall
-all: $(LIB_A) $(LIB_SO) $(DAEMON) $(PLUGINS)
+all: $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL) $(PLUGINS)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -102,6 +115,10 @@ $(BUILD)/cmd/%.o: cmd/%.c
 
 $(DAEMON): $(D_OBJ) $(LIB_A)
 	$(CC) $(LDSAN) -o $@ $(D_OBJ) $(D_LIBS)
+
+$(CTL): $(CTL_OBJ) $(LIB_A)
+	$(CC) $(LDSAN) -o $@ $(CTL_OBJ) $(LIB_A) $(INIH_LIBS) $(JANSSON_LIBS) \
+	    -lpthread
 
 $(BUILD)/plugins/%.so: cmd/plugins/%.c lib/workers.h
 	@mkdir -p $(@D)
@@ -148,7 +165,7 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 $(B_BIN): $(B_OBJ) $(D_LIBOBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $(B_OBJ) $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) \
-	    $(EV_LIBS) -ldl -lpthread -lm
+	    $(EV_LIBS) $(JANSSON_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
 	@mkdir -p $(@D)
@@ -173,6 +190,7 @@ format:
 # install time from the variables in force, never reused from an earlier
 # install with another PREFIX.
 SBINDIR      ?= $(PREFIX)/sbin
+BINDIR       ?= $(PREFIX)/bin
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 MANDIR       ?= $(PREFIX)/share/man
@@ -187,13 +205,14 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
             -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
 
 # The exact list `make uninstall` removes (symlinks included).
-INSTALLED := $(SBINDIR)/workersd \
+INSTALLED := $(SBINDIR)/workersd $(BINDIR)/workersctl \
     $(LIBDIR)/libworkers.a $(LIBDIR)/libworkers.so.$(VERSION) \
     $(LIBDIR)/libworkers.so.$(SOMAJOR) $(LIBDIR)/libworkers.so \
     $(INCLUDEDIR)/workers.h $(PKGCONFIGDIR)/workers.pc \
     $(UNITDIR)/workersd.service $(SYSCONFDIR)/workersd/pool.ini \
     $(PLUGINS:$(BUILD)/plugins/%=$(PLUGINDIR)/%) \
-    $(MANDIR)/man8/workersd.8 $(MANDIR)/man5/workersd.ini.5
+    $(MANDIR)/man8/workersd.8 $(MANDIR)/man5/workersd.ini.5 \
+    $(MANDIR)/man1/workersctl.1
 
 install: all
 	@mkdir -p $(BUILD)/install
@@ -203,8 +222,9 @@ install: all
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/workersd \
 	    $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man5
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/workersd
+	$(INSTALL) -m 755 $(CTL) $(DESTDIR)$(BINDIR)/workersctl
 	$(INSTALL) -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libworkers.a
 	$(INSTALL) -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libworkers.so.$(VERSION)
 	ln -sf libworkers.so.$(VERSION) \
@@ -223,6 +243,7 @@ install: all
 	$(if $(PLUGINS),$(INSTALL) -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 644 cmd/workersd/workersd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 cmd/workersd/workersd.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 644 cmd/workersctl/workersctl.1 $(DESTDIR)$(MANDIR)/man1/
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && \
 	    command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
@@ -251,7 +272,8 @@ SOAK_PLUGIN_RUNS ?= 1000000000
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
-FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c $(LIB_SRC)
+FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c \
+             cmd/workersd/control/path.c $(LIB_SRC)
 
 .PHONY: soak check-valgrind fuzz fuzz-deps
 soak: deps
@@ -282,4 +304,4 @@ fuzz: fuzz-deps
 	    -artifact_prefix=$(BUILD)/fuzz/artifacts/ $(BUILD)/fuzz/corpus
 
 -include $(LIB_OBJ:.o=.d) $(D_OBJ:.o=.d) $(T_OBJ:.o=.d) $(B_OBJ:.o=.d) \
-    $(TOOLS:=.d)
+    $(TOOLS:=.d) $(CTL_OBJ:.o=.d)

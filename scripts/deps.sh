@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the build and test dependencies that are missing, with apt-get
 # (through sudo when not root). Does nothing when everything is present.
-# Each dependency is found the way the build uses it: pkg-config for inih
-# and Check, the header and library for libev, the command for valgrind
+# Each dependency is found the way the build uses it: pkg-config for inih,
+# Check and jansson, the header and library for libev, the command for valgrind
 # (make check runs one daemon scenario under memcheck).
 # `deps.sh fuzz` also makes sure clang can build a libFuzzer target.
 set -eu
@@ -26,6 +26,7 @@ have_hdr_lib() {
 have_hdr_lib stdio.h c || need libc6-dev
 have_pc inih || need libinih-dev
 have_pc check || need check
+have_pc jansson || need libjansson-dev
 have_hdr_lib ev.h ev || need libev-dev
 command -v valgrind >/dev/null 2>&1 || need valgrind
 

@@ -176,6 +176,7 @@ struct inst {
 
 static const struct inst installed[] = {
     {"/usr/sbin/workersd", 0755, NULL},
+    {"/usr/bin/workersctl", 0755, NULL},
     {"/usr/lib/libworkers.a", 0644, NULL},
     {"/usr/lib/libworkers.so.1.0.0", 0755, NULL},
     {"/usr/lib/libworkers.so.1", 0, "libworkers.so.1.0.0"},
@@ -187,6 +188,7 @@ static const struct inst installed[] = {
     {"/etc/workersd/pool.ini", 0644, "[job]"},
     {"/usr/share/man/man8/workersd.8", 0644, ".TH WORKERSD 8"},
     {"/usr/share/man/man5/workersd.ini.5", 0644, ".TH WORKERSD.INI 5"},
+    {"/usr/share/man/man1/workersctl.1", 0644, ".TH WORKERSCTL 1"},
 };
 
 static void
@@ -341,6 +343,8 @@ START_TEST(test_install_uninstall)
     char vlog[] = SCRATCH "/version.log";
     ck_assert_sh_ok(sh(vlog, "'%s/usr/sbin/workersd' -V", DESTDIR), vlog,
                     "workersd -V");
+    ck_assert_sh_ok(sh(vlog, "'%s/usr/bin/workersctl' -V", DESTDIR), vlog,
+                    "workersctl -V");
 
     ck_assert_sh_ok(make_install("uninstall", log), log, "make uninstall");
     ck_assert_int_eq(count_files(DESTDIR), 0);
@@ -351,14 +355,15 @@ END_TEST
 START_TEST(test_man_pages)
 {
     static const char *const pages[] = {"cmd/workersd/workersd.8",
-                                        "cmd/workersd/workersd.ini.5"};
+                                        "cmd/workersd/workersd.ini.5",
+                                        "cmd/workersctl/workersctl.1"};
     char log[] = BLD "/tests/man.log";
     if (sh(log, "command -v groff") != 0) {
         printf("skipped: groff is not installed, the man pages are not "
                "linted\n");
         return;
     }
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         ck_assert_sh_ok(
             sh(log, "groff -man -ww -z -Tutf8 '%s/%s'", SRC, pages[i]), log,
             pages[i]);

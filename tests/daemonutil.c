@@ -120,7 +120,14 @@ pid_t
 du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
          bool drop_dac)
 {
-    char *bin = tu_build_path("workersd");
+    return du_spawn_bin("workersd", dir, args, env_extra, drop_dac);
+}
+
+pid_t
+du_spawn_bin(const char *name, const char *dir, const char *const *args,
+             const char *const *env_extra, bool drop_dac)
+{
+    char *bin = tu_build_path(name);
     char *out, *err;
     const char *argv[32];
     size_t n = 0;

@@ -46,6 +46,9 @@ void du_dac_override(bool on);
  */
 pid_t du_spawn(const char *dir, const char *const *args,
                const char *const *env_extra, bool drop_dac);
+/* As du_spawn, for another program the build made ("workersctl"). */
+pid_t du_spawn_bin(const char *name, const char *dir, const char *const *args,
+                   const char *const *env_extra, bool drop_dac);
 
 /* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
  * or -1 on timeout (it is then SIGKILLed and reaped). */

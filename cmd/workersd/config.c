@@ -19,10 +19,12 @@
  *
  * Everything here runs on the main thread before any other thread exists.
  */
+#include "control/control.h"
 #include "workersd.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -35,7 +37,18 @@
 
 #define SEC_NS 1000000000ull
 
-enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_BACKOFF, K_TEXT };
+enum kind {
+    K_INT,
+    K_UINT,
+    K_BOOL,
+    K_DURATION,
+    K_SIZE,
+    K_BACKOFF,
+    K_TEXT,
+    K_SOCKET,
+    K_MODE,
+    K_GROUP
+};
 
 /* The keys' positions in keys[]: the checks that involve two keys (the
  * pool rules, Command/Plugin/Arg) name them by these. */
@@ -54,6 +67,9 @@ enum {
     KEY_ERROR_BACKOFF,
     KEY_RETRY,
     KEY_WAIT,
+    KEY_SOCKET,
+    KEY_SOCKET_MODE,
+    KEY_SOCKET_GROUP,
     NKEYS
 };
 
@@ -85,12 +101,17 @@ static const struct key {
     [KEY_RETRY] = {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
     [KEY_WAIT] = {"middleware", "Wait", K_DURATION,
                   offsetof(wd_config, wait_ns)},
+    [KEY_SOCKET] = {"control", "Socket", K_SOCKET, offsetof(wd_config, socket)},
+    [KEY_SOCKET_MODE] = {"control", "SocketMode", K_MODE,
+                         offsetof(wd_config, socket_mode)},
+    [KEY_SOCKET_GROUP] = {"control", "SocketGroup", K_GROUP,
+                          offsetof(wd_config, socket_group)},
 };
 
 /* StackSize's upper bound. */
 #define MAX_STACK (1024ull * 1024 * 1024)
 
-static const char *const sections[] = {"pool", "job", "middleware"};
+static const char *const sections[] = {"pool", "job", "middleware", "control"};
 
 struct parse {
     wd_config *cfg;
@@ -274,6 +295,55 @@ parse_backoff(const char *value, struct wd_backoff *out)
     return NULL;
 }
 
+/* SocketMode: octal permission bits that let the owner read and write
+ * (else the daemon's own workersctl could not connect). */
+static const char *
+parse_mode(const char *value, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (*value < '0' || *value > '7')
+        return "not an octal mode (0600, 0660)";
+    v = strtoul(value, &end, 8);
+    if (*end != '\0')
+        return "not an octal mode (0600, 0660)";
+    if (v > 0777)
+        return "too large (at most 0777)";
+    if ((v & 0600) != 0600)
+        return "must give the owner read and write (0600 at least)";
+    *out = (unsigned)v;
+    return NULL;
+}
+
+/* SocketGroup: a group name, or a numeric gid as it is. */
+static const char *
+parse_group(const char *value, gid_t *out)
+{
+    unsigned long long n;
+    struct group gr, *found = NULL;
+    int rc = ERANGE;
+
+    if (isdigit((unsigned char)*value)) {
+        if (parse_number(value, (gid_t)-2, &n) != NULL)
+            return "not a group name or a gid";
+        *out = (gid_t)n;
+        return NULL;
+    }
+    /* A group's entry lists its members: grow the buffer as it asks. */
+    for (size_t size = 4096; rc == ERANGE && size <= (1u << 24); size *= 4) {
+        char *buf = malloc(size);
+        if (buf == NULL)
+            return "out of memory";
+        rc = getgrnam_r(value, &gr, buf, size, &found);
+        free(buf);
+    }
+    if (rc != 0 || found == NULL)
+        return "no such group";
+    *out = gr.gr_gid;
+    return NULL;
+}
+
 /* The value of the current line had an inline comment that inih cut. */
 static bool has_inline_comment(const char *s);
 
@@ -286,6 +356,8 @@ set_value(struct parse *p, const struct key *k, const char *value)
     uint64_t u;
     const char *why;
 
+    if (k->kind == K_SOCKET && (why = wd_control_socket_invalid(value)) != NULL)
+        return why;
     switch (k->kind) {
     case K_INT:
         if ((why = parse_number(value, INT_MAX, &n)) != NULL)
@@ -314,6 +386,11 @@ set_value(struct parse *p, const struct key *k, const char *value)
         return NULL;
     case K_BACKOFF:
         return parse_backoff(value, (struct wd_backoff *)field);
+    case K_MODE:
+        return parse_mode(value, (unsigned *)field);
+    case K_GROUP:
+        return parse_group(value, (gid_t *)field);
+    case K_SOCKET:
     case K_TEXT:
         if (has_inline_comment(p->line))
             return "' ;' starts an inline comment in an ini file and would "
@@ -383,8 +460,8 @@ check_line(struct parse *p, const char *s)
                 strncasecmp(s + 1, sections[i], len) == 0)
                 return;
         fail(p, p->lineno,
-             "[%.*s]: unknown section (expected [pool], [job] or "
-             "[middleware])",
+             "[%.*s]: unknown section (expected [pool], [job], "
+             "[middleware] or [control])",
              (int)(len > 40 ? 40 : len), s + 1);
         return;
     }
@@ -569,6 +646,7 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     cfg->kill_grace_ns = 5 * SEC_NS;
     cfg->backoff.min_ns = SEC_NS / 10;
     cfg->backoff.max_ns = 30 * SEC_NS;
+    cfg->socket_group = (gid_t)-1;
     if ((cfg->path = strdup(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
         return -1;
@@ -604,5 +682,6 @@ wd_config_free(wd_config *cfg)
     free(cfg->command);
     free(cfg->plugin);
     free(cfg->arg);
+    free(cfg->socket);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* sysexits(3) codes workersd uses. */
@@ -68,6 +69,10 @@ typedef struct wd_config {
     } backoff;
     unsigned retry;   /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
+    /* [control], the settings of control/control.h's wd_control_open */
+    char *socket;         /* Socket: NULL = the default, "none" = off */
+    unsigned socket_mode; /* SocketMode, 0 = the default (0600) */
+    gid_t socket_group;   /* SocketGroup, (gid_t)-1 = none */
 } wd_config;
 
 /*
