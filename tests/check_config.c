@@ -10,6 +10,7 @@
 #include "workersd.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,38 @@ START_TEST(test_durations)
         if (rc == 0)
             ck_assert_msg(ns == durations[i].ns, "'%s': %llu ns",
                           durations[i].text, (unsigned long long)ns);
+    }
+}
+END_TEST
+
+/* wd_duration writes the largest unit that shows the value exactly, down
+ * to ns (a Timeout of 1ns logged "0us"), and its text reads back as the
+ * same duration. */
+START_TEST(test_duration_format)
+{
+    static const struct {
+        uint64_t ns;
+        const char *text;
+    } cases[] = {
+        {0, "0s"},
+        {1, "1ns"},
+        {999, "999ns"},
+        {1000, "1us"},
+        {1500, "1500ns"},
+        {250 * 1000, "250us"},
+        {1500 * MS, "1500ms"},
+        {1234567, "1234567ns"},
+        {2 * SEC, "2s"},
+        {UINT64_MAX, "18446744073709551615ns"},
+    };
+    char buf[32];
+    uint64_t back;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_str_eq(wd_duration(cases[i].ns, buf, sizeof buf),
+                         cases[i].text);
+        ck_assert_int_eq(wd_parse_duration(buf, &back), 0);
+        ck_assert_uint_eq(back, cases[i].ns);
     }
 }
 END_TEST
@@ -289,8 +322,8 @@ static const struct bad {
      "ELF\x02\x01\x01\xff\xfe\n",
      0, "1: ?ELF?????: expected 'Key = value'"},
     {"NUL byte", "[job]\nCommand = tr\0ue\n", 21, "2: NUL byte"},
-    {"long command", NULL, 0, "2: line too long (265 bytes"},
-    {"1 MB line", NULL, 0, "3: line too long (1048576 bytes"},
+    {"long command", NULL, 0, "2: line too long (over 198 bytes)"},
+    {"1 MB line", NULL, 0, "3: line too long (over 198 bytes)"},
     {"no job", "[pool]\nMax = 1\n", 0, " [job]: missing Command or Plugin"},
     {"empty file", "", 0, " [job]: missing Command or Plugin"},
     {"both kinds", "[job]\nCommand = true\nPlugin = x.so\n", 0,
@@ -427,6 +460,41 @@ START_TEST(test_unopenable)
 }
 END_TEST
 
+/* A stream without a newline: the reader stops one byte past the line's
+ * limit instead of waiting for the newline (or the end) that never comes,
+ * growing its buffer. The pipe stays open and full: a reader that read on
+ * would block for ever. */
+START_TEST(test_endless_line)
+{
+    char err[WD_ERRLEN] = "", *path, chunk[4096];
+    int fds[2];
+    wd_config cfg;
+
+    ck_assert_int_eq(wd_config_load("/dev/zero", &cfg, err, sizeof err), -1);
+    check_message(err, "/dev/zero", "1: line too long (over 198 bytes)",
+                  "/dev/zero");
+
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    memset(chunk, 'A', sizeof chunk);
+    while (write(fds[1], chunk, sizeof chunk) > 0)
+        ;
+    path = du_fmt("/proc/self/fd/%d", fds[0]);
+    ck_assert_int_eq(wd_config_load(path, &cfg, err, sizeof err), -1);
+    check_message(err, path, "1: line too long (over 198 bytes)", "pipe");
+    close(fds[0]);
+    close(fds[1]);
+
+    /* And workersd says so and exits 78 (it used to grow to gigabytes). */
+    char *dir = du_mkdtemp();
+    const char *args[] = {"-t", "-c", "/dev/zero", NULL};
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    ck_assert_str_eq(du_read(du_fmt("%s/err", dir)),
+                     "workersd: error: /dev/zero:1: line too long (over 198 "
+                     "bytes): shorten it, e.g. move a long command into a "
+                     "script\n");
+}
+END_TEST
+
 /* workersd -t: exit 78 and the loader's line, for every case above. */
 START_TEST(test_binary_refuses)
 {
@@ -470,6 +538,7 @@ make_config_suite(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_durations);
+    tcase_add_test(tc, test_duration_format);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_backoff_forms);
     tcase_add_test(tc, test_every_key);
@@ -478,6 +547,7 @@ make_config_suite(void)
     tcase_add_test(tc, test_plugin_paths);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_unopenable);
+    tcase_add_test(tc, test_endless_line);
     tcase_add_test(tc, test_binary_refuses);
     suite_add_tcase(s, tc);
     return s;

@@ -4,7 +4,10 @@
  * inih is fed through our own line reader (ini_parse_stream), because inih
  * as Debian builds it would otherwise get three things silently wrong:
  * - a line longer than its buffer (200 bytes) is cut, and the rest parsed
- *   as a new line: the reader refuses such a line, naming it;
+ *   as a new line: the reader refuses such a line, naming it, as soon as
+ *   it has read one byte too many (it never holds more than a line's
+ *   limit, so /dev/zero or a pipe that never sends a newline cannot make
+ *   it grow);
  * - an indented line continues the previous value (multi-line values): the
  *   reader strips leading blanks, so indentation means nothing;
  * - a NUL byte ends the line early: the reader refuses it.
@@ -95,9 +98,8 @@ static const char *const sections[] = {"pool", "job", "middleware"};
 struct parse {
     wd_config *cfg;
     FILE *f;
-    char *buf; /* getline's buffer: the current line as read */
-    size_t cap;
-    const char *line; /* the current line, after leading blanks */
+    char buf[INI_MAX_LINE]; /* the current line as read, as inih's buffer */
+    const char *line;       /* the current line, after leading blanks */
     int lineno;
     int set_on[NKEYS]; /* line each key was set on, 0 = not set */
     bool failed;
@@ -394,37 +396,51 @@ check_line(struct parse *p, const char *s)
              quote(s, q, sizeof q));
 }
 
-/* inih's reader: one whole line per call, or NULL to end the parse. */
+/*
+ * inih's reader: one whole line per call, or NULL to end the parse. It
+ * reads one byte at a time (stdio buffers them) and stops at the first
+ * byte past the limit: inih's buffer holds num - 1 bytes, so a line holds
+ * num - 2 characters and its newline.
+ */
 static char *
 read_line(char *str, int num, void *stream)
 {
     struct parse *p = stream;
-    ssize_t n;
+    size_t max = (size_t)(num < INI_MAX_LINE ? num : INI_MAX_LINE) - 2;
+    size_t n = 0;
+    bool nul = false;
+    int c;
     char *s;
 
     if (p->failed)
         return NULL;
     errno = 0;
-    n = getline(&p->buf, &p->cap, p->f);
-    if (n < 0) {
-        if (ferror(p->f) || errno == ENOMEM)
-            fail(p, 0, "read error after line %d: %s", p->lineno,
-                 strerror(errno ? errno : EIO));
+    while ((c = getc(p->f)) != EOF && c != '\n') {
+        if (n == max) {
+            fail(p, p->lineno + 1,
+                 "line too long (over %zu bytes): shorten it, e.g. move a "
+                 "long command into a script",
+                 max);
+            return NULL;
+        }
+        nul |= c == '\0';
+        p->buf[n++] = (char)c;
+    }
+    if (ferror(p->f)) {
+        fail(p, 0, "read error after line %d: %s", p->lineno,
+             strerror(errno ? errno : EIO));
         return NULL;
     }
+    if (c == EOF && n == 0)
+        return NULL;
     p->lineno++;
-    if ((size_t)n != strlen(p->buf)) {
+    if (nul) {
         fail(p, p->lineno, "NUL byte in line (not a text file?)");
         return NULL;
     }
-    /* inih's buffer holds num - 1 bytes of line, newline included. */
-    if (n > num - 1) {
-        fail(p, p->lineno,
-             "line too long (%zd bytes; an ini line holds at most %d): "
-             "shorten it, e.g. move a long command into a script",
-             n - (p->buf[n - 1] == '\n'), num - 2);
-        return NULL;
-    }
+    if (c == '\n')
+        p->buf[n++] = '\n';
+    p->buf[n] = '\0';
     s = p->buf;
     if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3; /* a UTF-8 byte order mark */
@@ -589,7 +605,6 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     }
     if (p.f != NULL)
         fclose(p.f);
-    free(p.buf);
     if (p.failed) {
         wd_config_free(cfg);
         return -1;

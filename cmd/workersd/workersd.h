@@ -169,7 +169,9 @@ uint64_t wd_now_ns(void);
 uint64_t wd_deadline(uint64_t now, uint64_t timeout_ns);
 /* A relative timespec for ns nanoseconds. */
 struct timespec wd_timespec(uint64_t ns);
-/* A duration for log lines ("2s", "1500ms", "250us") in buf; returns buf. */
+/* A duration for log lines in the largest unit that shows it exactly
+ * ("2s", "1500ms", "250us", "999ns"), as the ini file would write it, in
+ * buf; returns buf. */
 const char *wd_duration(uint64_t ns, char *buf, size_t len);
 /* Starts fn(arg) on a thread with the given stack size and every signal
  * blocked. 0 or a negated pthread error. */
