@@ -181,12 +181,15 @@ int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
 /* ---- notify.c: systemd's notify protocol ------------------------------ */
 
 /* Opens $NOTIFY_SOCKET if set (abstract "@..." names too). 0 when unset or
- * opened; -1 with a message in err when set but unusable. */
+ * opened; -1 with a message in err when set but unusable (too long, a
+ * vsock: address, ...): the caller warns and runs on, unnotified. Floors
+ * WATCHDOG_USEC at 100ms, with a warning. */
 int wd_notify_init(char *err, size_t errlen);
 /* Sends one datagram ("READY=1\nSTATUS=..."); a no-op when not under
  * systemd. Loop thread only. */
 void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* WATCHDOG_USEC for this pid, in microseconds, or 0 when not asked. */
+/* WATCHDOG_USEC for this pid, in microseconds (100ms at least), or 0 when
+ * not asked or not notifying. */
 uint64_t wd_notify_watchdog_usec(void);
 void wd_notify_close(void);
 
