@@ -251,7 +251,8 @@ SOAK_PLUGIN_RUNS ?= 1000000000
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
-FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c $(LIB_SRC)
+FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c \
+             cmd/workersd/trust.c $(LIB_SRC)
 
 .PHONY: soak check-valgrind fuzz fuzz-deps
 soak: deps

@@ -103,25 +103,32 @@ END_TEST
 
 /* ---- good files ---------------------------------------------------------- */
 
+/* Loads dir/good.ini, which must be accepted. */
 static void
-load_ok(const char *text, wd_config *cfg, char **path_out)
+load_in(const char *dir, wd_config *cfg)
 {
-    char *dir = du_mkdtemp();
-    char *path = du_write_str(dir, "good.ini", text);
+    char *path = du_fmt("%s/good.ini", dir);
     char err[WD_ERRLEN] = "";
 
     ck_assert_msg(wd_config_load(path, cfg, err, sizeof err) == 0,
                   "refused: %s", err);
     ck_assert_str_eq(cfg->path, path);
-    if (path_out != NULL)
-        *path_out = dir;
+}
+
+static void
+load_ok(const char *text, wd_config *cfg)
+{
+    char *dir = du_mkdtemp();
+
+    du_write_str(dir, "good.ini", text);
+    load_in(dir, cfg);
 }
 
 START_TEST(test_defaults)
 {
     wd_config cfg;
 
-    load_ok("[job]\nCommand = true\n", &cfg, NULL);
+    load_ok("[job]\nCommand = true\n", &cfg);
     ck_assert_int_eq(cfg.pool.min, 0);
     ck_assert_int_eq(cfg.pool.max, 0);
     ck_assert_int_eq(cfg.pool.initial, 0);
@@ -145,15 +152,15 @@ START_TEST(test_backoff_forms)
 {
     wd_config cfg;
 
-    load_ok("[job]\nCommand = false\nErrorBackoff = 50ms..2min\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 50ms..2min\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 50 * MS);
     ck_assert_uint_eq(cfg.backoff.max_ns, 120 * SEC);
     wd_config_free(&cfg);
-    load_ok("[job]\nCommand = false\nErrorBackoff = 2s\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 2s\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 2 * SEC);
     ck_assert_uint_eq(cfg.backoff.max_ns, 2 * SEC);
     wd_config_free(&cfg);
-    load_ok("[job]\nCommand = false\nErrorBackoff = 0\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 0\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 0);
     ck_assert_uint_eq(cfg.backoff.max_ns, 0);
     wd_config_free(&cfg);
@@ -181,7 +188,7 @@ START_TEST(test_every_key)
             "[middleware]\r\n"
             "Retry = 3\r\n"
             "Wait = 200ms\r\n",
-            &cfg, NULL);
+            &cfg);
     ck_assert_int_eq(cfg.pool.min, 1);
     ck_assert_int_eq(cfg.pool.max, 8);
     ck_assert_int_eq(cfg.pool.initial, 3);
@@ -209,7 +216,7 @@ START_TEST(test_bools)
         snprintf(text, sizeof text,
                  "[pool]\nStopOnErrors = %s\n[job]\nCommand = true\n",
                  i < 4 ? yes[i] : no[i - 4]);
-        load_ok(text, &cfg, NULL);
+        load_ok(text, &cfg);
         ck_assert_msg(cfg.pool.stop_on_errors == (i < 4), "%s", text);
         wd_config_free(&cfg);
     }
@@ -229,7 +236,7 @@ START_TEST(test_long_command_whole)
     cmd[187] = 'y';
     cmd[188] = '\0';
     snprintf(text, sizeof text, "[job]\nCommand = %s\n", cmd);
-    load_ok(text, &cfg, NULL);
+    load_ok(text, &cfg);
     len = strlen(cfg.command);
     ck_assert_uint_eq(len, 188);
     ck_assert_str_eq(cfg.command, cmd);
@@ -237,28 +244,45 @@ START_TEST(test_long_command_whole)
 }
 END_TEST
 
+/* A plugin the loader accepts: a link to the example the build made. */
+static void
+link_plugin(const char *path)
+{
+    char *example = du_keep(tu_build_path("plugins/example.so"));
+
+    ck_assert_int_eq(symlink(example, path), 0);
+}
+
 START_TEST(test_plugin_paths)
 {
     wd_config cfg;
-    char *dir, *want;
+    char *dir, *want, *abs;
 
     /* Relative: to the ini file's folder. */
-    load_ok("[job]\nPlugin = lib/job.so\nArg = hello world\n", &cfg, &dir);
+    dir = du_mkdtemp();
+    ck_assert_int_eq(mkdir(du_fmt("%s/lib", dir), 0755), 0);
+    link_plugin(du_fmt("%s/lib/job.so", dir));
+    du_write_str(dir, "good.ini",
+                 "[job]\nPlugin = lib/job.so\nArg = hello world\n");
+    load_in(dir, &cfg);
     want = du_fmt("%s/lib/job.so", dir);
     ck_assert_str_eq(cfg.plugin, want);
     ck_assert_str_eq(cfg.arg, "hello world");
     ck_assert_ptr_null(cfg.command);
     wd_config_free(&cfg);
 
-    load_ok("[job]\nPlugin = /usr/lib/x.so\n", &cfg, NULL);
-    ck_assert_str_eq(cfg.plugin, "/usr/lib/x.so");
+    abs = du_fmt("[job]\nPlugin = %s/lib/job.so\n", dir);
+    load_ok(abs, &cfg);
+    ck_assert_str_eq(cfg.plugin, want);
     wd_config_free(&cfg);
 
     /* A bare file name given on the command line: relative to ".". */
     ck_assert_int_eq(chdir(dir), 0);
     char err[WD_ERRLEN];
+    link_plugin("x.so");
     du_write_str(dir, "p.ini", "[job]\nPlugin = x.so\n");
-    ck_assert_int_eq(wd_config_load("p.ini", &cfg, err, sizeof err), 0);
+    ck_assert_msg(wd_config_load("p.ini", &cfg, err, sizeof err) == 0, "%s",
+                  err);
     ck_assert_str_eq(cfg.plugin, "./x.so");
     wd_config_free(&cfg);
 }

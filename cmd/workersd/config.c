@@ -20,6 +20,10 @@
  * "a ; b" in two: a free-text value (Command, Plugin, Arg) followed by an
  * inline comment is refused instead ("a; b" is taken whole).
  *
+ * The config file and the Plugin must pass trust.c's checks (owner, mode,
+ * folders; a plugin must be a regular ELF file for this machine), so that
+ * `workersd -t` reports them too.
+ *
  * Everything here runs on the main thread before any other thread exists.
  */
 #include "workersd.h"
@@ -533,23 +537,28 @@ check_pool(struct parse *p)
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
 }
 
-/* A relative Plugin path is relative to the ini file's folder. */
+/* A relative Plugin path is relative to the ini file's folder; the file
+ * it names must be one workersd may trust. */
 static void
 resolve_plugin(struct parse *p)
 {
     wd_config *cfg = p->cfg;
     const char *slash = strrchr(cfg->path, '/');
-    char *joined;
+    char *joined, why[WD_ERRLEN];
 
-    if (cfg->plugin == NULL || cfg->plugin[0] == '/')
+    if (cfg->plugin == NULL)
         return;
-    if (asprintf(&joined, "%.*s/%s", slash ? (int)(slash - cfg->path) : 1,
-                 slash ? cfg->path : ".", cfg->plugin) < 0) {
-        fail(p, p->set_on[KEY_PLUGIN], "Plugin: out of memory");
-        return;
+    if (cfg->plugin[0] != '/') {
+        if (asprintf(&joined, "%.*s/%s", slash ? (int)(slash - cfg->path) : 1,
+                     slash ? cfg->path : ".", cfg->plugin) < 0) {
+            fail(p, p->set_on[KEY_PLUGIN], "Plugin: out of memory");
+            return;
+        }
+        free(cfg->plugin);
+        cfg->plugin = joined;
     }
-    free(cfg->plugin);
-    cfg->plugin = joined;
+    if (wd_trust_plugin(cfg->plugin, why, sizeof why) != 0)
+        fail(p, p->set_on[KEY_PLUGIN], "Plugin %s: %s", cfg->plugin, why);
 }
 
 static void
@@ -577,6 +586,7 @@ int
 wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
 {
     struct parse p = {.cfg = cfg, .err = err, .errlen = errlen};
+    char why[WD_ERRLEN];
     struct stat st;
     int rc;
 
@@ -595,6 +605,8 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
         fail(&p, 0, "%s", strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
         fail(&p, 0, "%s", strerror(EISDIR));
+    } else if (wd_trust_config(path, &st, why, sizeof why) != 0) {
+        fail(&p, 0, "%s", why);
     } else {
         rc = ini_parse_stream(read_line, &p, on_key, &p);
         if (rc == -2)

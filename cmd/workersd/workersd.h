@@ -85,6 +85,28 @@ void wd_config_free(wd_config *cfg);
  */
 int wd_parse_duration(const char *s, uint64_t *ns);
 
+/* ---- trust.c: the files workersd takes orders and code from ------------ */
+
+struct stat;
+
+/*
+ * The config file at path, open with *st its fstat: 0, or -1 with why in
+ * err ("mode 0666: writable by others than its owner: chmod go-w"). A
+ * regular file, and every folder above it (sticky ones excepted), must be
+ * owned by root or the effective uid and writable by no one else; a pipe or
+ * device (-c /dev/stdin) passes.
+ */
+int wd_trust_config(const char *path, const struct stat *st, char *err,
+                    size_t errlen);
+
+/*
+ * The plugin at path: the same rule, and a regular file (never opened
+ * otherwise, so a FIFO cannot block), ELF, of workersd's own class, byte
+ * order and machine ("wrong architecture (aarch64, expected x86_64)").
+ * 0, or -1 with why in err ("No such file or directory", ...).
+ */
+int wd_trust_plugin(const char *path, char *err, size_t errlen);
+
 /* ---- jobs/ : the job kinds (command.c, plugin.c, job.c) ------------- */
 
 /* A loaded job: a shell command or a plugin. Opaque. */
