@@ -404,8 +404,8 @@ START_TEST(test_background_child_dies_with_run)
     struct run r;
 
     start(&r, NULL,
-          "[job]\nCommand = [ -e @DIR@/bg ] && exec sleep 1000; "
-          "sleep 1000 & echo $! > @DIR@/bg\n");
+          "[job]\nCommand = [ -e \"$DIR/bg\" ] && exec sleep 1000; "
+          "sleep 1000 & echo $! > \"$DIR/bg\"\n");
     char *bg = expect_file(&r, "bg");
     ck_assert(du_wait_for(bg, "\n", 1, TU_DEADLINE_MS));
     pid_t pid = (pid_t)atoi(du_read(bg));
