@@ -188,7 +188,8 @@ static const struct inst installed[] = {
     {"/usr/lib/systemd/system/workersd@.service", 0644,
      "ExecStart=/usr/sbin/workersd -c /etc/workersd/%i.ini"},
     {"/etc/workersd/pool.ini", 0644, "[job]"},
-    {"/etc/workersd/plugin.ini", 0644, "\nPlugin = /usr/lib/workers/example.so\n"},
+    {"/etc/workersd/plugin.ini", 0644,
+     "\nPlugin = /usr/lib/workers/example.so\n"},
     {"/usr/share/man/man8/workersd.8", 0644, ".TH WORKERSD 8"},
     {"/usr/share/man/man5/workersd.ini.5", 0644, ".TH WORKERSD.INI 5"},
 };

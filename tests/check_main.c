@@ -98,7 +98,8 @@ main(void)
     char err[WD_ERRLEN], *dir = NULL;
 
     umask(022);
-    if (tmp != NULL && *tmp != '\0' && (dir = run_folder(tmp, err, sizeof err)) == NULL)
+    if (tmp != NULL && *tmp != '\0' &&
+        (dir = run_folder(tmp, err, sizeof err)) == NULL)
         printf("TMPDIR=%s cannot hold the tests' files (%s): using /tmp\n", tmp,
                err);
     if (dir == NULL && (dir = run_folder("/tmp", err, sizeof err)) == NULL) {

@@ -24,8 +24,8 @@ static pid_t
 start_sleeper(const char *const *env, char **err)
 {
     char *dir = du_mkdtemp();
-    char *ini = du_write_str(dir, "sleep.ini",
-                             "[job]\nCommand = exec sleep 1000\n");
+    char *ini =
+        du_write_str(dir, "sleep.ini", "[job]\nCommand = exec sleep 1000\n");
     const char *args[] = {"-c", ini, NULL};
     pid_t pid;
 

@@ -71,11 +71,11 @@ START_TEST(test_escaped_process_killed_at_close)
     /* Run 1 leaves a sleeper in a session of its own (and waits until it is
      * there, or the group kill at the run's end would catch it first);
      * later runs idle. */
-    char *ini = du_write_str(
-        dir, "pool.ini",
-        "[job]\nCommand = [ -e \"$DIR/pid\" ] && exec sleep 1000; "
-        "setsid sh -c 'echo $$ > \"$DIR/pid\"; exec sleep 1000' & "
-        "until [ -s \"$DIR/pid\" ]; do sleep 0.01; done\n");
+    char *ini =
+        du_write_str(dir, "pool.ini",
+                     "[job]\nCommand = [ -e \"$DIR/pid\" ] && exec sleep 1000; "
+                     "setsid sh -c 'echo $$ > \"$DIR/pid\"; exec sleep 1000' & "
+                     "until [ -s \"$DIR/pid\" ]; do sleep 0.01; done\n");
     char *pidfile = du_fmt("%s/pid", dir);
     pid_t pid = spawn_in(dir, ini);
 

@@ -130,7 +130,8 @@ du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
     for (; args[n - 1] != NULL && n < 31; n++)
         argv[n] = args[n - 1];
     argv[n] = NULL;
-    if (asprintf(&out, "%s/out", dir) < 0 || asprintf(&err, "%s/err", dir) < 0 ||
+    if (asprintf(&out, "%s/out", dir) < 0 ||
+        asprintf(&err, "%s/err", dir) < 0 ||
         asprintf(&dirvar, "DIR=%s", dir) < 0)
         abort();
 

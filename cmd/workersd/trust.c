@@ -148,10 +148,10 @@ machine_name(unsigned machine, char *buf, size_t len)
         unsigned machine;
         const char *name;
     } names[] = {
-        {EM_386, "i386"},      {EM_X86_64, "x86_64"},   {EM_ARM, "arm"},
-        {EM_AARCH64, "aarch64"}, {EM_RISCV, "riscv"}, {EM_PPC, "ppc"},
-        {EM_PPC64, "ppc64"},   {EM_S390, "s390"},       {EM_MIPS, "mips"},
-        {EM_SPARCV9, "sparc64"}, {EM_IA_64, "ia64"},  {258, "loongarch"},
+        {EM_386, "i386"},        {EM_X86_64, "x86_64"}, {EM_ARM, "arm"},
+        {EM_AARCH64, "aarch64"}, {EM_RISCV, "riscv"},   {EM_PPC, "ppc"},
+        {EM_PPC64, "ppc64"},     {EM_S390, "s390"},     {EM_MIPS, "mips"},
+        {EM_SPARCV9, "sparc64"}, {EM_IA_64, "ia64"},    {258, "loongarch"},
     };
 
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
