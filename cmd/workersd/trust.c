@@ -97,6 +97,7 @@ static int
 check_path_folders(const char *path, char *err, size_t errlen)
 {
     char *real = realpath(path, NULL), *copy = strdup(path), *parent = NULL;
+    bool link;
     int rc = -1;
 
     if (real == NULL || copy == NULL ||
@@ -104,9 +105,12 @@ check_path_folders(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s", strerror(errno));
         goto out;
     }
-    *strrchr(real, '/') = '\0';
-    rc = check_folders(real[0] ? real : strcpy(real, "/"), err, errlen);
-    if (rc == 0 && strcmp(parent, real) != 0)
+    *strrchr(real, '/') = '\0'; /* real is absolute: its folder */
+    if (real[0] == '\0')
+        strcpy(real, "/");
+    link = strcmp(parent, real) != 0;
+    rc = check_folders(real, err, errlen);
+    if (rc == 0 && link)
         rc = check_folders(parent, err, errlen);
 out:
     free(real);
