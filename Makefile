@@ -1,5 +1,6 @@
 # workersd and libworkers. `make` builds everything under $(BUILD)/;
-# `make check` installs missing dependencies, then runs the test suite.
+# `make run` installs what building and running needs if it is missing
+# (scripts/deps.sh), `make check` what the tests need too, then runs them.
 # Sources are found by wildcard: a new .c file in a folder needs no edit here.
 
 PREFIX     ?= /usr/local
@@ -90,8 +91,8 @@ B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all check check-asan check-tsan bench run deps clean format \
-        install uninstall
+.PHONY: all check check-asan check-tsan bench run deps test-deps clean \
+        format install uninstall
 all: $(LIB_A) $(LIB_SO) $(DAEMON) $(CTL) $(PLUGINS)
 
 $(BUILD)/lib/%.o: lib/%.c
@@ -143,19 +144,22 @@ $(T_BIN): $(T_OBJ) $(D_LIBOBJ) $(LIB_A)
 	$(CC) $(LDSAN) -o $@ $(T_OBJ) $(T_LIBS)
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh run
+
+test-deps:
+	@scripts/deps.sh test
 
 # CK_DEFAULT_TIMEOUT bounds each test; the tests that need longer set their
 # own. CK_RUN_SUITE/CK_RUN_CASE pick one suite/case.
-check: deps
+check: test-deps
 	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	$(T_BIN)
 
-check-asan: deps
+check-asan: test-deps
 	$(MAKE) check BUILD=build/asan OPT='-O1 -g' \
 	    SAN='-fsanitize=address,undefined -fno-sanitize-recover=all'
 
-check-tsan: deps
+check-tsan: test-deps
 	$(MAKE) check BUILD=build/tsan OPT='-O1 -g' SAN='-fsanitize=thread'
 
 $(BUILD)/tests/bench/%.o: tests/bench/%.c
@@ -204,12 +208,21 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
             -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
             -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
 
+# conf/workersd.service is written twice: workersd.service runs pool.ini,
+# the template workersd@.service runs NAME.ini for workersd@NAME.
+UNIT_SUBST = $(SUBST) -e 's|@UNIT@|$(1)|g' -e 's|@CONFIG@|$(2)|g' \
+    conf/workersd.service > $(BUILD)/install/$(3)
+
+# The example configs: kept on a reinstall when they exist (edited).
+CONFIGS := pool.ini plugin.ini
+
 # The exact list `make uninstall` removes (symlinks included).
 INSTALLED := $(SBINDIR)/workersd $(BINDIR)/workersctl \
     $(LIBDIR)/libworkers.a $(LIBDIR)/libworkers.so.$(VERSION) \
     $(LIBDIR)/libworkers.so.$(SOMAJOR) $(LIBDIR)/libworkers.so \
     $(INCLUDEDIR)/workers.h $(PKGCONFIGDIR)/workers.pc \
-    $(UNITDIR)/workersd.service $(SYSCONFDIR)/workersd/pool.ini \
+    $(UNITDIR)/workersd.service $(UNITDIR)/workersd@.service \
+    $(CONFIGS:%=$(SYSCONFDIR)/workersd/%) \
     $(PLUGINS:$(BUILD)/plugins/%=$(PLUGINDIR)/%) \
     $(MANDIR)/man8/workersd.8 $(MANDIR)/man5/workersd.ini.5 \
     $(MANDIR)/man1/workersctl.1
@@ -217,7 +230,11 @@ INSTALLED := $(SBINDIR)/workersd $(BINDIR)/workersctl \
 install: all
 	@mkdir -p $(BUILD)/install
 	$(SUBST) lib/workers.pc.in > $(BUILD)/install/workers.pc
-	$(SUBST) conf/workersd.service > $(BUILD)/install/workersd.service
+	$(call UNIT_SUBST,workersd,pool,workersd.service)
+	$(call UNIT_SUBST,workersd@%i,%i,workersd@.service)
+	cp conf/pool.ini $(BUILD)/install/pool.ini
+	sed 's|^Plugin = .*|Plugin = $(PLUGINDIR)/example.so|' conf/plugin.ini \
+	    > $(BUILD)/install/plugin.ini
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/workersd \
@@ -234,12 +251,13 @@ install: all
 	$(INSTALL) -m 644 $(BUILD)/install/workers.pc \
 	    $(DESTDIR)$(PKGCONFIGDIR)/workers.pc
 	$(INSTALL) -m 644 $(BUILD)/install/workersd.service \
-	    $(DESTDIR)$(UNITDIR)/workersd.service
+	    $(BUILD)/install/workersd@.service $(DESTDIR)$(UNITDIR)/
 	@# An edited config survives a reinstall.
-	if [ -e $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini ]; then \
-	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini"; else \
-	    $(INSTALL) -m 644 conf/pool.ini \
-	        $(DESTDIR)$(SYSCONFDIR)/workersd/pool.ini; fi
+	for c in $(CONFIGS); do \
+	    if [ -e $(DESTDIR)$(SYSCONFDIR)/workersd/$$c ]; then \
+	        echo "keeping $(DESTDIR)$(SYSCONFDIR)/workersd/$$c"; else \
+	        $(INSTALL) -m 644 $(BUILD)/install/$$c \
+	            $(DESTDIR)$(SYSCONFDIR)/workersd/$$c; fi; done
 	$(if $(PLUGINS),$(INSTALL) -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 644 cmd/workersd/workersd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 cmd/workersd/workersd.ini.5 $(DESTDIR)$(MANDIR)/man5/
@@ -273,16 +291,17 @@ FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
 FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c \
-             cmd/workersd/control/path.c $(LIB_SRC)
+             cmd/workersd/control/path.c \
+             cmd/workersd/trust.c $(LIB_SRC)
 
 .PHONY: soak check-valgrind fuzz fuzz-deps
-soak: deps
+soak: test-deps
 	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	WORKERS_SOAK_SHELL_RUNS=$(SOAK_SHELL_RUNS) \
 	    WORKERS_SOAK_PLUGIN_RUNS=$(SOAK_PLUGIN_RUNS) \
 	    CK_RUN_SUITE=reliability $(T_BIN)
 
-check-valgrind: deps
+check-valgrind: test-deps
 	$(MAKE) all $(T_BIN) $(TPLUGINS) $(TOOLS)
 	CK_RUN_SUITE=reliability CK_RUN_CASE=valgrind $(T_BIN)
 

@@ -10,6 +10,7 @@
 #include "workersd.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,27 +69,66 @@ START_TEST(test_durations)
 }
 END_TEST
 
+/* wd_duration writes the largest unit that shows the value exactly, down
+ * to ns (a Timeout of 1ns logged "0us"), and its text reads back as the
+ * same duration. */
+START_TEST(test_duration_format)
+{
+    static const struct {
+        uint64_t ns;
+        const char *text;
+    } cases[] = {
+        {0, "0s"},
+        {1, "1ns"},
+        {999, "999ns"},
+        {1000, "1us"},
+        {1500, "1500ns"},
+        {250 * 1000, "250us"},
+        {1500 * MS, "1500ms"},
+        {1234567, "1234567ns"},
+        {2 * SEC, "2s"},
+        {UINT64_MAX, "18446744073709551615ns"},
+    };
+    char buf[32];
+    uint64_t back;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_str_eq(wd_duration(cases[i].ns, buf, sizeof buf),
+                         cases[i].text);
+        ck_assert_int_eq(wd_parse_duration(buf, &back), 0);
+        ck_assert_uint_eq(back, cases[i].ns);
+    }
+}
+END_TEST
+
 /* ---- good files ---------------------------------------------------------- */
 
+/* Loads dir/good.ini, which must be accepted. */
 static void
-load_ok(const char *text, wd_config *cfg, char **path_out)
+load_in(const char *dir, wd_config *cfg)
 {
-    char *dir = du_mkdtemp();
-    char *path = du_write_str(dir, "good.ini", text);
+    char *path = du_fmt("%s/good.ini", dir);
     char err[WD_ERRLEN] = "";
 
     ck_assert_msg(wd_config_load(path, cfg, err, sizeof err) == 0,
                   "refused: %s", err);
     ck_assert_str_eq(cfg->path, path);
-    if (path_out != NULL)
-        *path_out = dir;
+}
+
+static void
+load_ok(const char *text, wd_config *cfg)
+{
+    char *dir = du_mkdtemp();
+
+    du_write_str(dir, "good.ini", text);
+    load_in(dir, cfg);
 }
 
 START_TEST(test_defaults)
 {
     wd_config cfg;
 
-    load_ok("[job]\nCommand = true\n", &cfg, NULL);
+    load_ok("[job]\nCommand = true\n", &cfg);
     ck_assert_int_eq(cfg.pool.min, 0);
     ck_assert_int_eq(cfg.pool.max, 0);
     ck_assert_int_eq(cfg.pool.initial, 0);
@@ -112,15 +152,15 @@ START_TEST(test_backoff_forms)
 {
     wd_config cfg;
 
-    load_ok("[job]\nCommand = false\nErrorBackoff = 50ms..2min\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 50ms..2min\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 50 * MS);
     ck_assert_uint_eq(cfg.backoff.max_ns, 120 * SEC);
     wd_config_free(&cfg);
-    load_ok("[job]\nCommand = false\nErrorBackoff = 2s\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 2s\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 2 * SEC);
     ck_assert_uint_eq(cfg.backoff.max_ns, 2 * SEC);
     wd_config_free(&cfg);
-    load_ok("[job]\nCommand = false\nErrorBackoff = 0\n", &cfg, NULL);
+    load_ok("[job]\nCommand = false\nErrorBackoff = 0\n", &cfg);
     ck_assert_uint_eq(cfg.backoff.min_ns, 0);
     ck_assert_uint_eq(cfg.backoff.max_ns, 0);
     wd_config_free(&cfg);
@@ -148,7 +188,7 @@ START_TEST(test_every_key)
             "[middleware]\r\n"
             "Retry = 3\r\n"
             "Wait = 200ms\r\n",
-            &cfg, NULL);
+            &cfg);
     ck_assert_int_eq(cfg.pool.min, 1);
     ck_assert_int_eq(cfg.pool.max, 8);
     ck_assert_int_eq(cfg.pool.initial, 3);
@@ -176,7 +216,7 @@ START_TEST(test_bools)
         snprintf(text, sizeof text,
                  "[pool]\nStopOnErrors = %s\n[job]\nCommand = true\n",
                  i < 4 ? yes[i] : no[i - 4]);
-        load_ok(text, &cfg, NULL);
+        load_ok(text, &cfg);
         ck_assert_msg(cfg.pool.stop_on_errors == (i < 4), "%s", text);
         wd_config_free(&cfg);
     }
@@ -196,7 +236,7 @@ START_TEST(test_long_command_whole)
     cmd[187] = 'y';
     cmd[188] = '\0';
     snprintf(text, sizeof text, "[job]\nCommand = %s\n", cmd);
-    load_ok(text, &cfg, NULL);
+    load_ok(text, &cfg);
     len = strlen(cfg.command);
     ck_assert_uint_eq(len, 188);
     ck_assert_str_eq(cfg.command, cmd);
@@ -204,28 +244,45 @@ START_TEST(test_long_command_whole)
 }
 END_TEST
 
+/* A plugin the loader accepts: a link to the example the build made. */
+static void
+link_plugin(const char *path)
+{
+    char *example = du_keep(tu_build_path("plugins/example.so"));
+
+    ck_assert_int_eq(symlink(example, path), 0);
+}
+
 START_TEST(test_plugin_paths)
 {
     wd_config cfg;
-    char *dir, *want;
+    char *dir, *want, *abs;
 
     /* Relative: to the ini file's folder. */
-    load_ok("[job]\nPlugin = lib/job.so\nArg = hello world\n", &cfg, &dir);
+    dir = du_mkdtemp();
+    ck_assert_int_eq(mkdir(du_fmt("%s/lib", dir), 0755), 0);
+    link_plugin(du_fmt("%s/lib/job.so", dir));
+    du_write_str(dir, "good.ini",
+                 "[job]\nPlugin = lib/job.so\nArg = hello world\n");
+    load_in(dir, &cfg);
     want = du_fmt("%s/lib/job.so", dir);
     ck_assert_str_eq(cfg.plugin, want);
     ck_assert_str_eq(cfg.arg, "hello world");
     ck_assert_ptr_null(cfg.command);
     wd_config_free(&cfg);
 
-    load_ok("[job]\nPlugin = /usr/lib/x.so\n", &cfg, NULL);
-    ck_assert_str_eq(cfg.plugin, "/usr/lib/x.so");
+    abs = du_fmt("[job]\nPlugin = %s/lib/job.so\n", dir);
+    load_ok(abs, &cfg);
+    ck_assert_str_eq(cfg.plugin, want);
     wd_config_free(&cfg);
 
     /* A bare file name given on the command line: relative to ".". */
     ck_assert_int_eq(chdir(dir), 0);
     char err[WD_ERRLEN];
+    link_plugin("x.so");
     du_write_str(dir, "p.ini", "[job]\nPlugin = x.so\n");
-    ck_assert_int_eq(wd_config_load("p.ini", &cfg, err, sizeof err), 0);
+    ck_assert_msg(wd_config_load("p.ini", &cfg, err, sizeof err) == 0, "%s",
+                  err);
     ck_assert_str_eq(cfg.plugin, "./x.so");
     wd_config_free(&cfg);
 }
@@ -289,8 +346,8 @@ static const struct bad {
      "ELF\x02\x01\x01\xff\xfe\n",
      0, "1: ?ELF?????: expected 'Key = value'"},
     {"NUL byte", "[job]\nCommand = tr\0ue\n", 21, "2: NUL byte"},
-    {"long command", NULL, 0, "2: line too long (265 bytes"},
-    {"1 MB line", NULL, 0, "3: line too long (1048576 bytes"},
+    {"long command", NULL, 0, "2: line too long (over 198 bytes)"},
+    {"1 MB line", NULL, 0, "3: line too long (over 198 bytes)"},
     {"no job", "[pool]\nMax = 1\n", 0, " [job]: missing Command or Plugin"},
     {"empty file", "", 0, " [job]: missing Command or Plugin"},
     {"both kinds", "[job]\nCommand = true\nPlugin = x.so\n", 0,
@@ -427,6 +484,41 @@ START_TEST(test_unopenable)
 }
 END_TEST
 
+/* A stream without a newline: the reader stops one byte past the line's
+ * limit instead of waiting for the newline (or the end) that never comes,
+ * growing its buffer. The pipe stays open and full: a reader that read on
+ * would block for ever. */
+START_TEST(test_endless_line)
+{
+    char err[WD_ERRLEN] = "", *path, chunk[4096];
+    int fds[2];
+    wd_config cfg;
+
+    ck_assert_int_eq(wd_config_load("/dev/zero", &cfg, err, sizeof err), -1);
+    check_message(err, "/dev/zero", "1: line too long (over 198 bytes)",
+                  "/dev/zero");
+
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    memset(chunk, 'A', sizeof chunk);
+    while (write(fds[1], chunk, sizeof chunk) > 0)
+        ;
+    path = du_fmt("/proc/self/fd/%d", fds[0]);
+    ck_assert_int_eq(wd_config_load(path, &cfg, err, sizeof err), -1);
+    check_message(err, path, "1: line too long (over 198 bytes)", "pipe");
+    close(fds[0]);
+    close(fds[1]);
+
+    /* And workersd says so and exits 78 (it used to grow to gigabytes). */
+    char *dir = du_mkdtemp();
+    const char *args[] = {"-t", "-c", "/dev/zero", NULL};
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    ck_assert_str_eq(du_read(du_fmt("%s/err", dir)),
+                     "workersd: error: /dev/zero:1: line too long (over 198 "
+                     "bytes): shorten it, e.g. move a long command into a "
+                     "script\n");
+}
+END_TEST
+
 /* workersd -t: exit 78 and the loader's line, for every case above. */
 START_TEST(test_binary_refuses)
 {
@@ -470,6 +562,7 @@ make_config_suite(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_durations);
+    tcase_add_test(tc, test_duration_format);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_backoff_forms);
     tcase_add_test(tc, test_every_key);
@@ -478,6 +571,7 @@ make_config_suite(void)
     tcase_add_test(tc, test_plugin_paths);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_unopenable);
+    tcase_add_test(tc, test_endless_line);
     tcase_add_test(tc, test_binary_refuses);
     suite_add_tcase(s, tc);
     return s;

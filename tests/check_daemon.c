@@ -404,8 +404,8 @@ START_TEST(test_background_child_dies_with_run)
     struct run r;
 
     start(&r, NULL,
-          "[job]\nCommand = [ -e @DIR@/bg ] && exec sleep 1000; "
-          "sleep 1000 & echo $! > @DIR@/bg\n");
+          "[job]\nCommand = [ -e \"$DIR/bg\" ] && exec sleep 1000; "
+          "sleep 1000 & echo $! > \"$DIR/bg\"\n");
     char *bg = expect_file(&r, "bg");
     ck_assert(du_wait_for(bg, "\n", 1, TU_DEADLINE_MS));
     pid_t pid = (pid_t)atoi(du_read(bg));
@@ -673,6 +673,19 @@ START_TEST(test_watchdog)
 }
 END_TEST
 
+/* The process has exec'd sleep and holds only 0-2: between fork and exec
+ * a child still has the daemon's descriptors (close-on-exec) and
+ * environment, and sleep's start-up opens its locale files for a moment.
+ * A descriptor the daemon leaked would stay: the wait would time out. */
+static bool
+settled_sleep(void *pidp)
+{
+    pid_t pid = *(pid_t *)pidp;
+    char *comm = du_read(du_fmt("/proc/%ld/comm", (long)pid));
+
+    return strcmp(comm, "sleep\n") == 0 && strcmp(du_fds(pid), "0 1 2") == 0;
+}
+
 /* The job's process holds 0-2 and nothing of the daemon's: not the
  * notify socket, not libev's descriptors, not a pidfd, not the config file.
  * Nor does it see NOTIFY_SOCKET, but it does see its worker id. */
@@ -690,6 +703,8 @@ START_TEST(test_no_fd_leak)
     ck_assert(du_notify_expect(fd, "READY=1", TU_DEADLINE_MS));
     expect_children(&r, 1);
     pid_t child = du_child(r.pid);
+    ck_assert_msg(tu_wait_until(settled_sleep, &child, TU_DEADLINE_MS),
+                  "descriptors %s", du_fds(child));
     /* The daemon's own, to show the check can fail. */
     ck_assert_str_ne(du_fds(r.pid), "0 1 2");
     ck_assert_str_eq(du_fds(child), "0 1 2");

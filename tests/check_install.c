@@ -1,7 +1,8 @@
 /*
  * What a user gets from the tree: `make install DESTDIR=... PREFIX=/usr`
  * gives exactly the documented layout, a program built with pkg-config
- * against it runs a pool, the systemd unit verifies, `make uninstall`
+ * against it runs a pool, the systemd units verify (and keep a low
+ * exposure), the installed plugin.ini loads, `make uninstall`
  * removes every file; the README's embedding example compiles and runs; the
  * man pages render without a warning.
  *
@@ -185,7 +186,11 @@ static const struct inst installed[] = {
     {"/usr/lib/pkgconfig/workers.pc", 0644, "Libs: -L${libdir} -lworkers"},
     {"/usr/lib/systemd/system/workersd.service", 0644,
      "ExecStart=/usr/sbin/workersd -c /etc/workersd/pool.ini"},
+    {"/usr/lib/systemd/system/workersd@.service", 0644,
+     "ExecStart=/usr/sbin/workersd -c /etc/workersd/%i.ini"},
     {"/etc/workersd/pool.ini", 0644, "[job]"},
+    {"/etc/workersd/plugin.ini", 0644,
+     "\nPlugin = /usr/lib/workers/example.so\n"},
     {"/usr/share/man/man8/workersd.8", 0644, ".TH WORKERSD 8"},
     {"/usr/share/man/man5/workersd.ini.5", 0644, ".TH WORKERSD.INI 5"},
     {"/usr/share/man/man1/workersctl.1", 0644, ".TH WORKERSCTL 1"},
@@ -277,35 +282,68 @@ make_install(const char *target, const char *log)
 }
 
 /*
- * systemd-analyze verify on the installed unit, its ExecStart pointed at the
- * staged binary (verify checks that it is executable), and MANPATH at the
- * staged man pages (verify runs man for each Documentation=). Skipped, with
- * the reason printed, when the tool is absent: systemd is not a dependency.
+ * systemd-analyze verify on the installed units (the template as an
+ * instance), their ExecStart pointed at the staged binary (verify checks
+ * that it is executable), and MANPATH at the staged man pages (verify runs
+ * man for each Documentation=); then their security exposure, which must
+ * stay at 2.0 ("OK") or below (the unit without sandboxing was 5.8
+ * "MEDIUM"). Skipped, with the reason printed, when the tool is absent:
+ * systemd is not a dependency.
  */
 static void
 verify_unit(void)
 {
     char log[] = SCRATCH "/verify.log";
     if (sh(log, "command -v systemd-analyze") != 0) {
-        printf("skipped: systemd-analyze is not installed, the unit is not "
-               "verified\n");
+        printf("skipped: systemd-analyze is not installed, the units are "
+               "not verified\n");
         return;
     }
     int st = sh(log,
-                "mkdir -p '%s/unit' && "
-                "sed 's|=/usr/sbin/|=%s/usr/sbin/|' "
-                "'%s/usr/lib/systemd/system/workersd.service' "
-                ">'%s/unit/workersd.service' && "
+                "mkdir -p '%s/unit' && cd '%s/usr/lib/systemd/system' && "
+                "for u in workersd.service workersd@.service; do "
+                "sed 's|=/usr/sbin/|=%s/usr/sbin/|' $u >'%s/unit/'$u; done && "
+                "cd '%s/unit' && "
                 "if command -v man >/dev/null; then m=; else m=--man=no; fi && "
                 "MANPATH='%s/usr/share/man' SYSTEMD_LOG_LEVEL=warning "
-                "systemd-analyze verify $m '%s/unit/workersd.service'",
-                SCRATCH, DESTDIR, DESTDIR, SCRATCH, DESTDIR, SCRATCH);
+                "systemd-analyze verify $m workersd.service "
+                "workersd@test.service",
+                SCRATCH, DESTDIR, DESTDIR, SCRATCH, SCRATCH, DESTDIR);
     ck_assert_sh_ok(st, log, "systemd-analyze verify");
     /* verify exits 0 on some warnings; a clean unit prints nothing. */
     char *out = slurp(log);
     ck_assert_ptr_nonnull(out);
     ck_assert_msg(out[0] == '\0', "systemd-analyze verify:\n%s", out);
     free(out);
+
+    if (sh(log, "systemd-analyze security --help | grep -q -- --offline") !=
+        0) {
+        printf("skipped: this systemd-analyze has no security --offline, "
+               "the units' exposure is not measured\n");
+        return;
+    }
+    ck_assert_sh_ok(sh(log,
+                       "cd '%s/unit' && for u in workersd.service "
+                       "workersd@test.service; do SYSTEMD_LOG_LEVEL=warning "
+                       "systemd-analyze security --offline=true "
+                       "--threshold=20 $u >$u.txt || { tail -n 1 $u.txt; "
+                       "exit 1; }; done",
+                       SCRATCH),
+                    log, "systemd-analyze security (exposure above 2.0)");
+}
+
+/* The installed plugin.ini names the installed example, and -t takes it
+ * (its Plugin pointed into DESTDIR). */
+static void
+check_plugin_ini(void)
+{
+    char log[] = SCRATCH "/plugin-ini.log";
+    ck_assert_sh_ok(sh(log,
+                       "sed 's|^Plugin = |&%s|' '%s/etc/workersd/plugin.ini' "
+                       ">'%s/plugin.ini' && '%s/usr/sbin/workersd' -t -c "
+                       "'%s/plugin.ini'",
+                       DESTDIR, DESTDIR, SCRATCH, DESTDIR, SCRATCH),
+                    log, "workersd -t on the installed plugin.ini");
 }
 
 START_TEST(test_install_uninstall)
@@ -320,6 +358,7 @@ START_TEST(test_install_uninstall)
     int plugins = check_plugins();
     ck_assert_int_eq(count_files(DESTDIR), (int)n + plugins);
     verify_unit();
+    check_plugin_ini();
 
     /* A program built against the installed library, as a user would. */
     extract_example("embed", SCRATCH "/example.c");

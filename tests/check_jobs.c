@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -28,13 +29,18 @@
 
 /* ---- fixtures: a temp dir and stderr captured into a file ------------- */
 
-static char tdir[64];
-static char logpath[96];
+static char tdir[PATH_MAX];
+static char logpath[PATH_MAX + 16];
 
+/* Under TMPDIR, the runner's own folder, which it removes when it ends:
+ * teardown does not run after a failed assertion. */
 static void
 setup(void)
 {
-    strcpy(tdir, "/tmp/check_jobs.XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(tdir, sizeof tdir, "%s/check_jobs.XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(tdir));
     snprintf(logpath, sizeof logpath, "%s/stderr", tdir);
     int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -52,7 +58,7 @@ teardown(void)
     /* Sanitizer reports went to the captured stderr too. */
     ck_assert_msg(!log_has("Sanitizer") && !log_has("runtime error"), "%s",
                   slurp(logpath));
-    char cmd[128];
+    char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
     if (system(cmd) != 0)
         fprintf(stdout, "cannot remove %s\n", tdir);
@@ -63,7 +69,7 @@ teardown(void)
 static char *
 slurp(const char *name)
 {
-    char path[256];
+    char path[2 * PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", name[0] == '/' ? "" : tdir, name);
     FILE *f = fopen(path, "re");
     if (f == NULL)

@@ -56,21 +56,28 @@ read_pid(const char *path)
     return (pid_t)atoi(du_read(path));
 }
 
+/* The commands name the test's folder as $DIR (du_spawn sets it). */
+static pid_t
+spawn_in(const char *dir, const char *ini)
+{
+    const char *args[] = {"-c", ini, NULL};
+
+    return du_spawn(dir, args, NULL, false);
+}
+
 START_TEST(test_escaped_process_killed_at_close)
 {
     char *dir = du_mkdtemp();
     /* Run 1 leaves a sleeper in a session of its own (and waits until it is
      * there, or the group kill at the run's end would catch it first);
      * later runs idle. */
-    char *ini = du_write_str(
-        dir, "pool.ini",
-        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
-               "setsid sh -c 'echo $$ > %s/pid; exec sleep 1000' & "
-               "until [ -s %s/pid ]; do sleep 0.01; done\n",
-               dir, dir, dir));
-    const char *args[] = {"-c", ini, NULL};
+    char *ini =
+        du_write_str(dir, "pool.ini",
+                     "[job]\nCommand = [ -e \"$DIR/pid\" ] && exec sleep 1000; "
+                     "setsid sh -c 'echo $$ > \"$DIR/pid\"; exec sleep 1000' & "
+                     "until [ -s \"$DIR/pid\" ]; do sleep 0.01; done\n");
     char *pidfile = du_fmt("%s/pid", dir);
-    pid_t pid = du_spawn(dir, args, NULL, false);
+    pid_t pid = spawn_in(dir, ini);
 
     ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
     pid_t escaped = read_pid(pidfile);
@@ -90,16 +97,14 @@ START_TEST(test_escaped_process_reaped_when_it_ends)
     /* Run 1 leaves a short-lived process in a session of its own. */
     char *ini = du_write_str(
         dir, "pool.ini",
-        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
-               "setsid sh -c 'echo $$ > %s/pid; read x < %s/go' & "
-               "until [ -s %s/pid ]; do sleep 0.01; done\n",
-               dir, dir, dir, dir));
-    const char *args[] = {"-c", ini, NULL};
+        "[job]\nCommand = [ -e \"$DIR/pid\" ] && exec sleep 1000; "
+        "setsid sh -c 'echo $$ > \"$DIR/pid\"; read x < \"$DIR/go\"' & "
+        "until [ -s \"$DIR/pid\" ]; do sleep 0.01; done\n");
     char *pidfile = du_fmt("%s/pid", dir);
     char *fifo = du_fmt("%s/go", dir);
 
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    pid_t pid = du_spawn(dir, args, NULL, false);
+    pid_t pid = spawn_in(dir, ini);
     ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
     pid_t escaped = read_pid(pidfile);
     ck_assert(alive(escaped));

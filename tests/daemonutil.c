@@ -128,7 +128,7 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
              const char *const *env_extra, bool drop_dac)
 {
     char *bin = tu_build_path(name);
-    char *out, *err;
+    char *out, *err, *dirvar;
     const char *argv[32];
     size_t n = 0;
     pid_t pid;
@@ -137,7 +137,9 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     for (; args[n - 1] != NULL && n < 31; n++)
         argv[n] = args[n - 1];
     argv[n] = NULL;
-    if (asprintf(&out, "%s/out", dir) < 0 || asprintf(&err, "%s/err", dir) < 0)
+    if (asprintf(&out, "%s/out", dir) < 0 ||
+        asprintf(&err, "%s/err", dir) < 0 ||
+        asprintf(&dirvar, "DIR=%s", dir) < 0)
         abort();
 
     pid = fork();
@@ -157,6 +159,7 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
         closefrom(3);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        putenv(dirvar);
         for (; env_extra != NULL && *env_extra != NULL; env_extra++)
             putenv((char *)*env_extra);
         if (drop_dac) {
@@ -169,6 +172,7 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     }
     free(out);
     free(err);
+    free(dirvar);
     free(bin);
     return pid;
 }

@@ -40,8 +40,10 @@ void du_dac_override(bool on);
 /*
  * Starts build/workersd with args (NULL-terminated, argv[0] not included)
  * and env_extra ("NAME=value" strings, NULL-terminated, may be NULL) added
- * to the environment. stdin is /dev/null, stdout and stderr go to the
- * files dir/out and dir/err; no descriptor of the test leaks into it.
+ * to the environment, and DIR=dir: a Command names its folder as "$DIR"
+ * (an ini line holds 198 bytes, and the folder's path under a long TMPDIR
+ * would not fit in it twice). stdin is /dev/null, stdout and stderr go to
+ * the files dir/out and dir/err; no descriptor of the test leaks into it.
  * drop_dac: the daemon runs without the capabilities of du_dac_override.
  */
 pid_t du_spawn(const char *dir, const char *const *args,

@@ -4,7 +4,10 @@
  * inih is fed through our own line reader (ini_parse_stream), because inih
  * as Debian builds it would otherwise get three things silently wrong:
  * - a line longer than its buffer (200 bytes) is cut, and the rest parsed
- *   as a new line: the reader refuses such a line, naming it;
+ *   as a new line: the reader refuses such a line, naming it, as soon as
+ *   it has read one byte too many (it never holds more than a line's
+ *   limit, so /dev/zero or a pipe that never sends a newline cannot make
+ *   it grow);
  * - an indented line continues the previous value (multi-line values): the
  *   reader strips leading blanks, so indentation means nothing;
  * - a NUL byte ends the line early: the reader refuses it.
@@ -16,6 +19,10 @@
  * durations that is harmless, but it would cut a shell command like
  * "a ; b" in two: a free-text value (Command, Plugin, Arg) followed by an
  * inline comment is refused instead ("a; b" is taken whole).
+ *
+ * The config file and the Plugin must pass trust.c's checks (owner, mode,
+ * folders; a plugin must be a regular ELF file for this machine), so that
+ * `workersd -t` reports them too.
  *
  * Everything here runs on the main thread before any other thread exists.
  */
@@ -116,9 +123,8 @@ static const char *const sections[] = {"pool", "job", "middleware", "control"};
 struct parse {
     wd_config *cfg;
     FILE *f;
-    char *buf; /* getline's buffer: the current line as read */
-    size_t cap;
-    const char *line; /* the current line, after leading blanks */
+    char buf[INI_MAX_LINE]; /* the current line as read, as inih's buffer */
+    const char *line;       /* the current line, after leading blanks */
     int lineno;
     int set_on[NKEYS]; /* line each key was set on, 0 = not set */
     bool failed;
@@ -471,37 +477,51 @@ check_line(struct parse *p, const char *s)
              quote(s, q, sizeof q));
 }
 
-/* inih's reader: one whole line per call, or NULL to end the parse. */
+/*
+ * inih's reader: one whole line per call, or NULL to end the parse. It
+ * reads one byte at a time (stdio buffers them) and stops at the first
+ * byte past the limit: inih's buffer holds num - 1 bytes, so a line holds
+ * num - 2 characters and its newline.
+ */
 static char *
 read_line(char *str, int num, void *stream)
 {
     struct parse *p = stream;
-    ssize_t n;
+    size_t max = (size_t)(num < INI_MAX_LINE ? num : INI_MAX_LINE) - 2;
+    size_t n = 0;
+    bool nul = false;
+    int c;
     char *s;
 
     if (p->failed)
         return NULL;
     errno = 0;
-    n = getline(&p->buf, &p->cap, p->f);
-    if (n < 0) {
-        if (ferror(p->f) || errno == ENOMEM)
-            fail(p, 0, "read error after line %d: %s", p->lineno,
-                 strerror(errno ? errno : EIO));
+    while ((c = getc(p->f)) != EOF && c != '\n') {
+        if (n == max) {
+            fail(p, p->lineno + 1,
+                 "line too long (over %zu bytes): shorten it, e.g. move a "
+                 "long command into a script",
+                 max);
+            return NULL;
+        }
+        nul |= c == '\0';
+        p->buf[n++] = (char)c;
+    }
+    if (ferror(p->f)) {
+        fail(p, 0, "read error after line %d: %s", p->lineno,
+             strerror(errno ? errno : EIO));
         return NULL;
     }
+    if (c == EOF && n == 0)
+        return NULL;
     p->lineno++;
-    if ((size_t)n != strlen(p->buf)) {
+    if (nul) {
         fail(p, p->lineno, "NUL byte in line (not a text file?)");
         return NULL;
     }
-    /* inih's buffer holds num - 1 bytes of line, newline included. */
-    if (n > num - 1) {
-        fail(p, p->lineno,
-             "line too long (%zd bytes; an ini line holds at most %d): "
-             "shorten it, e.g. move a long command into a script",
-             n - (p->buf[n - 1] == '\n'), num - 2);
-        return NULL;
-    }
+    if (c == '\n')
+        p->buf[n++] = '\n';
+    p->buf[n] = '\0';
     s = p->buf;
     if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3; /* a UTF-8 byte order mark */
@@ -594,23 +614,28 @@ check_pool(struct parse *p)
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
 }
 
-/* A relative Plugin path is relative to the ini file's folder. */
+/* A relative Plugin path is relative to the ini file's folder; the file
+ * it names must be one workersd may trust. */
 static void
 resolve_plugin(struct parse *p)
 {
     wd_config *cfg = p->cfg;
     const char *slash = strrchr(cfg->path, '/');
-    char *joined;
+    char *joined, why[WD_ERRLEN];
 
-    if (cfg->plugin == NULL || cfg->plugin[0] == '/')
+    if (cfg->plugin == NULL)
         return;
-    if (asprintf(&joined, "%.*s/%s", slash ? (int)(slash - cfg->path) : 1,
-                 slash ? cfg->path : ".", cfg->plugin) < 0) {
-        fail(p, p->set_on[KEY_PLUGIN], "Plugin: out of memory");
-        return;
+    if (cfg->plugin[0] != '/') {
+        if (asprintf(&joined, "%.*s/%s", slash ? (int)(slash - cfg->path) : 1,
+                     slash ? cfg->path : ".", cfg->plugin) < 0) {
+            fail(p, p->set_on[KEY_PLUGIN], "Plugin: out of memory");
+            return;
+        }
+        free(cfg->plugin);
+        cfg->plugin = joined;
     }
-    free(cfg->plugin);
-    cfg->plugin = joined;
+    if (wd_trust_plugin(cfg->plugin, why, sizeof why) != 0)
+        fail(p, p->set_on[KEY_PLUGIN], "Plugin %s: %s", cfg->plugin, why);
 }
 
 static void
@@ -638,6 +663,7 @@ int
 wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
 {
     struct parse p = {.cfg = cfg, .err = err, .errlen = errlen};
+    char why[WD_ERRLEN];
     struct stat st;
     int rc;
 
@@ -657,6 +683,8 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
         fail(&p, 0, "%s", strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
         fail(&p, 0, "%s", strerror(EISDIR));
+    } else if (wd_trust_config(path, &st, why, sizeof why) != 0) {
+        fail(&p, 0, "%s", why);
     } else {
         rc = ini_parse_stream(read_line, &p, on_key, &p);
         if (rc == -2)
@@ -667,7 +695,6 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     }
     if (p.f != NULL)
         fclose(p.f);
-    free(p.buf);
     if (p.failed) {
         wd_config_free(cfg);
         return -1;

@@ -122,11 +122,9 @@ main(int argc, char **argv)
         wd_log(WD_LOG_ERR, "%s", err);
         return WD_EXIT_CONFIG;
     }
-    if (!test && wd_notify_init(err, sizeof err) != 0) {
-        wd_log(WD_LOG_ERR, "%s", err);
-        wd_config_free(&cfg);
-        return WD_EXIT_SOFTWARE;
-    }
+    /* A notify socket we cannot use must not stop the service. */
+    if (!test && wd_notify_init(err, sizeof err) != 0)
+        wd_log(WD_LOG_WARNING, "%s", err);
     if (wd_job_open(&cfg, !test, &job, err, sizeof err) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
         wd_notify_close();

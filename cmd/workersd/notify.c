@@ -8,6 +8,13 @@
  * job's child must not be able to speak to systemd on our behalf (nor
  * think the watchdog is its own).
  *
+ * A NOTIFY_SOCKET that cannot be used (too long for a sockaddr_un, a
+ * vsock: address, a relative path) is a warning, not a failure: the jobs
+ * matter more than the notifications, so workersd runs on without them.
+ *
+ * WATCHDOG_USEC is floored at WATCHDOG_MIN_USEC: the loop pings at half
+ * the interval, so WATCHDOG_USEC=1 (a typo for 1s) would make it spin.
+ *
  * State: the socket and its address, set by wd_notify_init() on the main
  * thread before any other thread starts; wd_notify() runs on the loop
  * thread only.
@@ -15,6 +22,7 @@
 #include "workersd.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +30,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* 100ms: pings every 50ms at most, a cost nobody notices; a shorter
+ * interval could not be kept anyway on a loaded machine, where the loop
+ * may wait that long for a CPU. */
+#define WATCHDOG_MIN_USEC 100000u
 
 static int notify_fd = -1;
 static struct sockaddr_un notify_addr;
@@ -52,10 +65,23 @@ read_watchdog(void)
     return v;
 }
 
+/* Why name cannot be used as an AF_UNIX address, or NULL. */
+static const char *
+unusable(const char *name, size_t len)
+{
+    if (strncmp(name, "vsock:", 6) == 0)
+        return "vsock addresses are not supported";
+    if (name[0] != '/' && name[0] != '@')
+        return "not an absolute path or '@' name";
+    if (len >= sizeof notify_addr.sun_path)
+        return "too long for a unix socket address (at most 107 bytes)";
+    return NULL;
+}
+
 int
 wd_notify_init(char *err, size_t errlen)
 {
-    const char *name = getenv("NOTIFY_SOCKET");
+    const char *name = getenv("NOTIFY_SOCKET"), *why;
     size_t len;
     int rc = 0;
 
@@ -63,10 +89,9 @@ wd_notify_init(char *err, size_t errlen)
     if (name == NULL || *name == '\0')
         goto out;
     len = strlen(name);
-    if ((name[0] != '/' && name[0] != '@') ||
-        len >= sizeof notify_addr.sun_path) {
-        snprintf(err, errlen,
-                 "NOTIFY_SOCKET=%s: not an absolute path or '@' name", name);
+    if ((why = unusable(name, len)) != NULL) {
+        snprintf(err, errlen, "NOTIFY_SOCKET=%s: %s: not notifying systemd",
+                 name, why);
         rc = -1;
         goto out;
     }
@@ -77,8 +102,16 @@ wd_notify_init(char *err, size_t errlen)
     notify_addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (notify_fd < 0) {
-        snprintf(err, errlen, "NOTIFY_SOCKET: socket: %s", strerror(errno));
+        snprintf(err, errlen,
+                 "NOTIFY_SOCKET: socket: %s: not notifying systemd",
+                 strerror(errno));
         rc = -1;
+    } else if (watchdog_usec != 0 && watchdog_usec < WATCHDOG_MIN_USEC) {
+        wd_log(WD_LOG_WARNING,
+               "WATCHDOG_USEC=%" PRIu64 " is below 100ms: pinging as for "
+               "100ms (every 50ms)",
+               watchdog_usec);
+        watchdog_usec = WATCHDOG_MIN_USEC;
     }
 out:
     unsetenv("NOTIFY_SOCKET");

@@ -57,7 +57,9 @@ wd_duration(uint64_t ns, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
     else if (ns % 1000000u == 0)
         snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000u);
-    else
+    else if (ns % 1000u == 0)
         snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
+    else
+        snprintf(buf, len, "%" PRIu64 "ns", ns);
     return buf;
 }

@@ -90,6 +90,28 @@ void wd_config_free(wd_config *cfg);
  */
 int wd_parse_duration(const char *s, uint64_t *ns);
 
+/* ---- trust.c: the files workersd takes orders and code from ------------ */
+
+struct stat;
+
+/*
+ * The config file at path, open with *st its fstat: 0, or -1 with why in
+ * err ("mode 0666: writable by others than its owner: chmod go-w"). A
+ * regular file, and every folder above it (sticky ones excepted), must be
+ * owned by root or the effective uid and writable by no one else; a pipe or
+ * device (-c /dev/stdin) passes.
+ */
+int wd_trust_config(const char *path, const struct stat *st, char *err,
+                    size_t errlen);
+
+/*
+ * The plugin at path: the same rule, and a regular file (never opened
+ * otherwise, so a FIFO cannot block), ELF, of workersd's own class, byte
+ * order and machine ("wrong architecture (aarch64, expected x86_64)").
+ * 0, or -1 with why in err ("No such file or directory", ...).
+ */
+int wd_trust_plugin(const char *path, char *err, size_t errlen);
+
 /* ---- jobs/ : the job kinds (command.c, plugin.c, job.c) ------------- */
 
 /* A loaded job: a shell command or a plugin. Opaque. */
@@ -174,7 +196,9 @@ uint64_t wd_now_ns(void);
 uint64_t wd_deadline(uint64_t now, uint64_t timeout_ns);
 /* A relative timespec for ns nanoseconds. */
 struct timespec wd_timespec(uint64_t ns);
-/* A duration for log lines ("2s", "1500ms", "250us") in buf; returns buf. */
+/* A duration for log lines in the largest unit that shows it exactly
+ * ("2s", "1500ms", "250us", "999ns"), as the ini file would write it, in
+ * buf; returns buf. */
 const char *wd_duration(uint64_t ns, char *buf, size_t len);
 /* Starts fn(arg) on a thread with the given stack size and every signal
  * blocked. 0 or a negated pthread error. */
@@ -184,12 +208,15 @@ int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
 /* ---- notify.c: systemd's notify protocol ------------------------------ */
 
 /* Opens $NOTIFY_SOCKET if set (abstract "@..." names too). 0 when unset or
- * opened; -1 with a message in err when set but unusable. */
+ * opened; -1 with a message in err when set but unusable (too long, a
+ * vsock: address, ...): the caller warns and runs on, unnotified. Floors
+ * WATCHDOG_USEC at 100ms, with a warning. */
 int wd_notify_init(char *err, size_t errlen);
 /* Sends one datagram ("READY=1\nSTATUS=..."); a no-op when not under
  * systemd. Loop thread only. */
 void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* WATCHDOG_USEC for this pid, in microseconds, or 0 when not asked. */
+/* WATCHDOG_USEC for this pid, in microseconds (100ms at least), or 0 when
+ * not asked or not notifying. */
 uint64_t wd_notify_watchdog_usec(void);
 void wd_notify_close(void);
 

@@ -127,7 +127,9 @@ bn_signal(const bn_opts *o)
         bind(sock, (struct sockaddr *)&sa, sizeof sa) != 0)
         bn_die("fifo or notify socket: %s", strerror(errno));
     FILE *f = fopen(ini, "we");
-    if (!f)
+    /* workersd refuses a config its group or others may write, which a
+     * umask of 002 would make it. */
+    if (!f || fchmod(fileno(f), 0600) != 0)
         bn_die("%s: %s", ini, strerror(errno));
     fprintf(f, "[pool]\nInitial = 1\nCloseTimeout = 5s\n[job]\nCommand = %s\n",
             cmd);

@@ -2,8 +2,10 @@
  * libFuzzer target for the config loader, wd_config_load (`make fuzz`).
  *
  * Each input is an ini file. The loader reads a path, so the input goes
- * into one memfd, made once, and the loader opens /proc/self/fd/N: no file
- * on disk, and the loader's own fopen/fstat path runs as in workersd.
+ * into one file, made once in a private temp folder and removed at exit,
+ * and the loader's own fopen/fstat path runs as in workersd. (Not a memfd:
+ * the loader checks the file's owner, mode and folders, and a memfd's
+ * /proc/self/fd path resolves to no folder.)
  *
  * Besides crashes, leaks and undefined behaviour (ASan, UBSan, LeakSanitizer),
  * the target checks the loader's contract and aborts when it breaks:
@@ -14,29 +16,46 @@
  */
 #include "workersd.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int memfd = -1;
-static char path[64];
+static int infd = -1;
+static char dir[PATH_MAX], path[PATH_MAX + 16];
+
+static void
+remove_input(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    const char *tmp = getenv("TMPDIR");
+
     (void)argc, (void)argv;
-    memfd = memfd_create("fuzz.ini", MFD_CLOEXEC);
-    if (memfd < 0) {
-        perror("memfd_create");
+    snprintf(dir, sizeof dir, "%s/fuzz_config.XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
         abort();
     }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
+    snprintf(path, sizeof path, "%s/fuzz.ini", dir);
+    infd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (infd < 0) {
+        perror(path);
+        abort();
+    }
+    atexit(remove_input);
     return 0;
 }
 
@@ -55,8 +74,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wd_config cfg;
     char err[WD_ERRLEN];
 
-    if (ftruncate(memfd, 0) != 0 ||
-        (size != 0 && pwrite(memfd, data, size, 0) != (ssize_t)size))
+    if (ftruncate(infd, 0) != 0 ||
+        (size != 0 && pwrite(infd, data, size, 0) != (ssize_t)size))
         abort();
     memset(err, 0, sizeof err);
     int rc = wd_config_load(path, &cfg, err, sizeof err);
