@@ -51,7 +51,7 @@ D_LIBS   := -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive -rdynamic \
 CTL_SRC  := $(wildcard cmd/workersctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o) \
             $(addprefix $(BUILD)/cmd/workersd/,control/path.o \
-                control/request.o config.o)
+                control/request.o config.o trust.o)
 CTL      := $(BUILD)/workersctl
 
 # ---- plugins (example shipped, and the tests' own) -----------------------
