@@ -51,7 +51,6 @@ test)
     have_pc check || need check
     have valgrind || need valgrind
     have_pc libmicrohttpd || need libmicrohttpd-dev
-    have_pc jansson || need libjansson-dev
     have promtool || need prometheus
     { have unshare && have setpriv; } || need util-linux
     ;;

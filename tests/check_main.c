@@ -72,6 +72,10 @@ run_folder(const char *base, char *err, size_t errlen)
         free(dir);
         return NULL;
     }
+    /* Searchable by all (not listable): the tests that drop to another uid
+     * (the control socket's permission test) must reach their files. */
+    if (chmod(dir, 0711) != 0)
+        abort();
     if (asprintf(&probe, "%s/probe", dir) < 0)
         abort();
     fd = open(probe, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
