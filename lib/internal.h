@@ -168,57 +168,80 @@ int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
                         uint64_t deadline);
 
 /*
- * middleware/tally.c: the per-worker slots that counter.c and elapsed.c
- * share.
+ * middleware/tally.c: the per-worker slots that counter.c, elapsed.c and
+ * the autoscaler share.
  *
- * A tally (the body of a counter or an elapsed) owns a list of live slots,
- * one per wrapped job, plus the totals of slots already freed. Each slot is
- * written only by the worker running its job, with relaxed loads and stores
- * (no read-modify-write, no lock) and sits on its own cache lines, so
- * workers never contend. mu guards the list and the retired totals: it is
- * taken when a job is wrapped or freed and when stats are read, never per
- * run.
+ * A tally (the body of a counter, an elapsed or an autoscaler) owns a list
+ * of live slots, one per wrapped job, plus the totals of slots already
+ * freed. Each slot is written only by the worker running its job, with
+ * relaxed loads and stores (no read-modify-write, no lock) and sits on its
+ * own cache lines, so workers never contend. mu guards the list and the
+ * retired totals: it is taken when a job is wrapped or freed and when stats
+ * are read, never per run. A timed tally (clock set: elapsed, autoscaler)
+ * also times each run (elapsed.c); the autoscaler's also the life of each
+ * slot, from wrap to free, with one clock read at each.
  */
+
+/* busy_since of a slot whose run in progress does not count as busy. */
+#define WORKERS__NOT_BUSY UINT64_MAX
+
 struct workers__slot {
-    /* First cache line: written by the worker every run, read by readers. */
+    /* First cache line: written by the worker every run, and all that an
+     * autoscaler's tick reads, so that a tick touches one line per worker.
+     * The fields from busy_ns on are a timed tally's only. */
     _Alignas(WORKERS__CACHELINE) _Atomic uint64_t started;
     _Atomic uint64_t finished;
     _Atomic uint64_t failed;
-    _Atomic uint64_t total_ns;    /* elapsed only, as the two below */
+    _Atomic uint64_t idle;
+    _Atomic uint64_t busy_ns; /* time in runs that returned 0 */
+    /* The start of the run in progress when it counts as busy (the
+     * previous run did work), else WORKERS__NOT_BUSY. Stored before
+     * started, which is stored with release. */
+    _Atomic uint64_t busy_since;
+    uint64_t born_ns;           /* clock when wrapped (lives); read-only */
+    struct workers__slot *next; /* changes under the tally's mutex */
+    /* Second line: written by the worker every timed run. */
+    _Alignas(WORKERS__CACHELINE) _Atomic uint64_t total_ns;
     _Atomic uint64_t last_ns;     /* duration of this slot's last run */
     _Atomic uint64_t last_end_ns; /* clock when that run ended */
-    /* Private to the worker (elapsed): the context and ctx->waits seen at
-     * the last end, to tell whether that end is the next run's start. */
+    /* Private to the worker: the context and ctx->waits seen at the last
+     * end, to tell whether that end is the next run's start, and whether
+     * the last run did work. */
     const workers_ctx *end_ctx;
     uint64_t end_waits;
+    bool did_work;
     /* Read every run, set at wrap time (the clock copied from the tally so
      * a run never touches the tally's line, which its mutex dirties). */
-    workers_job inner;
+    _Alignas(WORKERS__CACHELINE) workers_job inner;
     workers_clock_fn clock;
     void *clock_arg;
-    /* Cold: prev/next change under the tally's mutex. */
+    /* Cold: prev changes under the tally's mutex. */
     struct workers__tally *tally;
-    struct workers__slot *prev, *next;
+    struct workers__slot *prev;
 };
 
-/* Sums of a tally: the retired totals plus every live slot. */
+/* Sums of a tally: the retired totals plus every live slot. worker_ns is
+ * the sum of the slots' lives (wrap to free), when the tally times them. */
 struct workers__tally_sums {
-    uint64_t started, finished, failed;
-    uint64_t total_ns, last_ns, last_end_ns;
+    uint64_t started, finished, failed, idle;
+    uint64_t total_ns, busy_ns, last_ns, last_end_ns, worker_ns;
 };
 
 struct workers__tally {
     pthread_mutex_t mu;
     struct workers__slot *live;      /* guarded by mu */
     struct workers__tally_sums gone; /* freed slots' totals; guarded by mu */
-    workers_clock_fn clock;          /* elapsed only; never NULL there */
+    workers_clock_fn clock;          /* timed tallies only; else NULL */
     void *clock_arg;
+    /* Stamps each slot's life (the autoscaler's): set before any wrap. */
+    bool lives;
 };
 
 /*
  * The public workers_counter and workers_elapsed handles point to a tally
- * (those struct types are never defined). clock is elapsed's, NULL for a
- * counter. Errors: -ENOMEM, or -errno from pthread_mutex_init.
+ * (those struct types are never defined); an autoscaler holds one. clock
+ * is NULL for a counter. Errors: -ENOMEM, or -errno from
+ * pthread_mutex_init.
  */
 int workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
                        void *clock_arg);
@@ -229,6 +252,10 @@ int workers__tally_wrap(struct workers__tally *t, workers_job *job,
                         workers_job_fn run);
 void workers__tally_read(struct workers__tally *t,
                          struct workers__tally_sums *out);
+/* A tally's busy and worker time (lives set) up to now (its clock), runs
+ * in progress that count as busy included; one cache line per live slot. */
+void workers__tally_sample(struct workers__tally *t, uint64_t now,
+                           uint64_t *busy_ns, uint64_t *worker_ns);
 /* The counter's view of sums. */
 void workers__tally_counts(const struct workers__tally_sums *sums,
                            workers_counter_stats *out);
@@ -237,10 +264,10 @@ void workers__tally_counts(const struct workers__tally_sums *sums,
  * The per-run updates. Only the slot's worker writes its fields, so a
  * relaxed load and store is an exact increment: nobody else can write in
  * between, and readers only need each store to be atomic (untorn). That
- * keeps the lock prefix of fetch_add off the hot path. finished and failed
- * are stored with release (free on x86) and read with acquire, in the order
- * failed, finished, started, so a reader never sees failed > finished or
- * finished > started.
+ * keeps the lock prefix of fetch_add off the hot path. finished, failed and
+ * idle are stored with release (free on x86) and read with acquire, in the
+ * order failed and idle, finished, started, so a reader never sees
+ * failed + idle > finished or finished > started.
  */
 static inline void
 workers__slot_add(_Atomic uint64_t *v, uint64_t n, memory_order order)
@@ -265,11 +292,58 @@ static inline void
 workers__slot_finish(struct workers__slot *s, int result)
 {
     workers__slot_bump(&s->finished, memory_order_release);
-    if (result != 0)
+    if (result == WORKERS_EIDLE)
+        workers__slot_bump(&s->idle, memory_order_release);
+    else if (result != 0)
         workers__slot_bump(&s->failed, memory_order_release);
 }
 
-/* middleware/wrapper.c: the state of retry and wait, an inner job and a
+/* middleware/elapsed.c: the run of a timed tally's slot (elapsed's and the
+ * autoscaler's): times the inner job with one clock read and counts it. */
+int workers__timed_run(workers_ctx *ctx, void *slot);
+
+/*
+ * autoscale/policy.c: the autoscaler's decision, a pure function of the
+ * policy, the pool's bounds, what was measured, the size and the clock,
+ * so that tests drive it with synthetic loads and no thread.
+ */
+
+/* Cumulative busy and worker time, as workers__tally_sample() gives. */
+struct workers__as_sample {
+    uint64_t busy_ns, worker_ns;
+};
+
+/* A point of measurement: when, and the totals then. */
+struct workers__as_mark {
+    uint64_t ns;
+    struct workers__as_sample at;
+};
+
+/* What the decision remembers between ticks. Zero = before the first. */
+struct workers__as_state {
+    bool measuring;       /* a span is open */
+    int count;            /* the size the last tick left or found */
+    struct workers__as_mark start;   /* of the span (a window at most) */
+    struct workers__as_mark quarter; /* of the current quarter window */
+    double quarter_u; /* utilisation over the last whole quarter */
+    uint64_t last_tick_ns;
+    bool changed;       /* change_ns is set */
+    uint64_t change_ns; /* the last change of size, for the cooldown */
+};
+
+/* The policy with its defaults applied, or -EINVAL. in may be NULL. */
+int workers__autoscale_policy(const workers_autoscale_policy *in,
+                              workers_autoscale_policy *out);
+/* Decides for a pool of `current` workers, min/max its config's (max 0:
+ * none), and updates *st as if the decision is carried out in full; fills
+ * *d but its err. p has its defaults applied. */
+void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
+                               int max, struct workers__as_state *st,
+                               const struct workers__as_sample *now_sample,
+                               int current, uint64_t now,
+                               workers_autoscale_decision *d);
+
+/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job and a
  * value. The wrapper's free frees the inner job. */
 struct workers__wrapper {
     workers_job inner;

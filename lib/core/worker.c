@@ -22,15 +22,16 @@
 /*
  * THE hot path: one iteration is one run of the job. It takes no lock, makes
  * no allocation and no syscall: an acquire load of the flag and an indirect
- * call. Errors leave the loop only with stop_on_errors (ECANCELED never
- * does); otherwise only the middlewares see them.
+ * call. Errors leave the loop only with stop_on_errors (ECANCELED and EIDLE
+ * never do); otherwise only the middlewares see them.
  */
 static int
 worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg, bool stop_on_errors)
 {
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         int err = fn(ctx, arg);
-        if (err != 0 && err != WORKERS_ECANCELED && stop_on_errors)
+        if (err != 0 && err != WORKERS_ECANCELED && err != WORKERS_EIDLE &&
+            stop_on_errors)
             return err;
     }
     return 0;

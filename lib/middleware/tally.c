@@ -1,5 +1,6 @@
 /*
- * Per-worker slots shared by the counter and elapsed middlewares.
+ * Per-worker slots shared by the counter and elapsed middlewares and the
+ * autoscaler.
  *
  * Each wrapped job gets one slot (its wrapper state), allocated and linked
  * into the tally's list when the job is wrapped, never per run. Only the
@@ -7,8 +8,10 @@
  * in internal.h); readers sum the slots under the tally's mutex. When a
  * wrapped job is freed (its worker stopped, so nothing writes the slot any
  * more) its counts are folded into the retired totals and the slot unlinked,
- * so the stats survive workers leaving. The mutex is the only lock here and
- * no other lock is taken while it is held.
+ * so the stats survive workers leaving. The autoscaler's tally (lives) also
+ * stamps each slot with the clock when it is wrapped and folds its life
+ * (wrap to free) into the retired worker time: utilisation's denominator. The mutex is the
+ * only lock here and no other lock is taken while it is held.
  */
 #include "internal.h"
 
@@ -16,11 +19,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-/* The fields the worker writes every run fill exactly the first cache line;
- * the next holds what it only reads, and the list links that other threads
- * write when neighbouring slots come and go (rarely). */
-_Static_assert(offsetof(struct workers__slot, inner) == WORKERS__CACHELINE,
-               "slot hot fields must fill one cache line");
+/* The counts and the autoscaler's fields fill exactly the first cache
+ * line, elapsed's the second; the third holds what the worker only reads,
+ * and the link that other threads write when a neighbour comes (rarely). */
+_Static_assert(offsetof(struct workers__slot, total_ns) == WORKERS__CACHELINE,
+               "slot counts must fill one cache line");
+_Static_assert(offsetof(struct workers__slot, inner) == 2 * WORKERS__CACHELINE,
+               "elapsed's slot fields must fit one cache line");
 
 int
 workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
@@ -49,17 +54,20 @@ workers__tally_free(struct workers__tally *t)
 }
 
 /* A snapshot of one live slot. The loads follow the order internal.h
- * explains: failed, finished, then the rest. */
+ * explains: failed and idle, finished, then the rest. */
 static void
 load_slot(const struct workers__slot *s, struct workers__tally_sums *out)
 {
     out->failed = atomic_load_explicit(&s->failed, memory_order_acquire);
+    out->idle = atomic_load_explicit(&s->idle, memory_order_acquire);
     out->finished = atomic_load_explicit(&s->finished, memory_order_acquire);
     out->started = atomic_load_explicit(&s->started, memory_order_relaxed);
     out->total_ns = atomic_load_explicit(&s->total_ns, memory_order_relaxed);
+    out->busy_ns = atomic_load_explicit(&s->busy_ns, memory_order_relaxed);
     out->last_end_ns =
         atomic_load_explicit(&s->last_end_ns, memory_order_relaxed);
     out->last_ns = atomic_load_explicit(&s->last_ns, memory_order_relaxed);
+    out->worker_ns = 0;
 }
 
 /* Adds in to out; out's last becomes in's if in's ended later. */
@@ -69,7 +77,10 @@ add_sums(struct workers__tally_sums *out, const struct workers__tally_sums *in)
     out->started += in->started;
     out->finished += in->finished;
     out->failed += in->failed;
+    out->idle += in->idle;
     out->total_ns += in->total_ns;
+    out->busy_ns += in->busy_ns;
+    out->worker_ns += in->worker_ns;
     if (in->finished != 0 && in->last_end_ns >= out->last_end_ns) {
         out->last_end_ns = in->last_end_ns;
         out->last_ns = in->last_ns;
@@ -90,6 +101,35 @@ workers__tally_read(struct workers__tally *t, struct workers__tally_sums *out)
     pthread_mutex_unlock(&t->mu);
 }
 
+/*
+ * Busy time counts a run in progress up to now when busy_since says it
+ * counts: started is loaded with acquire after finished, so busy_since is
+ * at least as new as the start it sees. A run that ends between the loads
+ * may be counted twice or not at all, by at most its own length; the
+ * totals are cumulative, so the next sample makes up for it.
+ */
+void
+workers__tally_sample(struct workers__tally *t, uint64_t now,
+                      uint64_t *busy_ns, uint64_t *worker_ns)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t busy = t->gone.busy_ns, worker = t->gone.worker_ns;
+    for (const struct workers__slot *s = t->live; s != NULL; s = s->next) {
+        uint64_t fin = atomic_load_explicit(&s->finished, memory_order_acquire);
+        uint64_t st = atomic_load_explicit(&s->started, memory_order_acquire);
+        busy += atomic_load_explicit(&s->busy_ns, memory_order_relaxed);
+        uint64_t since =
+            atomic_load_explicit(&s->busy_since, memory_order_relaxed);
+        if (st != fin && since < now)
+            busy += now - since;
+        if (now > s->born_ns)
+            worker += now - s->born_ns;
+    }
+    pthread_mutex_unlock(&t->mu);
+    *busy_ns = busy;
+    *worker_ns = worker;
+}
+
 /* The wrapped job's free: called once its worker stopped running it. */
 static void
 slot_free(void *arg)
@@ -99,6 +139,10 @@ slot_free(void *arg)
 
     struct workers__tally_sums mine;
     load_slot(s, &mine);
+    if (t->lives) {
+        uint64_t end = s->clock(s->clock_arg);
+        mine.worker_ns = end > s->born_ns ? end - s->born_ns : 0;
+    }
 
     pthread_mutex_lock(&t->mu);
     add_sums(&t->gone, &mine);
@@ -122,7 +166,10 @@ workers__tally_wrap(struct workers__tally *t, workers_job *job,
         aligned_alloc(WORKERS__CACHELINE, sizeof(struct workers__slot));
     if (s == NULL)
         return -ENOMEM;
-    *s = (struct workers__slot){.inner = *job,
+    *s = (struct workers__slot){.busy_since = WORKERS__NOT_BUSY,
+                                .born_ns = t->lives ? t->clock(t->clock_arg)
+                                                    : 0,
+                                .inner = *job,
                                 .clock = t->clock,
                                 .clock_arg = t->clock_arg,
                                 .tally = t};
@@ -145,5 +192,6 @@ workers__tally_counts(const struct workers__tally_sums *sums,
     out->started = sums->started;
     out->finished = sums->finished;
     out->failed = sums->failed;
+    out->idle = sums->idle;
     out->running = sums->started - sums->finished;
 }
