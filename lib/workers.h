@@ -519,15 +519,18 @@ WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
  *
  * There is no hidden thread: the program calls workers_autoscale_tick()
  * from its own timer, and the tick decides and calls workers_pool_more()
- * or workers_pool_less(). The decision, from the span measured since the
- * last change of the pool's size (at most one window):
- * - grow when utilisation > target + band, to the size that brings it back
- *   to target (ceil(busy workers / target)), at most doubling; a saturated
- *   pool (utilisation >= (1 + target + band) / 2: every worker busy) may
- *   grow after a quarter window, everything else waits for a full window;
- * - shrink by one when the pool one worker smaller would still be under
- *   target - band, at most once per cooldown (counted from the last change
- *   either way, so a burst's growth is not undone at once);
+ * or workers_pool_less(). It measures in windows that restart at each
+ * change of the pool's size, so that each measures one size, and decides:
+ * - when a whole quarter window was saturated (utilisation >= (1 + target
+ *   + band) / 2: every worker busy, the work may be larger than the pool),
+ *   grow at once to ceil(workers / target), at most doubling;
+ * - at the end of a window, when utilisation > target + band, grow to the
+ *   size that brings it back to target (ceil(busy workers / target));
+ * - at the end of a window, shrink by one worker when the pool one worker
+ *   smaller would still be under target - band, over the window and over
+ *   its last quarter (a burst that began late in the window keeps it), at
+ *   most once per cooldown (counted from the last change either way, so a
+ *   burst's growth is not undone at once);
  * - otherwise hold: on a steady load it settles and stays;
  * - stay within [max(min, 1), max] of the pool's config (max 0: no bound).
  *   It never takes a pool to zero workers, where no run could report that
@@ -600,8 +603,9 @@ WORKERS_API workers_middleware workers_autoscale_middleware(
  * wraps) up to now_ns (read from as's clock: CLOCK_MONOTONIC unless one
  * was injected), decides as described above and calls workers_pool_more()
  * or workers_pool_less() to apply it. Call it from a timer every quarter
- * window or more often (e.g. every second): it acts only when enough has
- * been measured, and holds otherwise. Fills *out (may be NULL). Returns
+ * window (saturation is checked per quarter window, so a faster timer does
+ * not make it act faster, and a slower one makes it slower); it acts only
+ * when enough has been measured, and holds otherwise. Fills *out (may be NULL). Returns
  * out->err: 0, or the first more/less error (the size then is what was
  * reached; the next tick goes on from there). Thread-safe (ticks are
  * serialised); it may take as long as the more() calls it makes.

@@ -506,6 +506,43 @@ START_TEST(describe_lines)
     int n = workers_autoscale_describe(&d, buf, 4);
     ck_assert_int_eq(n, (int)strlen("5 workers, measuring"));
     ck_assert_str_eq(buf, "5 w");
+
+    /* Every held reason, and one worker. */
+    const struct {
+        workers_autoscale_reason reason;
+        double utilisation;
+        const char *line;
+    } held[] = {
+        {WORKERS_AUTOSCALE_COOLDOWN, 0.1,
+         "1 worker, shrink waits for the cooldown (utilisation 0.10 over 10s, "
+         "target 0.80)"},
+        {WORKERS_AUTOSCALE_LIMIT, 0.99,
+         "1 worker, at max (utilisation 0.99 over 10s, target 0.80)"},
+        {WORKERS_AUTOSCALE_LIMIT, 0,
+         "1 worker, at min (utilisation 0.00 over 10s, target 0.80)"},
+        {WORKERS_AUTOSCALE_EXTERNAL, 0,
+         "1 worker, size set by another caller, measuring afresh (utilisation "
+         "0.00 over 10s, target 0.80)"},
+        {WORKERS_AUTOSCALE_PAUSED, 0,
+         "1 worker, paused (utilisation 0.00 over 10s, target 0.80)"},
+    };
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        d = (workers_autoscale_decision){.old_count = 1,
+                                         .wanted = 1,
+                                         .new_count = 1,
+                                         .utilisation = held[i].utilisation,
+                                         .span_ns = 10 * SEC,
+                                         .target = 0.8,
+                                         .reason = held[i].reason};
+        workers_autoscale_describe(&d, buf, sizeof(buf));
+        ck_assert_str_eq(buf, held[i].line);
+    }
+    d.old_count = 2;
+    d.wanted = d.new_count = 1;
+    d.reason = WORKERS_AUTOSCALE_SHRINK;
+    workers_autoscale_describe(&d, buf, sizeof(buf));
+    ck_assert_str_eq(buf,
+                     "2 -> 1 worker (utilisation 0.00 over 10s, target 0.80)");
 }
 END_TEST
 
@@ -929,7 +966,7 @@ START_TEST(pool_grows_and_shrinks)
     workers_counter_stats cs;
     workers_counter_stats_get(c, &cs);
     ck_assert_uint_eq(cs.failed, 0);
-    ck_assert_uint_gt(cs.idle, 16);
+    ck_assert_uint_ge(cs.idle, 16); /* two per worker at least */
     workers_counter_free(c);
     workers_autoscale_free(as);
 }

@@ -19,6 +19,12 @@ seconds(char *buf, size_t len, uint64_t ns)
         snprintf(buf, len, "%.3gs", s);
 }
 
+static const char *
+workers(int n)
+{
+    return n == 1 ? "worker" : "workers";
+}
+
 /* What a held size is waiting for or up against. */
 static const char *
 held(const workers_autoscale_decision *d)
@@ -53,11 +59,12 @@ workers_autoscale_describe(const workers_autoscale_decision *d, char *buf,
         snprintf(why, sizeof(why), " (utilisation %.2f over %s, target %.2f)",
                  d->utilisation, span, d->target);
     if (d->err != 0)
-        return snprintf(buf, len, "%d -> %d workers, wanted %d: %s%s",
-                        d->old_count, d->new_count, d->wanted,
-                        workers_strerror(d->err), why);
+        return snprintf(buf, len, "%d -> %d %s, wanted %d: %s%s",
+                        d->old_count, d->new_count, workers(d->new_count),
+                        d->wanted, workers_strerror(d->err), why);
     if (d->wanted != d->old_count)
-        return snprintf(buf, len, "%d -> %d workers%s", d->old_count,
-                        d->new_count, why);
-    return snprintf(buf, len, "%d workers, %s%s", d->old_count, held(d), why);
+        return snprintf(buf, len, "%d -> %d %s%s", d->old_count, d->new_count,
+                        workers(d->new_count), why);
+    return snprintf(buf, len, "%d %s, %s%s", d->old_count,
+                    workers(d->old_count), held(d), why);
 }

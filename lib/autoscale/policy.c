@@ -7,9 +7,10 @@
  * started, and when the size last changed. It reads no clock and touches no
  * pool, so tests drive it with synthetic loads (check_autoscale.c).
  *
- * The model: utilisation u is busy time over worker time across the span,
+ * The model: utilisation u is busy time over worker time across a span,
  * so u x N is the work there is, in workers, as long as the pool is not
- * saturated (then the work may be larger, unseen). Spans restart at every
+ * saturated (then the work may be larger, unseen, and the pool grows by
+ * 1 / target per quarter window until it is not). Windows restart at every
  * decision and every change of size, so that each measures one size only;
  * that is what lets growth aim at once for the size that brings u back to
  * target. Hysteresis comes from the band (grow only above target + band,
