@@ -321,8 +321,8 @@ struct workers__as_mark {
 
 /* What the decision remembers between ticks. Zero = before the first. */
 struct workers__as_state {
-    bool measuring;       /* a span is open */
-    int count;            /* the size the last tick left or found */
+    bool measuring;                  /* a span is open */
+    int count;                       /* the size the last tick left or found */
     struct workers__as_mark start;   /* of the span (a window at most) */
     struct workers__as_mark quarter; /* of the current quarter window */
     double quarter_u; /* utilisation over the last whole quarter */
@@ -343,8 +343,8 @@ void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
                                int current, uint64_t now,
                                workers_autoscale_decision *d);
 
-/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job and a
- * value. The wrapper's free frees the inner job. */
+/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job
+ * and a value. The wrapper's free frees the inner job. */
 struct workers__wrapper {
     workers_job inner;
     uint64_t value;

@@ -415,8 +415,8 @@ WORKERS_API void workers_pool_free(workers_pool *pool);
 /* ------------------------------------------------------------------ */
 
 /*
- * Counter: how many runs started, finished, failed and found no work
- * (WORKERS_EIDLE), and how many are running. Each wrapped job counts in its own cache line, written only by
+ * Counter: how many runs started, finished, failed, found no work, and are
+ * running. Each wrapped job counts in its own cache line, written only by
  * its worker without lock or atomic read-modify-write; a read sums them.
  * So a job wrapped by a counter (or an elapsed) must not run concurrently
  * with itself: give the middleware to the pool (it wraps each worker's job)
@@ -478,8 +478,8 @@ WORKERS_API void workers_elapsed_free(workers_elapsed *e);
 /*
  * Retry: runs the job again, up to `retries` more times, while it fails.
  * Stops at the first success, at WORKERS_ENOTRETRYABLE or WORKERS_EIDLE
- * (returned as is), or when ctx is cancelled; returns the last result. Stateless: the value
- * needs no freeing. Thread-safe.
+ * (returned as is), or when ctx is cancelled; returns the last result.
+ * Stateless: the value needs no freeing. Thread-safe.
  */
 WORKERS_API workers_middleware workers_retry(unsigned retries);
 
@@ -595,8 +595,8 @@ WORKERS_API int workers_autoscale_new(workers_autoscale **out,
  * per-run cost is the counter's plus one clock read. as must outlive that
  * pool. Thread-safe.
  */
-WORKERS_API workers_middleware workers_autoscale_middleware(
-    workers_autoscale *as);
+WORKERS_API workers_middleware
+workers_autoscale_middleware(workers_autoscale *as);
 
 /*
  * One decision: measures the runs of pool (the pool as's middleware
@@ -605,8 +605,8 @@ WORKERS_API workers_middleware workers_autoscale_middleware(
  * or workers_pool_less() to apply it. Call it from a timer every quarter
  * window (saturation is checked per quarter window, so a faster timer does
  * not make it act faster, and a slower one makes it slower); it acts only
- * when enough has been measured, and holds otherwise. Fills *out (may be NULL). Returns
- * out->err: 0, or the first more/less error (the size then is what was
+ * when enough has been measured, and holds otherwise. Fills *out (may be NULL).
+ * Returns out->err: 0, or the first more/less error (the size then is what was
  * reached; the next tick goes on from there). Thread-safe (ticks are
  * serialised); it may take as long as the more() calls it makes.
  */
@@ -620,8 +620,9 @@ WORKERS_API int workers_autoscale_tick(workers_autoscale *as,
  * cooldown's clock are kept. Errors: -EINVAL (as is left unchanged).
  * Thread-safe.
  */
-WORKERS_API int workers_autoscale_set_policy(
-    workers_autoscale *as, const workers_autoscale_policy *policy);
+WORKERS_API int
+workers_autoscale_set_policy(workers_autoscale *as,
+                             const workers_autoscale_policy *policy);
 
 /*
  * Writes a one-line account of d into buf (len bytes, NUL-terminated,

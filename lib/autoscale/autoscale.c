@@ -17,9 +17,9 @@
 
 struct workers_autoscale {
     pthread_mutex_t mu;
-    struct workers__tally *tally;     /* set at creation */
-    workers_autoscale_policy policy;  /* (mu) defaults applied */
-    struct workers__as_state state;   /* (mu) */
+    struct workers__tally *tally;    /* set at creation */
+    workers_autoscale_policy policy; /* (mu) defaults applied */
+    struct workers__as_state state;  /* (mu) */
 };
 
 static uint64_t

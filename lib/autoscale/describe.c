@@ -59,9 +59,9 @@ workers_autoscale_describe(const workers_autoscale_decision *d, char *buf,
         snprintf(why, sizeof(why), " (utilisation %.2f over %s, target %.2f)",
                  d->utilisation, span, d->target);
     if (d->err != 0)
-        return snprintf(buf, len, "%d -> %d %s, wanted %d: %s%s",
-                        d->old_count, d->new_count, workers(d->new_count),
-                        d->wanted, workers_strerror(d->err), why);
+        return snprintf(buf, len, "%d -> %d %s, wanted %d: %s%s", d->old_count,
+                        d->new_count, workers(d->new_count), d->wanted,
+                        workers_strerror(d->err), why);
     if (d->wanted != d->old_count)
         return snprintf(buf, len, "%d -> %d %s%s", d->old_count, d->new_count,
                         workers(d->new_count), why);

@@ -10,8 +10,8 @@
  * more) its counts are folded into the retired totals and the slot unlinked,
  * so the stats survive workers leaving. The autoscaler's tally (lives) also
  * stamps each slot with the clock when it is wrapped and folds its life
- * (wrap to free) into the retired worker time: utilisation's denominator. The mutex is the
- * only lock here and no other lock is taken while it is held.
+ * (wrap to free) into the retired worker time: utilisation's denominator. The
+ * mutex is the only lock here and no other lock is taken while it is held.
  */
 #include "internal.h"
 
@@ -109,8 +109,8 @@ workers__tally_read(struct workers__tally *t, struct workers__tally_sums *out)
  * totals are cumulative, so the next sample makes up for it.
  */
 void
-workers__tally_sample(struct workers__tally *t, uint64_t now,
-                      uint64_t *busy_ns, uint64_t *worker_ns)
+workers__tally_sample(struct workers__tally *t, uint64_t now, uint64_t *busy_ns,
+                      uint64_t *worker_ns)
 {
     pthread_mutex_lock(&t->mu);
     uint64_t busy = t->gone.busy_ns, worker = t->gone.worker_ns;
@@ -166,13 +166,13 @@ workers__tally_wrap(struct workers__tally *t, workers_job *job,
         aligned_alloc(WORKERS__CACHELINE, sizeof(struct workers__slot));
     if (s == NULL)
         return -ENOMEM;
-    *s = (struct workers__slot){.busy_since = WORKERS__NOT_BUSY,
-                                .born_ns = t->lives ? t->clock(t->clock_arg)
-                                                    : 0,
-                                .inner = *job,
-                                .clock = t->clock,
-                                .clock_arg = t->clock_arg,
-                                .tally = t};
+    *s =
+        (struct workers__slot){.busy_since = WORKERS__NOT_BUSY,
+                               .born_ns = t->lives ? t->clock(t->clock_arg) : 0,
+                               .inner = *job,
+                               .clock = t->clock,
+                               .clock_arg = t->clock_arg,
+                               .tally = t};
 
     pthread_mutex_lock(&t->mu);
     s->next = t->live;

@@ -258,10 +258,10 @@ main(int argc, char **argv)
     if ((err = workers_autoscale_new(&as, &policy, NULL, NULL)) != 0)
         return fail("workers_autoscale_new", err);
     /* A zero idle wait is a done check: no syscall either. */
-    workers_middleware mws[] = {
-        workers_retry(3), workers_counter_middleware(c),
-        workers_elapsed_middleware(e), workers_autoscale_middleware(as),
-        workers_idle_wait(0)};
+    workers_middleware mws[] = {workers_retry(3), workers_counter_middleware(c),
+                                workers_elapsed_middleware(e),
+                                workers_autoscale_middleware(as),
+                                workers_idle_wait(0)};
     workers_config cfg = {.min = NWORKERS, .max = NWORKERS};
     workers_pool *p;
     if ((err = workers_pool_new_with_config(&p, &cfg, mws, 5)) != 0)
@@ -281,10 +281,9 @@ main(int argc, char **argv)
         nap();
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        workers_autoscale_tick(as, p,
-                               (uint64_t)now.tv_sec * 1000000000u +
-                                   (uint64_t)now.tv_nsec,
-                               NULL);
+        workers_autoscale_tick(
+            as, p, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+            NULL);
         ticks++;
         last = calls();
     }
