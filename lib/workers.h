@@ -8,8 +8,8 @@
  *   until the worker's context is cancelled.
  * - A job builder makes one job per worker, so per-worker state needs no
  *   lock: a built job is only ever run by its own worker.
- * - Middlewares wrap each worker's job (counter, elapsed, retry, wait, or
- *   your own).
+ * - Middlewares wrap each worker's job (counter, elapsed, retry, wait,
+ *   idle wait, autoscale, or your own).
  * - Every pool function may be called from any thread at any time.
  *
  * Errors: every function that can fail returns 0 or a negative code: one of
@@ -189,6 +189,18 @@ WORKERS_API int workers_ctx_new_for(workers_ctx **out,
  * not polled hot.
  */
 typedef int (*workers_job_fn)(workers_ctx *ctx, void *arg);
+
+/*
+ * Whether a run's result is an error in the pool's sense, the one that
+ * stop_on_errors stops on: not 0, WORKERS_ECANCELED or WORKERS_EIDLE. For
+ * middlewares that react to errors (a backoff, an alert). Thread-safe.
+ */
+static inline bool
+workers_result_is_error(int result)
+{
+    return result != 0 && result != WORKERS_ECANCELED &&
+           result != WORKERS_EIDLE;
+}
 
 /*
  * A job: fn(ctx, arg) is one run. free, if not NULL, is called with arg once

@@ -35,6 +35,11 @@ START_TEST(eidle_is_no_error)
 {
     ck_assert_str_eq(workers_strerror(WORKERS_EIDLE), "no work");
     ck_assert_str_eq(workers_err_name(WORKERS_EIDLE), "WORKERS_EIDLE");
+    ck_assert(!workers_result_is_error(0));
+    ck_assert(!workers_result_is_error(WORKERS_EIDLE));
+    ck_assert(!workers_result_is_error(WORKERS_ECANCELED));
+    ck_assert(workers_result_is_error(WORKERS_EJOB));
+    ck_assert(workers_result_is_error(1));
 
     /* stop_on_errors does not stop on it. */
     atomic_int runs = 0;

@@ -30,8 +30,7 @@ worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg, bool stop_on_errors)
 {
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         int err = fn(ctx, arg);
-        if (err != 0 && err != WORKERS_ECANCELED && err != WORKERS_EIDLE &&
-            stop_on_errors)
+        if (stop_on_errors && workers_result_is_error(err))
             return err;
     }
     return 0;
