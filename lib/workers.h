@@ -550,8 +550,10 @@ WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
  * The band is min(0.1, (1 - target) / 2) above and min(0.1, target / 2)
  * below. Failed runs are not work: a failing job never makes it grow.
  * A size it did not set (another caller's more/less) is taken as the new
- * starting point and measured afresh; so is a gap of more than two windows
- * between ticks (ticks stopped, then resumed).
+ * starting point, measured afresh and not shrunk before a cooldown. To turn
+ * autoscaling off, stop calling tick; to turn it on again, call
+ * workers_autoscale_set_policy() (which restarts the measurement) and tick
+ * again. A gap of more than two windows between ticks restarts it too.
  */
 typedef struct workers_autoscale workers_autoscale;
 
@@ -617,9 +619,11 @@ workers_autoscale_middleware(workers_autoscale *as);
  * or workers_pool_less() to apply it. Call it from a timer every quarter
  * window (saturation is checked per quarter window, so a faster timer does
  * not make it act faster, and a slower one makes it slower); it acts only
- * when enough has been measured, and holds otherwise. Fills *out (may be NULL).
- * Returns out->err: 0, or the first more/less error (the size then is what was
- * reached; the next tick goes on from there). Thread-safe (ticks are
+ * when enough has been measured, and holds otherwise. Fills *out (may be
+ * NULL); a program logs the decisions that changed the size or failed
+ * (new_count != old_count or err != 0) with workers_autoscale_describe().
+ * Returns out->err: 0, or the first more/less error (the size then is what
+ * was reached; the next tick goes on from there). Thread-safe (ticks are
  * serialised); it may take as long as the more() calls it makes.
  */
 WORKERS_API int workers_autoscale_tick(workers_autoscale *as,
@@ -627,10 +631,10 @@ WORKERS_API int workers_autoscale_tick(workers_autoscale *as,
                                        workers_autoscale_decision *out);
 
 /*
- * Replaces the policy (a reload): copied, checked as in new, taking effect
- * at the next tick, which measures afresh. What was measured and the
- * cooldown's clock are kept. Errors: -EINVAL (as is left unchanged).
- * Thread-safe.
+ * Replaces the policy (a reload; the same policy again restarts the
+ * measurement): copied, checked as in new, taking effect at the next tick,
+ * which measures afresh. The cooldown's clock is kept. Errors: -EINVAL (as
+ * is left unchanged). Thread-safe.
  */
 WORKERS_API int
 workers_autoscale_set_policy(workers_autoscale *as,
