@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdatomic.h>
 
 #define SEC 1000000000ull
@@ -38,6 +39,7 @@ START_TEST(eidle_is_no_error)
     ck_assert(!workers_result_is_error(0));
     ck_assert(!workers_result_is_error(WORKERS_EIDLE));
     ck_assert(!workers_result_is_error(WORKERS_ECANCELED));
+    ck_assert(!workers_result_is_error(-ECANCELED));
     ck_assert(workers_result_is_error(WORKERS_EJOB));
     ck_assert(workers_result_is_error(1));
 
