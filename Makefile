@@ -47,7 +47,8 @@ D_LIBS   := -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive -rdynamic \
             $(INIH_LIBS) $(EV_LIBS) $(JANSSON_LIBS) -ldl -lpthread
 
 # ---- workersctl: links the control module's path and request parsers
-# (and the config loader, for durations) rather than a copy of them.
+# (and the config loader, for durations, with the trust rule it applies)
+# rather than a copy of them.
 CTL_SRC  := $(wildcard cmd/workersctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o) \
             $(addprefix $(BUILD)/cmd/workersd/,control/path.o \

@@ -170,26 +170,35 @@ int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
                         uint64_t deadline);
 
 /*
- * middleware/tally.c: the per-worker slots that counter.c and elapsed.c
- * share.
+ * middleware/tally.c: the per-worker slots that counter.c, elapsed.c and
+ * the autoscaler share.
  *
- * A tally (the body of a counter or an elapsed) owns a list of live slots,
- * one per wrapped job, plus the totals of slots already freed. A slot's
- * `own` counts are written only by its owner, the first thread to run its
- * job (normally the one worker that ever runs it), with relaxed loads and
- * stores (no read-modify-write, no lock); they sit on their own cache line,
- * so workers never contend. When one wrapped job is shared by several
- * workers (start(wrap(job, counter)), the Go README's pattern), every other
- * thread counts into the slot's `shared` counts with atomic adds instead,
- * so no count is ever lost. mu guards the list and the retired totals: it
- * is taken when a job is wrapped or freed and when stats are read, never
- * per run.
+ * A tally (the body of a counter, an elapsed or an autoscaler) owns a list
+ * of live slots, one per wrapped job, plus the totals of slots already
+ * freed. A slot's `own` counts are written only by its owner, the first
+ * thread to run its job (normally the one worker that ever runs it), with
+ * relaxed loads and stores (no read-modify-write, no lock); they sit on
+ * cache lines that only the owner writes, so workers never contend. When
+ * one wrapped job is shared by several workers (start(wrap(job, counter)),
+ * the Go README's pattern), every other thread counts into the slot's
+ * `shared` counts with atomic adds instead, so no count is ever lost. mu
+ * guards the list and the retired totals: it is taken when a job is
+ * wrapped or freed and when stats are read, never per run. A timed tally
+ * (clock set: elapsed, autoscaler) also times each run (elapsed.c); the
+ * autoscaler's also the life of each slot, from wrap to free, with one
+ * clock read at each.
  */
+
+/* The fields up to busy_ns come first: a slot places its own counts so
+ * that those end its first cache line, the one an autoscaler's tick reads
+ * (tally.c's asserts). From busy_ns on, timed tallies only. */
 struct workers__counts {
     _Atomic uint64_t started;
     _Atomic uint64_t finished;
-    _Atomic uint64_t failed;
-    _Atomic uint64_t total_ns;    /* elapsed only, as the two below */
+    _Atomic uint64_t failed;      /* finished with a result not 0 or EIDLE */
+    _Atomic uint64_t idle;        /* finished with WORKERS_EIDLE */
+    _Atomic uint64_t busy_ns;     /* time in runs that returned 0 */
+    _Atomic uint64_t total_ns;    /* time in every run */
     _Atomic uint64_t last_ns;     /* duration of the last run counted here */
     _Atomic uint64_t last_end_ns; /* clock when that run ended */
 };
@@ -204,47 +213,64 @@ struct workers__counts {
 #endif
 extern _Thread_local char workers__thread_tag WORKERS__TLS_FAST;
 
+/* busy_since of a slot whose run in progress does not count as busy. */
+#define WORKERS__NOT_BUSY UINT64_MAX
+
 struct workers__slot {
-    /* First cache line: written by the owner every run, read by readers. */
-    _Alignas(WORKERS__CACHELINE) struct workers__counts own;
-    /* Private to the owner (elapsed): the context and ctx->waits seen at
-     * the last end, to tell whether that end is the next run's start. */
+    /* First cache line: all that an autoscaler's tick reads, so that a
+     * tick touches one line per worker, and all that an owner's counter
+     * run writes. busy_since is the start of the owner's run in progress
+     * when it counts as busy (its previous run did work), else
+     * WORKERS__NOT_BUSY; stored before own.started, which a timed run
+     * stores with release. */
+    _Alignas(WORKERS__CACHELINE) _Atomic uint64_t busy_since;
+    uint64_t born_ns;           /* clock when wrapped (lives); read-only */
+    struct workers__slot *next; /* changes under the tally's mutex */
+    struct workers__counts own; /* from total_ns on: the second line */
+    /* Private to the owner (timed): the context and ctx->waits seen at the
+     * last end, to tell whether that end is the next run's start, and
+     * whether the last run did work. The owner's timed runs write the
+     * second line too. */
     const workers_ctx *end_ctx;
     uint64_t end_waits;
-    /* Read every run, set at wrap time (the clock copied from the tally so
-     * a run never touches the tally's line, which its mutex dirties);
-     * owner is the owner's &workers__thread_tag, set once by its first
-     * run. */
-    workers_job inner;
+    bool did_work;
+    /* Third line, read every run, set at wrap time (the clock copied from
+     * the tally so a run never touches the tally's line, which its mutex
+     * dirties); owner is the owner's &workers__thread_tag, set once by its
+     * first run; prev changes under the tally's mutex, rarely. */
+    _Alignas(WORKERS__CACHELINE) workers_job inner;
     workers_clock_fn clock;
     void *clock_arg;
     _Atomic(const char *) owner;
     struct workers__tally *tally;
-    /* Third line: the runs of threads other than the owner (a shared job)
-     * count here, with atomic adds. Then the cold links: prev/next change
-     * under the tally's mutex. */
+    struct workers__slot *prev;
+    /* Fourth line: the runs of threads other than the owner (a shared job)
+     * count here, with atomic adds. */
     _Alignas(WORKERS__CACHELINE) struct workers__counts shared;
-    struct workers__slot *prev, *next;
 };
 
-/* Sums of a tally: the retired totals plus every live slot. */
+/* Sums of a tally: the retired totals plus every live slot. worker_ns is
+ * the sum of the slots' lives (wrap to free), when the tally times them. */
 struct workers__tally_sums {
-    uint64_t started, finished, failed;
-    uint64_t total_ns, last_ns, last_end_ns;
+    uint64_t started, finished, failed, idle;
+    uint64_t total_ns, busy_ns, last_ns, last_end_ns, worker_ns;
 };
 
 struct workers__tally {
     pthread_mutex_t mu;
     struct workers__slot *live;      /* guarded by mu */
     struct workers__tally_sums gone; /* freed slots' totals; guarded by mu */
-    workers_clock_fn clock;          /* elapsed only; never NULL there */
+    workers_clock_fn clock;          /* timed tallies only; else NULL */
     void *clock_arg;
+    /* Stamps each slot's life (the autoscaler's): set before any wrap. */
+    bool lives;
 };
 
 /*
  * The public workers_counter and workers_elapsed handles point to a tally
- * (those struct types are never defined). clock is elapsed's, NULL for a
- * counter. Errors: -ENOMEM, or -errno from pthread_mutex_init.
+ * (those struct types are never defined); an autoscaler holds one. clock
+ * is NULL for a counter. Errors: -ENOMEM, or -errno from
+ * pthread_mutex_init.
  */
 int workers__tally_new(struct workers__tally **out, workers_clock_fn clock,
                        void *clock_arg);
@@ -255,6 +281,12 @@ int workers__tally_wrap(struct workers__tally *t, workers_job *job,
                         workers_job_fn run);
 void workers__tally_read(struct workers__tally *t,
                          struct workers__tally_sums *out);
+/* A tally's busy and worker time (lives set) up to now (its clock), runs
+ * in progress that count as busy included; one cache line per live slot.
+ * A live slot counts as one worker: its owner's runs only (a job shared by
+ * several threads is measured through its first one). */
+void workers__tally_sample(struct workers__tally *t, uint64_t now,
+                           uint64_t *busy_ns, uint64_t *worker_ns);
 /* The counter's view of sums. */
 void workers__tally_counts(const struct workers__tally_sums *sums,
                            workers_counter_stats *out);
@@ -281,10 +313,10 @@ workers__slot_owned(struct workers__slot *s)
  * an exact increment there: nobody else can write in between, and readers
  * only need each store to be atomic (untorn). That keeps the lock prefix of
  * fetch_add off the hot path; the shared counts, which several threads may
- * write at once, take fetch_add. finished and failed are stored with
- * release (free on x86) and read with acquire, in the order failed,
- * finished, started, so a reader never sees failed > finished or finished >
- * started.
+ * write at once, take fetch_add. finished, failed and idle are stored with
+ * release (free on x86) and read with acquire, in the order failed and
+ * idle, finished, started, so a reader never sees failed + idle > finished
+ * or finished > started.
  */
 static inline void
 workers__count_add(_Atomic uint64_t *v, uint64_t n, bool shared,
@@ -308,12 +340,59 @@ static inline void
 workers__count_finish(struct workers__counts *c, bool shared, int result)
 {
     workers__count_add(&c->finished, 1, shared, memory_order_release);
-    if (result != 0)
+    if (result == WORKERS_EIDLE)
+        workers__count_add(&c->idle, 1, shared, memory_order_release);
+    else if (result != 0)
         workers__count_add(&c->failed, 1, shared, memory_order_release);
 }
 
-/* middleware/wrapper.c: the state of retry and wait, an inner job and a
- * value. The wrapper's free frees the inner job. */
+/* middleware/elapsed.c: the run of a timed tally's slot (elapsed's and the
+ * autoscaler's): times the inner job with one clock read and counts it. */
+int workers__timed_run(workers_ctx *ctx, void *slot);
+
+/*
+ * autoscale/policy.c: the autoscaler's decision, a pure function of the
+ * policy, the pool's bounds, what was measured, the size and the clock,
+ * so that tests drive it with synthetic loads and no thread.
+ */
+
+/* Cumulative busy and worker time, as workers__tally_sample() gives. */
+struct workers__as_sample {
+    uint64_t busy_ns, worker_ns;
+};
+
+/* A point of measurement: when, and the totals then. */
+struct workers__as_mark {
+    uint64_t ns;
+    struct workers__as_sample at;
+};
+
+/* What the decision remembers between ticks. Zero = before the first. */
+struct workers__as_state {
+    bool measuring;                  /* a span is open */
+    int count;                       /* the size the last tick left or found */
+    struct workers__as_mark start;   /* of the span (a window at most) */
+    struct workers__as_mark quarter; /* of the current quarter window */
+    double quarter_u; /* utilisation over the last whole quarter */
+    uint64_t last_tick_ns;
+    bool changed;       /* change_ns is set */
+    uint64_t change_ns; /* the last change of size, for the cooldown */
+};
+
+/* The policy with its defaults applied, or -EINVAL. in may be NULL. */
+int workers__autoscale_policy(const workers_autoscale_policy *in,
+                              workers_autoscale_policy *out);
+/* Decides for a pool of `current` workers, min/max its config's (max 0:
+ * none), and updates *st as if the decision is carried out in full; fills
+ * *d but its err. p has its defaults applied. */
+void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
+                               int max, struct workers__as_state *st,
+                               const struct workers__as_sample *now_sample,
+                               int current, uint64_t now,
+                               workers_autoscale_decision *d);
+
+/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job
+ * and a value. The wrapper's free frees the inner job. */
 struct workers__wrapper {
     workers_job inner;
     uint64_t value;

@@ -8,8 +8,8 @@
  *   until the worker's context is cancelled.
  * - A job builder makes one job per worker, so per-worker state needs no
  *   lock: a built job is only ever run by its own worker.
- * - Middlewares wrap each worker's job (counter, elapsed, retry, wait, or
- *   your own).
+ * - Middlewares wrap each worker's job (counter, elapsed, retry, wait,
+ *   idle wait, autoscale, or your own).
  * - Every pool function may be called from any thread at any time.
  *
  * Errors: every function that can fail returns 0 or a negative code: one of
@@ -74,7 +74,8 @@ WORKERS_API const char *workers_version(void);
     XX(ETIMEDOUT, -4009, "deadline exceeded")                                  \
     XX(ECANCELED, -4010, "cancelled")                                          \
     XX(ENOTRETRYABLE, -4011, "not retryable")                                  \
-    XX(EJOB, -4012, "job failed")
+    XX(EJOB, -4012, "job failed")                                              \
+    XX(EIDLE, -4013, "no work")
 
 enum workers_errno {
 #define WORKERS__ERR_ENUM(name, val, msg) WORKERS_##name = (val),
@@ -184,6 +185,13 @@ WORKERS_API int workers_ctx_new_for(workers_ctx **out,
  * alike, as a cancellation that never counts as an error for
  * stop_on_errors (see workers_is_canceled()). Jobs should honour
  * cancellation as soon as they can: close waits for the runs in progress.
+ *
+ * A run that looked for work and found none (an empty queue) returns
+ * WORKERS_EIDLE. That is an outcome, not an error: stop_on_errors does not
+ * stop on it, the retry middleware does not retry it, the counter counts it
+ * as idle rather than failed, the autoscaler counts its time as idle, and
+ * workers_idle_wait() pauses the worker after it so that an empty queue is
+ * not polled hot.
  */
 typedef int (*workers_job_fn)(workers_ctx *ctx, void *arg);
 
@@ -194,6 +202,19 @@ static inline bool
 workers_is_canceled(int err)
 {
     return err == WORKERS_ECANCELED || err == -ECANCELED;
+}
+
+/*
+ * Whether a run's result is an error in the pool's sense, the one that
+ * stop_on_errors stops on: not 0, a cancellation (workers_is_canceled():
+ * WORKERS_ECANCELED or -ECANCELED) or WORKERS_EIDLE. For middlewares that
+ * react to errors (a backoff, an alert). Thread-safe.
+ */
+static inline bool
+workers_result_is_error(int result)
+{
+    return result != 0 && !workers_is_canceled(result) &&
+           result != WORKERS_EIDLE;
 }
 
 /*
@@ -286,7 +307,10 @@ typedef struct workers_config {
     int min;     /* >= 0; default 0: the pool may pause with no worker */
     int max;     /* 0 = unlimited, else >= min and >= initial */
     int initial; /* 0 = max(1, min); else min <= initial (<= max) */
-    bool stop_on_errors; /* the first job error stops the whole pool */
+    /* The first job error stops the whole pool: a result that
+     * workers_result_is_error() calls one (cancellations and WORKERS_EIDLE
+     * are not). */
+    bool stop_on_errors;
     /*
      * Stack size of each worker thread in bytes; 0 = the system default
      * (RLIMIT_STACK, often 8 MiB). A stack costs address space, but only the
@@ -435,8 +459,8 @@ WORKERS_API void workers_pool_free(workers_pool *pool);
 /* ------------------------------------------------------------------ */
 
 /*
- * Counter: how many runs started, finished and failed, and how many are
- * running. Each wrapped job counts in its own cache line, written only by
+ * Counter: how many runs started, finished, failed, found no work, and are
+ * running. Each wrapped job counts in its own cache lines, written only by
  * the first thread that runs it (its worker) without lock or atomic
  * read-modify-write; a read sums them. A wrapped job that several workers
  * share (workers_pool_start(wrap(job, counter)), Go's pattern) counts
@@ -451,8 +475,9 @@ typedef struct workers_counter workers_counter;
 
 typedef struct workers_counter_stats {
     uint64_t started;
-    uint64_t finished; /* failed runs included */
-    uint64_t failed;   /* finished with a result other than 0 */
+    uint64_t finished; /* failed and idle runs included */
+    uint64_t failed;   /* finished with a result other than 0 or EIDLE */
+    uint64_t idle;     /* finished with WORKERS_EIDLE (found no work) */
     uint64_t running;  /* started - finished */
 } workers_counter_stats;
 
@@ -484,6 +509,7 @@ typedef uint64_t (*workers_clock_fn)(void *arg);
 typedef struct workers_elapsed_stats {
     workers_counter_stats counts;
     uint64_t total_ns;   /* sum of finished runs' durations */
+    uint64_t busy_ns;    /* the part of total_ns in runs that returned 0 */
     uint64_t average_ns; /* total_ns / finished, 0 when none */
     uint64_t last_ns;    /* duration of the run that finished last */
 } workers_elapsed_stats;
@@ -499,9 +525,9 @@ WORKERS_API void workers_elapsed_free(workers_elapsed *e);
 
 /*
  * Retry: runs the job again, up to `retries` more times, while it fails.
- * Stops at the first success, at WORKERS_ENOTRETRYABLE (returned as is), or
- * when ctx is cancelled; returns the last result. Stateless: the value
- * needs no freeing. Thread-safe.
+ * Stops at the first success, at WORKERS_ENOTRETRYABLE or WORKERS_EIDLE
+ * (returned as is), or when ctx is cancelled; returns the last result.
+ * Stateless: the value needs no freeing. Thread-safe.
  */
 WORKERS_API workers_middleware workers_retry(unsigned retries);
 
@@ -511,6 +537,158 @@ WORKERS_API workers_middleware workers_retry(unsigned retries);
  * returns WORKERS_ECANCELED. Stateless. Thread-safe.
  */
 WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
+
+/*
+ * Idle wait: after a run that returned WORKERS_EIDLE, pauses the worker
+ * pause_ns in workers_ctx_wait(), so that a job polling an empty queue does
+ * not spin; less() and close end the pause at once. Returns the run's result
+ * (WORKERS_EIDLE even when the pause was cut short); other results pass
+ * through without a pause. Give it after the autoscale middleware (outer),
+ * so that the pause falls between runs rather than inside an idle one.
+ * Stateless. Thread-safe.
+ */
+WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
+
+/* ------------------------------------------------------------------ */
+/* Autoscaling                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The autoscaler sizes a pool to the work there is, from what the runs
+ * report. Its middleware times every run of every worker, in slots written
+ * by their worker only (as the elapsed middleware does: one clock read per
+ * run, no lock): the time in runs that did work (returned 0) is busy; idle
+ * runs (WORKERS_EIDLE), failed runs and the time between runs are not.
+ * Utilisation is busy time over worker time (workers x wall time) across a
+ * window. A run still in progress counts as busy up to now when its
+ * worker's previous run did work, so runs longer than a window are seen; a
+ * worker's first run, and a run after an idle or failed one, count once
+ * they end (a job that blocks waiting for work does not look busy).
+ *
+ * There is no hidden thread: the program calls workers_autoscale_tick()
+ * from its own timer, and the tick decides and calls workers_pool_more()
+ * or workers_pool_less(). It measures in windows that restart at each
+ * change of the pool's size, so that each measures one size, and decides:
+ * - when a whole quarter window was saturated (utilisation >= (1 + target
+ *   + band) / 2: every worker busy, the work may be larger than the pool),
+ *   grow at once to ceil(workers / target), at most doubling;
+ * - at the end of a window, when utilisation > target + band, grow to the
+ *   size that brings it back to target (ceil(busy workers / target));
+ * - at the end of a window, shrink by one worker when the pool one worker
+ *   smaller would still be under target - band, over the window and over
+ *   its last quarter (a burst that began late in the window keeps it), at
+ *   most once per cooldown (counted from the last change either way, so a
+ *   burst's growth is not undone at once);
+ * - otherwise hold: on a steady load it settles and stays;
+ * - stay within [max(min, 1), max] of the pool's config (max 0: no bound).
+ *   It never takes a pool to zero workers, where no run could report that
+ *   work came back; a pool someone else paused at zero is left there.
+ * The band is min(0.1, (1 - target) / 2) above and min(0.1, target / 2)
+ * below. Failed runs are not work: a failing job never makes it grow.
+ * A size it did not set (another caller's more/less) is taken as the new
+ * starting point, measured afresh and not shrunk before a cooldown. To turn
+ * autoscaling off, stop calling tick; to turn it on again, call
+ * workers_autoscale_set_policy() (which restarts the measurement) and tick
+ * again. A gap of more than two windows between ticks restarts it too.
+ */
+typedef struct workers_autoscale workers_autoscale;
+
+/* The caller fills this; zero means default for every field. */
+typedef struct workers_autoscale_policy {
+    double target;        /* busy / worker time to hold, in (0, 1); 0.8 */
+    uint64_t window_ns;   /* span measured per decision; 10 s */
+    uint64_t cooldown_ns; /* least time between two downscales; 30 s */
+} workers_autoscale_policy;
+
+/* Why a tick decided what it did. */
+typedef enum workers_autoscale_reason {
+    WORKERS_AUTOSCALE_MEASURING, /* too little measured since the last
+                                    change, first tick, or a gap */
+    WORKERS_AUTOSCALE_STEADY,    /* within the band: held */
+    WORKERS_AUTOSCALE_GROW,      /* above the band: grew */
+    WORKERS_AUTOSCALE_SHRINK,    /* below the band: shrank by one */
+    WORKERS_AUTOSCALE_COOLDOWN,  /* below the band; the cooldown runs */
+    WORKERS_AUTOSCALE_LIMIT,     /* would grow or shrink past a bound */
+    WORKERS_AUTOSCALE_EXTERNAL,  /* another caller changed the size */
+    WORKERS_AUTOSCALE_PAUSED     /* no worker (paused, closed, unstarted) */
+} workers_autoscale_reason;
+
+/* What one tick decided and did. Fields are public, filled by the tick. */
+typedef struct workers_autoscale_decision {
+    int old_count;      /* workers_pool_current() at the tick */
+    int wanted;         /* the size decided */
+    int new_count;      /* after the tick's more/less (== old: no change) */
+    double utilisation; /* busy / worker time over span_ns, in [0, 1] */
+    uint64_t span_ns;   /* the span measured (0: nothing yet) */
+    double target;      /* the policy's target, for the log line */
+    workers_autoscale_reason reason;
+    /* The first more/less error (then new_count is what was reached), else
+     * 0. WORKERS_EMAX/EMIN: another caller got there first. */
+    int err;
+} workers_autoscale_decision;
+
+/*
+ * Makes an autoscaler. policy may be NULL (all defaults); it is copied.
+ * clock is the clock runs are timed with and tick's now_ns is read from:
+ * NULL = CLOCK_MONOTONIC in nanoseconds (tests inject theirs). *out is
+ * owned by the caller: workers_autoscale_free(). Errors: -EINVAL (target
+ * not in (0, 1) or NaN), -ENOMEM. Thread-safe.
+ */
+WORKERS_API int workers_autoscale_new(workers_autoscale **out,
+                                      const workers_autoscale_policy *policy,
+                                      workers_clock_fn clock, void *clock_arg);
+
+/*
+ * The middleware that feeds as: give it to ONE pool's
+ * workers_pool_new_with_config() (it wraps each worker's job). It measures
+ * each job it wraps as one worker: a job wrapped by hand and shared by
+ * several workers is counted exactly but measured through the runs of the
+ * first thread that runs it only. Its per-run cost is the counter's plus
+ * one clock read. as must outlive that pool. Thread-safe.
+ */
+WORKERS_API workers_middleware
+workers_autoscale_middleware(workers_autoscale *as);
+
+/*
+ * One decision: measures the runs of pool (the pool as's middleware
+ * wraps) up to now_ns (read from as's clock: CLOCK_MONOTONIC unless one
+ * was injected), decides as described above and calls workers_pool_more()
+ * or workers_pool_less() to apply it. Call it from a timer every quarter
+ * window (saturation is checked per quarter window, so a faster timer does
+ * not make it act faster, and a slower one makes it slower); it acts only
+ * when enough has been measured, and holds otherwise. Fills *out (may be
+ * NULL); a program logs the decisions that changed the size or failed
+ * (new_count != old_count or err != 0) with workers_autoscale_describe().
+ * Returns out->err: 0, or the first more/less error (the size then is what
+ * was reached; the next tick goes on from there). Thread-safe (ticks are
+ * serialised); it may take as long as the more() calls it makes.
+ */
+WORKERS_API int workers_autoscale_tick(workers_autoscale *as,
+                                       workers_pool *pool, uint64_t now_ns,
+                                       workers_autoscale_decision *out);
+
+/*
+ * Replaces the policy (a reload; the same policy again restarts the
+ * measurement): copied, checked as in new, taking effect at the next tick,
+ * which measures afresh. The cooldown's clock is kept. Errors: -EINVAL (as
+ * is left unchanged). Thread-safe.
+ */
+WORKERS_API int
+workers_autoscale_set_policy(workers_autoscale *as,
+                             const workers_autoscale_policy *policy);
+
+/*
+ * Writes a one-line account of d into buf (len bytes, NUL-terminated,
+ * truncated to fit), e.g. "4 -> 7 workers (utilisation 0.97 over 10s,
+ * target 0.80)" or "5 workers, steady (utilisation 0.78 over 10s, target
+ * 0.80)". Returns what snprintf() returns. Thread-safe.
+ */
+WORKERS_API int workers_autoscale_describe(const workers_autoscale_decision *d,
+                                           char *buf, size_t len);
+
+/* Frees as; no job its middleware wrapped may still exist (free the pool
+ * first). NULL is a no-op. */
+WORKERS_API void workers_autoscale_free(workers_autoscale *as);
 
 #ifdef __cplusplus
 }

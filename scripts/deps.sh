@@ -5,9 +5,8 @@
 #                  compiler and its headers, make, pkg-config, libev, inih,
 #                  jansson (the control socket's replies)
 #   deps.sh test   that, and what make check needs: Check, valgrind (one
-#                  daemon scenario runs under memcheck), libmicrohttpd and
-#                  jansson, promtool (prometheus), unshare and setpriv
-#                  (util-linux)
+#                  daemon scenario runs under memcheck), libmicrohttpd,
+#                  promtool (prometheus), unshare and setpriv (util-linux)
 #   deps.sh fuzz   run's, and clang with libFuzzer (make fuzz)
 # Each dependency is found the way the build uses it: pkg-config for inih,
 # Check, libmicrohttpd and jansson, the header and library for libev, the

@@ -380,6 +380,12 @@ START_TEST(test_close_with_live_ctx)
 }
 END_TEST
 
+static bool
+first_stopped(void *arg)
+{
+    return atomic_load(&((ct_probe *)arg)->stops[1]) != 0;
+}
+
 /* Close waits for a removed worker still finishing its last run. */
 START_TEST(test_close_waits_for_removed)
 {
@@ -391,6 +397,9 @@ START_TEST(test_close_waits_for_removed)
     ck_assert_int_eq(workers_pool_less(c.pool), 0); /* returns at once */
     ck_assert_int_eq(workers_pool_current(c.pool), 1);
     call_start(&c, close_main);
+    /* The worker left running returns from its cancelled run (when it is
+     * scheduled: no time is assumed), and close still waits. */
+    ck_assert(tu_wait_until(first_stopped, &g.probe, TU_DEADLINE_MS));
     call_still_blocked(&c);
     ck_assert_int_eq(atomic_load(&g.probe.stops[1]), 1);
     ct_gate_open(&g.gate);

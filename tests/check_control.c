@@ -1248,7 +1248,8 @@ START_TEST(test_permission)
         return;
     }
     make_scratch();
-    /* Everyone may reach and connect to the socket: SO_PEERCRED decides. */
+    /* Everyone may reach and connect to the socket: SO_PEERCRED decides.
+     * (The runner's private folder is searchable by all: check_main.c.) */
     ck_assert_int_eq(chmod(root, 0711), 0);
     ck_assert_int_eq(chmod(scratch, 0711), 0);
     logfd = open(in_scratch("log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

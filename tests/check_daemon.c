@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct run {
@@ -673,17 +674,21 @@ START_TEST(test_watchdog)
 }
 END_TEST
 
-/* The process has exec'd sleep and holds only 0-2: between fork and exec
- * a child still has the daemon's descriptors (close-on-exec) and
- * environment, and sleep's start-up opens its locale files for a moment.
- * A descriptor the daemon leaked would stay: the wait would time out. */
+/* The process has exec'd sleep, is blocked in its sleep (so its start-up,
+ * which opens its locale files for a moment, is over) and holds only 0-2:
+ * between fork and exec a child still has the daemon's descriptors
+ * (close-on-exec) and environment. A descriptor the daemon leaked would
+ * stay: the wait would time out. */
 static bool
 settled_sleep(void *pidp)
 {
     pid_t pid = *(pid_t *)pidp;
     char *comm = du_read(du_fmt("/proc/%ld/comm", (long)pid));
+    long nr = strtol(du_read(du_fmt("/proc/%ld/syscall", (long)pid)), NULL, 10);
 
-    return strcmp(comm, "sleep\n") == 0 && strcmp(du_fds(pid), "0 1 2") == 0;
+    return strcmp(comm, "sleep\n") == 0 &&
+           (nr == SYS_clock_nanosleep || nr == SYS_nanosleep) &&
+           strcmp(du_fds(pid), "0 1 2") == 0;
 }
 
 /* The job's process holds 0-2 and nothing of the daemon's: not the

@@ -2,8 +2,8 @@
  * What a user gets from the tree: `make install DESTDIR=... PREFIX=/usr`
  * gives exactly the documented layout, a program built with pkg-config
  * against it runs a pool, the systemd units verify (and keep a low
- * exposure), the installed plugin.ini loads, `make uninstall`
- * removes every file; the README's embedding example compiles and runs; the
+ * exposure), the installed plugin.ini loads, `make uninstall` removes every
+ * file; the README's examples (embedding, autoscaling) compile and run; the
  * man pages render without a warning.
  *
  * These tests drive make, the compiler, pkg-config, systemd-analyze and groff
@@ -154,17 +154,47 @@ run_example(const char *env, const char *bin)
     free(out);
 }
 
+/* Extracts README example `name` into SCRATCH/name.c and builds
+ * SCRATCH/name against the static library. */
+static void
+build_example(const char *name)
+{
+    char src[PATH_MAX], log[PATH_MAX];
+    snprintf(src, sizeof(src), SCRATCH "/%s.c", name);
+    snprintf(log, sizeof(log), SCRATCH "/%s-cc.log", name);
+    extract_example(name, src);
+    ck_assert_sh_ok(sh(log,
+                       "%s " EX_CFLAGS " -I'%s/lib' -o '" SCRATCH "/%s' "
+                       "'%s' '%s/libworkers.a' -lpthread",
+                       WORKERS_CC, SRC, name, src, BLD),
+                    log, "compiling the README example");
+}
+
 START_TEST(test_readme_example)
 {
     fresh_scratch();
-    extract_example("embed", SCRATCH "/example.c");
-    char log[] = SCRATCH "/example-cc.log";
-    ck_assert_sh_ok(sh(log,
-                       "%s " EX_CFLAGS " -I'%s/lib' -o '%s/example' "
-                       "'%s/example.c' '%s/libworkers.a' -lpthread",
-                       WORKERS_CC, SRC, SCRATCH, SCRATCH, BLD),
-                    log, "compiling the README example");
-    run_example("", SCRATCH "/example");
+    build_example("embed");
+    run_example("", SCRATCH "/embed");
+}
+END_TEST
+
+/* The autoscaling example drains its backlog, growing from one worker
+ * (its first change) and back; it stops itself. */
+START_TEST(test_readme_autoscale_example)
+{
+    fresh_scratch();
+    build_example("autoscale");
+    char log[] = SCRATCH "/autoscale-run.log";
+    ck_assert_sh_ok(sh(log, "'" SCRATCH "/autoscale'"), log,
+                    "the README autoscale example");
+    char *out = slurp(log);
+    ck_assert_ptr_nonnull(out);
+    const char first[] = "autoscale: 1 -> 2 workers (utilisation 1.00 over ";
+    ck_assert_msg(strncmp(out, first, strlen(first)) == 0,
+                  "README autoscale example printed:\n%s", out);
+    ck_assert_msg(strstr(out, "-> 1 worker (") != NULL,
+                  "README autoscale example printed:\n%s", out);
+    free(out);
 }
 END_TEST
 
@@ -571,6 +601,7 @@ make_install_suite(void)
     TCase *tc = tcase_create("install");
     tcase_set_timeout(tc, SLOW_TIMEOUT_S);
     tcase_add_test(tc, test_readme_example);
+    tcase_add_test(tc, test_readme_autoscale_example);
     tcase_add_test(tc, test_install_uninstall);
     tcase_add_test(tc, test_man_pages);
     tcase_add_test(tc, test_readme_ini_keys);

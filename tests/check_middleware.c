@@ -734,6 +734,7 @@ struct shared_runs {
     struct {
         _Alignas(WORKERS__CACHELINE) _Atomic uint64_t n;
     } w[5];
+    bool idle; /* every third run but one finds no work, too */
 };
 
 static int
@@ -743,7 +744,9 @@ shared_run(workers_ctx *ctx, void *arg)
     _Atomic uint64_t *n = &r->w[workers_ctx_worker_id(ctx)].n;
     uint64_t runs = atomic_load_explicit(n, memory_order_relaxed) + 1;
     atomic_store_explicit(n, runs, memory_order_relaxed);
-    return runs % 3 == 0 ? WORKERS_EJOB : 0;
+    if (runs % 3 == 0)
+        return WORKERS_EJOB;
+    return r->idle && runs % 3 == 1 ? WORKERS_EIDLE : 0;
 }
 
 static bool
@@ -796,6 +799,64 @@ START_TEST(counter_shared_job_exact)
     ck_assert_uint_eq(st.counts.failed, fails);
     ck_assert_uint_ge(st.total_ns, runs);
     ck_assert_uint_ge(st.last_ns, 1);
+    workers_elapsed_free(e);
+    workers_counter_free(c);
+}
+END_TEST
+
+/* The same shared job, with idle runs as well: idle is counted apart from
+ * failed and busy time only from the runs that returned 0, exactly, in the
+ * owner's counts and the others' alike. The clock is each thread's own
+ * count of reads, so that every timed run lasts exactly 1: an owner's run
+ * reads it once (its start is its previous end), another thread's twice. */
+static _Thread_local uint64_t thread_reads;
+
+static uint64_t
+thread_clock(void *arg)
+{
+    (void)arg;
+    return ++thread_reads;
+}
+
+START_TEST(elapsed_shared_job_idle_busy_exact)
+{
+    workers_counter *c;
+    workers_elapsed *e;
+    ck_assert_int_eq(workers_counter_new(&c), 0);
+    ck_assert_int_eq(workers_elapsed_new(&e, thread_clock, NULL), 0);
+    workers_middleware mws[] = {workers_counter_middleware(c),
+                                workers_elapsed_middleware(e)};
+    static struct shared_runs r = {.idle = true}; /* fresh per forked test */
+    workers_job job = workers_job_func(shared_run, &r);
+    ck_assert_int_eq(workers_wrap(&job, mws, 2), 0);
+    workers_config cfg = {.initial = 4};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    ck_assert(tu_wait_until(shared_ran, &r, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+
+    uint64_t runs = 0, fails = 0, idles = 0;
+    for (int id = 1; id <= 4; id++) {
+        uint64_t n = atomic_load(&r.w[id].n);
+        runs += n;
+        fails += n / 3;
+        idles += (n + 2) / 3;
+    }
+    workers_counter_stats cs;
+    workers_counter_stats_get(c, &cs);
+    ck_assert_uint_eq(cs.finished, runs);
+    ck_assert_uint_eq(cs.failed, fails);
+    ck_assert_uint_eq(cs.idle, idles);
+    workers_elapsed_stats st;
+    workers_elapsed_stats_get(e, &st);
+    ck_assert_uint_eq(st.counts.started, runs);
+    ck_assert_uint_eq(st.counts.finished, runs);
+    ck_assert_uint_eq(st.counts.failed, fails);
+    ck_assert_uint_eq(st.counts.idle, idles);
+    ck_assert_uint_eq(st.total_ns, runs);
+    ck_assert_uint_eq(st.busy_ns, runs - fails - idles);
     workers_elapsed_free(e);
     workers_counter_free(c);
 }
@@ -948,6 +1009,7 @@ make_middleware_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, counter_through_pool);
     tcase_add_test(tc, counter_shared_job_exact);
+    tcase_add_test(tc, elapsed_shared_job_idle_busy_exact);
     tcase_add_test(tc, elapsed_through_pool);
     tcase_add_test(tc, elapsed_excludes_wait_in_pool);
     tcase_add_test(tc, wait_in_pool);

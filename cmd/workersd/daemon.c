@@ -103,9 +103,9 @@ struct watch {
     struct daemon *d;
 };
 
-/* The pool's own rule: any result but 0 and a cancellation
- * (workers_is_canceled) is a job error. Only the first error costs an
- * atomic and a wake-up. */
+/* The pool's own rule (workers_result_is_error): any result but 0, a
+ * cancellation and WORKERS_EIDLE is a job error. Only the first error
+ * costs an atomic and a wake-up. */
 static int
 watch_run(workers_ctx *ctx, void *arg)
 {
@@ -113,7 +113,7 @@ watch_run(workers_ctx *ctx, void *arg)
     int rc = w->inner.fn(ctx, w->inner.arg);
     int none = 0;
 
-    if (rc != 0 && !workers_is_canceled(rc) &&
+    if (workers_result_is_error(rc) &&
         atomic_load_explicit(&w->d->job_error, memory_order_relaxed) == 0 &&
         atomic_compare_exchange_strong(&w->d->job_error, &none, rc))
         ev_async_send(w->d->loop, &w->d->job_failed);

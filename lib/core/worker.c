@@ -23,8 +23,9 @@
 /*
  * THE hot path: one iteration is one run of the job. It takes no lock, makes
  * no allocation and no syscall: an acquire load of the flag and an indirect
- * call. Errors leave the loop only with stop_on_errors (a cancellation,
- * WORKERS_ECANCELED or -ECANCELED, never does); otherwise only the
+ * call. Errors leave the loop only with stop_on_errors, and only those
+ * workers_result_is_error() calls errors (a cancellation, WORKERS_ECANCELED
+ * or -ECANCELED, and WORKERS_EIDLE never do); otherwise only the
  * middlewares see them.
  */
 static int
@@ -32,7 +33,7 @@ worker_loop(workers_ctx *ctx, workers_job_fn fn, void *arg, bool stop_on_errors)
 {
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         int err = fn(ctx, arg);
-        if (err != 0 && !workers_is_canceled(err) && stop_on_errors)
+        if (stop_on_errors && workers_result_is_error(err))
             return err;
     }
     return 0;

@@ -1,5 +1,5 @@
 /*
- * The counter middleware: started, finished, failed and running runs.
+ * The counter middleware: started, finished, failed, idle and running runs.
  *
  * A workers_counter is a tally (tally.c): each job it wraps counts into its
  * own slot, written only by the worker running that job. The run path below

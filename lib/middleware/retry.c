@@ -1,6 +1,7 @@
 /*
  * The retry middleware: runs the inner job again, up to `value` more times,
  * while it fails. It stops at the first success, at WORKERS_ENOTRETRYABLE,
+ * at WORKERS_EIDLE (no work is not a failure: the next run polls again),
  * or once the context is cancelled (a cancelled worker must stop promptly,
  * and its job would most likely fail again for that very reason), and
  * returns the last result. No lock, allocation or syscall per run.
@@ -11,7 +12,7 @@ static bool
 worth_retrying(int result, workers_ctx *ctx)
 {
     return result != 0 && result != WORKERS_ENOTRETRYABLE &&
-           !workers_ctx_done(ctx);
+           result != WORKERS_EIDLE && !workers_ctx_done(ctx);
 }
 
 static int

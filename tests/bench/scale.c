@@ -16,7 +16,11 @@
  *   threads the previous calls woke, which compete for the CPUs and for
  *   the pool's lock, beside waking threads back to back;
  * - close() of 1,000 blocked workers, beside waking and joining 1,000
- *   blocked threads; pthread_create + pthread_join for reference.
+ *   blocked threads; pthread_create + pthread_join for reference;
+ * - workers_autoscale_tick() on a pool of 1,000 blocked workers held at
+ *   min = max (so the tick measures and decides, and calls neither more
+ *   nor less), beside reading a counter's stats over the same workers:
+ *   both walk one slot per worker.
  */
 #include "bench.h"
 
@@ -33,6 +37,7 @@
 
 #define NCALLS 10000
 #define NCLOSE 1000
+#define NTICKS 1000
 #define STACK (64 * 1024)
 
 _Atomic int bn_entered, bn_exited, bn_raw_entered, bn_raw_exited;
@@ -301,6 +306,47 @@ pool_close_ms(void)
     return ms;
 }
 
+/* The mean of NTICKS ticks of an autoscaler over NCLOSE blocked workers,
+ * and of as many counter reads over the same workers, in microseconds. */
+static void
+tick_us(double *tick, double *read)
+{
+    workers_counter *c;
+    workers_autoscale *as;
+    bn_check(workers_counter_new(&c), "counter new");
+    bn_check(workers_autoscale_new(&as, NULL, NULL, NULL), "autoscale new");
+    workers_middleware mws[] = {workers_counter_middleware(c),
+                                workers_autoscale_middleware(as)};
+    workers_config cfg = {.min = NCLOSE, .max = NCLOSE, .stack_size = STACK};
+    workers_pool *p;
+    bn_check(workers_pool_new_with_config(&p, &cfg, mws, 2), "pool new");
+    atomic_store(&bn_entered, 0);
+    atomic_store(&bn_exited, 0);
+    workers_job job = workers_job_func(bn_idle_job, NULL);
+    bn_check(workers_pool_start(p, &job), "pool start");
+    bn_wait_count(&bn_entered, NCLOSE, "workers blocked");
+
+    uint64_t t_tick = 0, t_read = 0;
+    workers_autoscale_decision d;
+    for (int i = 0; i < NTICKS; i++) {
+        uint64_t t0 = bn_now_ns();
+        bn_check(workers_autoscale_tick(as, p, t0, &d), "tick");
+        uint64_t t1 = bn_now_ns();
+        workers_counter_stats st;
+        workers_counter_stats_get(c, &st);
+        t_tick += t1 - t0;
+        t_read += bn_now_ns() - t1;
+    }
+    if (d.new_count != NCLOSE)
+        bn_die("tick: %d workers, not %d", d.new_count, NCLOSE);
+    *tick = (double)t_tick / NTICKS / 1000.0;
+    *read = (double)t_read / NTICKS / 1000.0;
+    bn_check(workers_pool_close(p, NULL), "close");
+    workers_pool_free(p);
+    workers_autoscale_free(as);
+    workers_counter_free(c);
+}
+
 static double
 base_close_ms(struct bn_rawt *r)
 {
@@ -343,8 +389,11 @@ bn_scale(const bn_opts *o)
     lat *l = calloc((size_t)(R * NL), sizeof *l);
     double *closep = calloc((size_t)R, sizeof *closep);
     double *closeb = calloc((size_t)R, sizeof *closeb);
+    double *tickp = calloc((size_t)R, sizeof *tickp);
+    double *tickb = calloc((size_t)R, sizeof *tickb);
     double *a = calloc((size_t)R, sizeof *a), *b = calloc((size_t)R, sizeof *b);
-    if (!ns || !nb || !raw || !l || !closep || !closeb || !a || !b)
+    if (!ns || !nb || !raw || !l || !closep || !closeb || !tickp || !tickb ||
+        !a || !b)
         bn_die("out of memory");
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, STACK);
@@ -353,6 +402,7 @@ bn_scale(const bn_opts *o)
         rep(ns, nb, raw, &l[r * NL]);
         closep[r] = pool_close_ms();
         closeb[r] = base_close_ms(raw);
+        tick_us(&tickp[r], &tickb[r]);
     }
 
     char title[200];
@@ -403,6 +453,9 @@ bn_scale(const bn_opts *o)
     snprintf(what, sizeof what, "close(), %d blocked workers", NCLOSE);
     snprintf(bw, sizeof bw, "wake+join %d threads", NCLOSE);
     row(what, "ms", closep, closeb, R, bw, BN_ABS_LE, 5, "< 5 ms");
+    snprintf(what, sizeof what, "autoscale tick, %d workers: mean", NCLOSE);
+    snprintf(bw, sizeof bw, "counter stats read, %d", NCLOSE);
+    row(what, "us", tickp, tickb, R, bw, BN_ABS_LE, 20, "<= 20 us");
 
     pthread_attr_destroy(&attr);
     free(ns);
@@ -411,6 +464,8 @@ bn_scale(const bn_opts *o)
     free(l);
     free(closep);
     free(closeb);
+    free(tickp);
+    free(tickb);
     free(a);
     free(b);
 }

@@ -5,13 +5,15 @@
  * job through an indirect call, checking its own atomic stop flag before
  * each call: what the pool's worker loop does, minus the pool.
  *
- * The elapsed middleware reads the clock once per run by design, so its
- * rows compare with the same raw loop plus one clock read per run.
+ * The elapsed and autoscale middlewares read the clock once per run by
+ * design, so their rows compare with the same raw loop plus one clock read
+ * per run; the autoscale middleware's target is the counter's cost plus
+ * that clock read, taken within each repetition.
  *
  * Each window: start, snapshot runs + wall + process CPU time, sleep,
  * snapshot again, stop. ns/run/CPU = process CPU time / runs, so that CPU
  * stolen by other processes on a shared machine does not count; runs/s is
- * wall-clock. For every repetition the raw loop and the four pool variants
+ * wall-clock. For every repetition the raw loops and the pool variants
  * run back to back and the ratio is taken within the repetition.
  */
 #include "bench.h"
@@ -141,16 +143,26 @@ run_raw(void *(*main_fn)(void *), int n, unsigned ms)
     return s;
 }
 
-enum { V_RAW, V_RAW_CLOCK, V_BARE, V_COUNTER, V_ELAPSED, V_BOTH, NV };
-static const char *const vname[NV] = {"raw loop", "raw loop + clock",
-                                      "bare",     "counter",
-                                      "elapsed",  "counter+elapsed"};
+enum {
+    V_RAW,
+    V_RAW_CLOCK,
+    V_BARE,
+    V_COUNTER,
+    V_ELAPSED,
+    V_BOTH,
+    V_AUTOSCALE,
+    NV
+};
+static const char *const vname[NV] = {
+    "raw loop", "raw loop + clock", "bare",     "counter",
+    "elapsed",  "counter+elapsed",  "autoscale"};
 
 static sample
 run_pool(int variant, int n, unsigned ms)
 {
     workers_counter *c = NULL;
     workers_elapsed *e = NULL;
+    workers_autoscale *as = NULL;
     workers_middleware mws[2];
     size_t nmws = 0;
     if (variant == V_COUNTER || variant == V_BOTH) {
@@ -160,6 +172,11 @@ run_pool(int variant, int n, unsigned ms)
     if (variant == V_ELAPSED || variant == V_BOTH) {
         bn_check(workers_elapsed_new(&e, NULL, NULL), "workers_elapsed_new");
         mws[nmws++] = workers_elapsed_middleware(e);
+    }
+    if (variant == V_AUTOSCALE) {
+        bn_check(workers_autoscale_new(&as, NULL, NULL, NULL),
+                 "workers_autoscale_new");
+        mws[nmws++] = workers_autoscale_middleware(as);
     }
     workers_config cfg = {.initial = n};
     workers_pool *p;
@@ -195,6 +212,7 @@ run_pool(int variant, int n, unsigned ms)
     }
     workers_counter_free(c);
     workers_elapsed_free(e);
+    workers_autoscale_free(as);
     return s;
 }
 
@@ -232,7 +250,7 @@ elapsed_clock_reads(unsigned ms)
     return runs ? (double)atomic_load(&clock_calls) / (double)runs : NAN;
 }
 
-static const int threads[] = {1, 2, 4, 16};
+static const int threads[] = {1, 2, 4, 16}; /* [1] is 2: see bn_throughput */
 #define NTH ((int)(sizeof threads / sizeof threads[0]))
 
 void
@@ -242,7 +260,8 @@ bn_throughput(const bn_opts *o)
     /* [threads][variant][rep] */
     sample *s = calloc((size_t)(NTH * NV * R), sizeof *s);
     double *v = calloc((size_t)R, sizeof *v), *w = calloc((size_t)R, sizeof *w);
-    if (!s || !v || !w)
+    double *q = calloc((size_t)R, sizeof *q);
+    if (!s || !v || !w || !q)
         bn_die("out of memory");
 #define S(t, var, r) s[((t)*NV + (var)) * R + (r)]
 
@@ -328,10 +347,33 @@ bn_throughput(const bn_opts *o)
                     .target = ">= 5x faster than Go"};
     bn_print(&gorow);
 
+    /* The autoscale middleware against the counter plus one clock read:
+     * counter + (raw loop + clock - raw loop), within each repetition. */
+    const int two = 1; /* threads[two] == 2 */
+    for (int r = 0; r < R; r++) {
+        double clock = S(two, V_RAW_CLOCK, r).ns_per_run_cpu -
+                       S(two, V_RAW, r).ns_per_run_cpu;
+        v[r] = S(two, V_AUTOSCALE, r).ns_per_run_cpu;
+        w[r] = S(two, V_COUNTER, r).ns_per_run_cpu + clock;
+        q[r] = v[r] / w[r];
+    }
+    bn_row as_row = {.what = "2 workers, autoscale vs counter",
+                     .unit = "ns/run/CPU",
+                     .pool = bn_stat_of(v, R),
+                     .base_what = "counter + 1 clock read",
+                     .base = bn_stat_of(w, R),
+                     .ratio = bn_stat_of(q, R).med,
+                     .judge = BN_RATIO_LE,
+                     .limit = 1.1,
+                     .target = "<= counter + clock (+10%)"};
+    bn_print(&as_row);
+
     /* Scaling: the overhead ratio at 2 workers over the one at 1 worker.
      * A cache line shared by the workers and written per run would make
      * it several times larger; the raw loop's own scaling cancels out. */
-    for (int var = V_COUNTER; var <= V_ELAPSED; var++) {
+    for (int var = V_COUNTER; var <= V_AUTOSCALE; var++) {
+        if (var == V_BOTH)
+            continue;
         char what[64];
         snprintf(what, sizeof what, "%s: scaling 1 -> 2 workers", vname[var]);
         int bv = var >= V_ELAPSED ? V_RAW_CLOCK : V_RAW;
@@ -373,4 +415,5 @@ bn_throughput(const bn_opts *o)
     free(s);
     free(v);
     free(w);
+    free(q);
 }

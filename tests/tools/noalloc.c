@@ -1,8 +1,10 @@
 /*
  * noalloc: checks that the hot path allocates nothing. A pool of 2 workers
- * runs a job through the retry, counter and elapsed middlewares; once every
- * worker has run, every allocator call is counted until the job has run a
- * million more times. Exit 0 when none happened, 1 when some did, 2 when
+ * runs a job through the retry, counter, elapsed, autoscale and idle wait
+ * middlewares; once every worker has run, every allocator call is counted
+ * until the job has run a million more times, while the main thread ticks
+ * the autoscaler (the pool is held at min = max, so it never adds or
+ * removes a worker). Exit 0 when none happened, 1 when some did, 2 when
  * the pool could not be run. Output: one line,
  * "noalloc: RUNS runs, ALLOCS allocations, FREES frees".
  * `noalloc --control` makes the job allocate on each run, to prove the
@@ -179,7 +181,8 @@ static int next_slot;
 static bool control;
 
 /* Fails one call in four, so that retry and the counter's failure path
- * run too; retry then succeeds on the next call. */
+ * run too (retry then succeeds on the next call), and finds no work one
+ * in four, so that the idle paths run. */
 static int
 job(workers_ctx *ctx, void *arg)
 {
@@ -192,7 +195,7 @@ job(workers_ctx *ctx, void *arg)
         void *volatile p = malloc(16);
         free(p);
     }
-    return n % 4 == 0 ? WORKERS_EJOB : 0;
+    return n % 4 == 0 ? WORKERS_EJOB : n % 4 == 2 ? WORKERS_EIDLE : 0;
 }
 
 static int
@@ -245,16 +248,23 @@ main(int argc, char **argv)
 
     workers_counter *c;
     workers_elapsed *e;
+    workers_autoscale *as;
     int err;
     if ((err = workers_counter_new(&c)) != 0)
         return fail("workers_counter_new", err);
     if ((err = workers_elapsed_new(&e, NULL, NULL)) != 0)
         return fail("workers_elapsed_new", err);
+    workers_autoscale_policy policy = {.window_ns = 4000000};
+    if ((err = workers_autoscale_new(&as, &policy, NULL, NULL)) != 0)
+        return fail("workers_autoscale_new", err);
+    /* A zero idle wait is a done check: no syscall either. */
     workers_middleware mws[] = {workers_retry(3), workers_counter_middleware(c),
-                                workers_elapsed_middleware(e)};
-    workers_config cfg = {.initial = NWORKERS};
+                                workers_elapsed_middleware(e),
+                                workers_autoscale_middleware(as),
+                                workers_idle_wait(0)};
+    workers_config cfg = {.min = NWORKERS, .max = NWORKERS};
     workers_pool *p;
-    if ((err = workers_pool_new_with_config(&p, &cfg, mws, 3)) != 0)
+    if ((err = workers_pool_new_with_config(&p, &cfg, mws, 5)) != 0)
         return fail("workers_pool_new_with_config", err);
     workers_builder b = workers_builder_func(new_job, NULL);
     if ((err = workers_pool_start_with_builder(p, &b)) != 0)
@@ -266,8 +276,15 @@ main(int argc, char **argv)
         nap();
     uint64_t first = calls(), last = first;
     atomic_store(&counting, 1);
+    int ticks = 0;
     for (int i = 0; i < 120000 && last - first < RUNS; i++) {
         nap();
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        workers_autoscale_tick(
+            as, p, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+            NULL);
+        ticks++;
         last = calls();
     }
     atomic_store(&counting, 0);
@@ -282,6 +299,7 @@ main(int argc, char **argv)
     workers_elapsed_stats_get(e, &es);
     workers_counter_free(c);
     workers_elapsed_free(e);
+    workers_autoscale_free(as);
 
     printf("noalloc: %llu runs, %lu allocations, %lu frees\n",
            (unsigned long long)(last - first), atomic_load(&allocs),
@@ -291,8 +309,8 @@ main(int argc, char **argv)
     /* Every failure was retried into a success (but for at most one run
      * per worker that close cut short between a failure and its retry),
      * and the middlewares saw the runs: they were really in the path. */
-    if (cs.failed > NWORKERS || cs.finished == 0 ||
-        es.counts.finished != cs.finished) {
+    if (cs.failed > NWORKERS || cs.finished == 0 || cs.idle == 0 ||
+        es.counts.finished != cs.finished || ticks == 0) {
         printf("noalloc: middlewares: counter %llu finished %llu failed, "
                "elapsed %llu finished\n",
                (unsigned long long)cs.finished, (unsigned long long)cs.failed,
