@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the build and test dependencies that are missing, with apt-get
 # (through sudo when not root). Does nothing when everything is present.
-# Each dependency is found the way the build uses it: pkg-config for inih
-# and Check, the header and library for libev, the command for valgrind
-# (make check runs one daemon scenario under memcheck).
+# Each dependency is found the way the build uses it: pkg-config for inih,
+# Check, jansson and libmicrohttpd, the header and library for libev, the
+# command for valgrind (make check runs one daemon scenario under memcheck)
+# and for promtool and prometheus (the metrics tests).
 # `deps.sh fuzz` also makes sure clang can build a libFuzzer target.
 set -eu
 
@@ -28,6 +29,10 @@ have_pc inih || need libinih-dev
 have_pc check || need check
 have_hdr_lib ev.h ev || need libev-dev
 command -v valgrind >/dev/null 2>&1 || need valgrind
+have_pc jansson || need libjansson-dev
+have_pc libmicrohttpd || need libmicrohttpd-dev
+# promtool checks the metrics text; the prometheus server scrapes it.
+command -v promtool >/dev/null 2>&1 || need prometheus
 
 if [ "${1:-}" = fuzz ]; then
     printf 'int LLVMFuzzerTestOneInput(const char *d, long n)'\

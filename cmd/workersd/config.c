@@ -21,6 +21,8 @@
  */
 #include "workersd.h"
 
+#include "metrics/metrics.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -35,7 +37,16 @@
 
 #define SEC_NS 1000000000ull
 
-enum kind { K_INT, K_UINT, K_BOOL, K_DURATION, K_SIZE, K_BACKOFF, K_TEXT };
+enum kind {
+    K_INT,
+    K_UINT,
+    K_BOOL,
+    K_DURATION,
+    K_SIZE,
+    K_BACKOFF,
+    K_TEXT,
+    K_LISTEN
+};
 
 /* The keys' positions in keys[]: the checks that involve two keys (the
  * pool rules, Command/Plugin/Arg) name them by these. */
@@ -54,6 +65,9 @@ enum {
     KEY_ERROR_BACKOFF,
     KEY_RETRY,
     KEY_WAIT,
+    KEY_LISTEN,
+    KEY_FILE,
+    KEY_INTERVAL,
     NKEYS
 };
 
@@ -85,12 +99,18 @@ static const struct key {
     [KEY_RETRY] = {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
     [KEY_WAIT] = {"middleware", "Wait", K_DURATION,
                   offsetof(wd_config, wait_ns)},
+    [KEY_LISTEN] = {"metrics", "Listen", K_LISTEN,
+                    offsetof(wd_config, metrics.listen)},
+    [KEY_FILE] = {"metrics", "File", K_TEXT, offsetof(wd_config, metrics.file)},
+    [KEY_INTERVAL] = {"metrics", "Interval", K_DURATION,
+                      offsetof(wd_config, metrics.interval_ns)},
 };
 
 /* StackSize's upper bound. */
 #define MAX_STACK (1024ull * 1024 * 1024)
 
-static const char *const sections[] = {"pool", "job", "middleware"};
+static const char *const sections[] = {"pool", "job", "middleware",
+                                       "metrics"};
 
 struct parse {
     wd_config *cfg;
@@ -314,6 +334,15 @@ set_value(struct parse *p, const struct key *k, const char *value)
         return NULL;
     case K_BACKOFF:
         return parse_backoff(value, (struct wd_backoff *)field);
+    case K_LISTEN: {
+        struct sockaddr_storage addr;
+        socklen_t len;
+        if (wd_listen_parse(value, &addr, &len, &why) != 0)
+            return why;
+        if ((*(char **)field = strdup(value)) == NULL)
+            return "out of memory";
+        return NULL;
+    }
     case K_TEXT:
         if (has_inline_comment(p->line))
             return "' ;' starts an inline comment in an ini file and would "
@@ -383,8 +412,8 @@ check_line(struct parse *p, const char *s)
                 strncasecmp(s + 1, sections[i], len) == 0)
                 return;
         fail(p, p->lineno,
-             "[%.*s]: unknown section (expected [pool], [job] or "
-             "[middleware])",
+             "[%.*s]: unknown section (expected [pool], [job], [middleware] "
+             "or [metrics])",
              (int)(len > 40 ? 40 : len), s + 1);
         return;
     }
@@ -552,6 +581,10 @@ check_file(struct parse *p)
              quote(p->cfg->arg, qv, sizeof qv));
         return;
     }
+    if (p->cfg->metrics.interval_ns == 0) {
+        fail(p, p->set_on[KEY_INTERVAL], "Interval = 0: must be above 0");
+        return;
+    }
     check_pool(p);
     if (!p->failed)
         resolve_plugin(p);
@@ -569,6 +602,7 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     cfg->kill_grace_ns = 5 * SEC_NS;
     cfg->backoff.min_ns = SEC_NS / 10;
     cfg->backoff.max_ns = 30 * SEC_NS;
+    cfg->metrics.interval_ns = 15 * SEC_NS;
     if ((cfg->path = strdup(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
         return -1;
@@ -604,5 +638,7 @@ wd_config_free(wd_config *cfg)
     free(cfg->command);
     free(cfg->plugin);
     free(cfg->arg);
+    free(cfg->metrics.listen);
+    free(cfg->metrics.file);
     memset(cfg, 0, sizeof *cfg);
 }

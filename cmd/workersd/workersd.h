@@ -68,6 +68,12 @@ typedef struct wd_config {
     } backoff;
     unsigned retry;   /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
+    /* [metrics]: see metrics/metrics.h */
+    struct wd_metrics_cfg {
+        char *listen;         /* Listen, NULL = no HTTP server */
+        char *file;           /* File, NULL = no file */
+        uint64_t interval_ns; /* Interval, default 15 s */
+    } metrics;
 } wd_config;
 
 /*
