@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,6 +59,20 @@ du_mkdtemp(void)
     if (mkdtemp(dir) == NULL)
         abort();
     return dir;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void
+du_rmtree(const char *path)
+{
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *
@@ -200,14 +215,22 @@ du_read(const char *path)
 }
 
 int
-du_count_in(const char *path, const char *needle)
+du_count_in_text(const char *text, const char *needle)
 {
-    char *text = read_file(path);
     int n = 0;
 
     for (const char *p = text; (p = strstr(p, needle)) != NULL;
          p += strlen(needle))
         n++;
+    return n;
+}
+
+int
+du_count_in(const char *path, const char *needle)
+{
+    char *text = read_file(path);
+    int n = du_count_in_text(text, needle);
+
     free(text);
     return n;
 }

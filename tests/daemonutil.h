@@ -25,6 +25,10 @@ char *du_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A fresh folder under $TMPDIR or /tmp. */
 char *du_mkdtemp(void);
 
+/* Removes path and, if it is a folder, everything under it (a test's
+ * du_mkdtemp folder once it is done). */
+void du_rmtree(const char *path);
+
 /* Writes len bytes of data to dir/name; returns the path. */
 char *du_write(const char *dir, const char *name, const char *data, size_t len);
 /* As du_write, for a C string. */
@@ -56,6 +60,8 @@ int du_run(const char *dir, const char *const *args);
 
 /* How many times needle occurs in the file (0 when missing). */
 int du_count_in(const char *path, const char *needle);
+/* How many times needle occurs in text. */
+int du_count_in_text(const char *text, const char *needle);
 
 /* Waits up to timeout_ms until needle occurs at least n times in path. */
 bool du_wait_for(const char *path, const char *needle, int n,
