@@ -136,6 +136,16 @@ du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
          bool drop_dac)
 {
     char *bin = tu_build_path("workersd");
+    pid_t pid = du_spawn_prog(bin, dir, args, env_extra, drop_dac);
+
+    free(bin);
+    return pid;
+}
+
+pid_t
+du_spawn_prog(const char *bin, const char *dir, const char *const *args,
+              const char *const *env_extra, bool drop_dac)
+{
     char *out, *err;
     const char *argv[32];
     size_t n = 0;
@@ -177,7 +187,6 @@ du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
     }
     free(out);
     free(err);
-    free(bin);
     return pid;
 }
 
@@ -295,6 +304,33 @@ count_one(pid_t pid, pid_t ppid, char state, void *arg)
         c->n++;
         c->last = pid;
     }
+}
+
+struct zombies {
+    pid_t ppid;
+    pid_t *pids;
+    int max, n;
+};
+
+static void
+zombie_one(pid_t pid, pid_t ppid, char state, void *arg)
+{
+    struct zombies *z = arg;
+
+    if (ppid == z->ppid && state == 'Z') {
+        if (z->n < z->max)
+            z->pids[z->n] = pid;
+        z->n++;
+    }
+}
+
+int
+du_zombies(pid_t ppid, pid_t *pids, int max)
+{
+    struct zombies z = {ppid, pids, max, 0};
+
+    each_process(zombie_one, &z);
+    return z.n;
 }
 
 pid_t

@@ -50,6 +50,9 @@ void du_dac_override(bool on);
  */
 pid_t du_spawn(const char *dir, const char *const *args,
                const char *const *env_extra, bool drop_dac);
+/* As du_spawn, for the program at path bin (args at most 30). */
+pid_t du_spawn_prog(const char *bin, const char *dir, const char *const *args,
+                    const char *const *env_extra, bool drop_dac);
 
 /* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
  * or -1 on timeout (it is then SIGKILLed and reaped). */
@@ -69,6 +72,10 @@ bool du_wait_for(const char *path, const char *needle, int n,
 
 /* Live (not zombie) processes whose parent is ppid. */
 int du_children(pid_t ppid);
+
+/* Up to max zombie (exited, unreaped) children of ppid into pids; returns
+ * how many there are. */
+int du_zombies(pid_t ppid, pid_t *pids, int max);
 
 /* One live child of ppid, or -1. */
 pid_t du_child(pid_t ppid);

@@ -48,6 +48,11 @@ mu_loop_stop(mu_loop *l)
 {
     ev_async_send(l->loop, &l->stop);
     pthread_join(l->thread, NULL);
+}
+
+void
+mu_loop_free(mu_loop *l)
+{
     ev_async_stop(l->loop, &l->stop);
     ev_loop_destroy(l->loop);
 }

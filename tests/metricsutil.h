@@ -13,7 +13,8 @@
 /*
  * mu_loop_start() runs ev_run on a new thread until mu_loop_stop(). Make
  * the watchers (a wd_metrics) before the start and free them after the
- * stop: the thread's start and join order those accesses.
+ * stop, before mu_loop_free(): the thread's start and join order those
+ * accesses.
  */
 typedef struct mu_loop {
     struct ev_loop *loop;
@@ -24,6 +25,7 @@ typedef struct mu_loop {
 void mu_loop_init(mu_loop *l);
 void mu_loop_start(mu_loop *l);
 void mu_loop_stop(mu_loop *l);
+void mu_loop_free(mu_loop *l);
 
 /*
  * Sends request (raw bytes, e.g. "GET / HTTP/1.0\r\n\r\n") to
