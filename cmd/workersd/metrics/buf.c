@@ -7,6 +7,38 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Room for n more bytes and the NUL: false (failed set) when out of
+ * memory. */
+static bool
+reserve(wd_buf *b, size_t n)
+{
+    size_t cap = b->cap != 0 ? b->cap : 4096;
+
+    if (b->cap - b->len > n)
+        return true;
+    while (cap - b->len <= n)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (data == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->data = data;
+    b->cap = cap;
+    return true;
+}
+
+void
+wd_buf_append(wd_buf *b, const char *text, size_t len)
+{
+    if (b->failed || !reserve(b, len))
+        return;
+    memcpy(b->data + b->len, text, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
 
 void
 wd_buf_printf(wd_buf *b, const char *fmt, ...)
@@ -30,16 +62,8 @@ wd_buf_printf(wd_buf *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap != 0 ? b->cap : 4096;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (data == NULL) {
-            b->failed = true;
+        if (!reserve(b, (size_t)n))
             return;
-        }
-        b->data = data;
-        b->cap = cap;
     }
 }
 

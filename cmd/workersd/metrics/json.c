@@ -1,14 +1,20 @@
 /*
- * json.c: the status object, built with jansson, so every string is
- * escaped by a JSON library (quotes, backslashes, control characters).
+ * json.c: the status object as one line of JSON text. Its fields are a
+ * stable interface, documented in README.md ("Status as JSON").
+ *
+ * Every string is escaped by jansson (quotes, backslashes, control
+ * characters): each is made a json_string and dumped with JSON_ENCODE_ANY.
  * jansson refuses a string that is not valid UTF-8 (a config path is any
  * bytes): such a string is repaired first, each invalid byte becoming
- * U+FFFD, the way a UTF-8 decoder reports it. The object's fields are a
- * stable interface, documented in README.md ("Status as JSON").
+ * U+FFFD, as a UTF-8 decoder reports it. The rest is numbers, booleans,
+ * null and fixed names, written here directly: a tree of jansson objects
+ * for 1,000 workers costs a few milliseconds in small allocations, the
+ * direct text a tenth of that. Tests parse the text back with jansson.
  */
 #include "metrics/metrics.h"
 
-#include <math.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,108 +78,197 @@ wd_json_text(const char *s)
     return j;
 }
 
-/* Seconds to the millisecond, from nanoseconds. */
-static json_t *
-secs(uint64_t ns)
+static int
+append(const char *text, size_t len, void *arg)
 {
-    return json_real(round((double)ns / 1e6) / 1e3);
+    wd_buf *b = arg;
+
+    wd_buf_append(b, text, len);
+    return b->failed ? -1 : 0;
 }
 
-/* Sets key to v (stolen); a NULL v (out of memory) marks *ok false. */
+/* "key": */
 static void
-put(json_t *obj, const char *key, json_t *v, bool *ok)
+key(wd_buf *b, const char *name)
 {
-    if (v == NULL || json_object_set_new_nocheck(obj, key, v) != 0)
-        *ok = false;
+    wd_buf_append(b, "\"", 1);
+    wd_buf_append(b, name, strlen(name));
+    wd_buf_append(b, "\":", 2);
 }
 
-static json_t *
-runs_json(const wd_stats_runs *r)
+/* A string as jansson escapes it. */
+static void
+text(wd_buf *b, const char *s)
 {
-    json_t *o = json_object();
-    bool ok = o != NULL;
+    json_t *j = wd_json_text(s);
 
-    if (!ok)
-        return NULL;
-    put(o, "started", json_integer((json_int_t)r->started), &ok);
-    for (int i = 0; i < WD_NOUTCOMES; i++)
-        put(o, wd_outcome_name[i], json_integer((json_int_t)r->ended[i]), &ok);
-    put(o, "retried", json_integer((json_int_t)r->retried), &ok);
-    if (!ok)
-        json_decref(o);
-    return ok ? o : NULL;
+    if (j == NULL || json_dump_callback(j, append, b, JSON_ENCODE_ANY) != 0)
+        b->failed = true;
+    json_decref(j);
 }
 
-static json_t *
-error_json(const wd_stats_error *e)
+/* Unsigned decimal, without printf: the worker list holds thousands. */
+static void
+num(wd_buf *b, uint64_t v)
 {
-    if (!e->set)
-        return json_null();
+    char digits[24];
+    size_t i = sizeof digits;
 
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    if (!ok)
-        return NULL;
-    put(o, "worker", json_integer(e->worker), &ok);
-    put(o, "code", json_integer(e->code), &ok);
-    put(o, "message", wd_json_text(e->message), &ok);
-    put(o, "age_s", secs(e->age_ns), &ok);
-    put(o, "unix_time", json_real(round(e->unix_time * 1e3) / 1e3), &ok);
-    if (!ok)
-        json_decref(o);
-    return ok ? o : NULL;
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    wd_buf_append(b, digits + i, sizeof digits - i);
 }
 
-static json_t *
-workers_json(const wd_stats_snapshot *s)
+static void
+signed_num(wd_buf *b, int64_t v)
 {
-    json_t *list = json_array();
-    bool ok = list != NULL;
+    if (v < 0)
+        wd_buf_append(b, "-", 1);
+    num(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
 
-    for (size_t i = 0; ok && i < s->nworkers; i++) {
-        const wd_stats_worker *w = &s->workers[i];
-        json_t *o = json_object();
-        if (o == NULL || json_array_append_new(list, o) != 0) {
-            ok = false;
-            break;
-        }
-        put(o, "id", json_integer(w->id), &ok);
-        put(o, "state", json_string_nocheck(wd_worker_state_name[w->state]),
-            &ok);
-        put(o, "runs", json_integer((json_int_t)w->runs), &ok);
-        put(o, "failures", json_integer((json_int_t)w->failures), &ok);
-        put(o, "run_age_s", w->in_run ? secs(w->run_age_ns) : json_null(),
-            &ok);
+/* Nanoseconds as seconds to the millisecond ("12.345"), rounded. */
+static void
+secs(wd_buf *b, uint64_t ns)
+{
+    uint64_t ms = ns / 1000000u + (ns % 1000000u >= 500000u);
+    char frac[5] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
+                    (char)('0' + ms % 10)};
+
+    num(b, ms / 1000);
+    wd_buf_append(b, frac, 4);
+}
+
+static void
+boolean(wd_buf *b, bool v)
+{
+    wd_buf_append(b, v ? "true" : "false", v ? 4 : 5);
+}
+
+static void
+null(wd_buf *b)
+{
+    wd_buf_append(b, "null", 4);
+}
+
+static void
+runs(wd_buf *b, const wd_stats_runs *r)
+{
+    wd_buf_append(b, "{", 1);
+    key(b, "started");
+    num(b, r->started);
+    for (int i = 0; i < WD_NOUTCOMES; i++) {
+        wd_buf_append(b, ",", 1);
+        key(b, wd_outcome_name[i]);
+        num(b, r->ended[i]);
     }
-    if (!ok)
-        json_decref(list);
-    return ok ? list : NULL;
+    wd_buf_append(b, ",", 1);
+    key(b, "retried");
+    num(b, r->retried);
+    wd_buf_append(b, "}", 1);
 }
 
-json_t *
-wd_status_json(const wd_stats_snapshot *s, const wd_facts *f)
+static void
+last_error(wd_buf *b, const wd_stats_error *e)
 {
-    json_t *o = json_object();
-    bool ok = o != NULL;
+    if (!e->set) {
+        null(b);
+        return;
+    }
+    wd_buf_append(b, "{", 1);
+    key(b, "worker");
+    num(b, e->worker);
+    wd_buf_append(b, ",", 1);
+    key(b, "code");
+    signed_num(b, e->code);
+    wd_buf_append(b, ",", 1);
+    key(b, "message");
+    text(b, e->message);
+    wd_buf_append(b, ",", 1);
+    key(b, "age_s");
+    secs(b, e->age_ns);
+    wd_buf_append(b, ",", 1);
+    key(b, "unix_time");
+    secs(b, e->unix_time > 0 ? (uint64_t)(e->unix_time * 1e3 + 0.5) * 1000000u
+                             : 0);
+    wd_buf_append(b, "}", 1);
+}
 
-    if (!ok)
-        return NULL;
-    put(o, "pid", json_integer(f->pid), &ok);
-    put(o, "version", wd_json_text(f->version), &ok);
-    put(o, "uptime_s",
-        secs(s->now_ns > f->start_ns ? s->now_ns - f->start_ns : 0), &ok);
-    put(o, "config", wd_json_text(f->config), &ok);
-    put(o, "workers", json_integer(f->workers), &ok);
-    put(o, "min", json_integer(f->min), &ok);
-    put(o, "max", f->max > 0 ? json_integer(f->max) : json_null(), &ok);
-    put(o, "busy", json_integer(s->busy), &ok);
-    put(o, "paused", json_boolean(f->paused), &ok);
-    put(o, "closing", json_boolean(f->closing), &ok);
-    put(o, "reloads", json_integer((json_int_t)f->reloads), &ok);
-    put(o, "runs", runs_json(&s->runs), &ok);
-    put(o, "last_error", error_json(&s->last_error), &ok);
-    put(o, "worker_list", workers_json(s), &ok);
-    if (!ok)
-        json_decref(o);
-    return ok ? o : NULL;
+static void
+worker(wd_buf *b, const wd_stats_worker *w)
+{
+    const char *state = wd_worker_state_name[w->state];
+
+    wd_buf_append(b, "{\"id\":", 6);
+    num(b, w->id);
+    wd_buf_append(b, ",\"state\":\"", 10);
+    wd_buf_append(b, state, strlen(state));
+    wd_buf_append(b, "\",\"runs\":", 9);
+    num(b, w->runs);
+    wd_buf_append(b, ",\"failures\":", 12);
+    num(b, w->failures);
+    wd_buf_append(b, ",\"run_age_s\":", 13);
+    if (w->in_run)
+        secs(b, w->run_age_ns);
+    else
+        null(b);
+    wd_buf_append(b, "}", 1);
+}
+
+int
+wd_status_json(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out)
+{
+    wd_buf_append(out, "{", 1);
+    key(out, "pid");
+    signed_num(out, f->pid);
+    wd_buf_append(out, ",", 1);
+    key(out, "version");
+    text(out, f->version);
+    wd_buf_append(out, ",", 1);
+    key(out, "uptime_s");
+    secs(out, s->now_ns > f->start_ns ? s->now_ns - f->start_ns : 0);
+    wd_buf_append(out, ",", 1);
+    key(out, "config");
+    text(out, f->config);
+    wd_buf_append(out, ",", 1);
+    key(out, "workers");
+    signed_num(out, f->workers);
+    wd_buf_append(out, ",", 1);
+    key(out, "min");
+    signed_num(out, f->min);
+    wd_buf_append(out, ",", 1);
+    key(out, "max");
+    if (f->max > 0)
+        signed_num(out, f->max);
+    else
+        null(out);
+    wd_buf_append(out, ",", 1);
+    key(out, "busy");
+    num(out, s->busy);
+    wd_buf_append(out, ",", 1);
+    key(out, "paused");
+    boolean(out, f->paused);
+    wd_buf_append(out, ",", 1);
+    key(out, "closing");
+    boolean(out, f->closing);
+    wd_buf_append(out, ",", 1);
+    key(out, "reloads");
+    num(out, f->reloads);
+    wd_buf_append(out, ",", 1);
+    key(out, "runs");
+    runs(out, &s->runs);
+    wd_buf_append(out, ",", 1);
+    key(out, "last_error");
+    last_error(out, &s->last_error);
+    wd_buf_append(out, ",", 1);
+    key(out, "worker_list");
+    wd_buf_append(out, "[", 1);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (i > 0)
+            wd_buf_append(out, ",", 1);
+        worker(out, &s->workers[i]);
+    }
+    wd_buf_append(out, "]}", 2);
+    return out->failed ? -ENOMEM : 0;
 }

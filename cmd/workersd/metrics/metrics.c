@@ -1,7 +1,8 @@
 /*
  * metrics.c: the wd_metrics object: one snapshot and one text buffer,
- * reused by every render (a scrape allocates nothing once they have
- * grown), the daemon's facts callback, and the HTTP server and file
+ * reused by every render (a scrape or a status allocates nothing once
+ * they have grown, but jansson's few strings), the daemon's facts
+ * callback, and the HTTP server and file
  * writer [metrics] asks for. Everything here runs on the loop thread.
  */
 #include "metrics/metrics.h"
@@ -40,12 +41,16 @@ wd_metrics_text(wd_metrics *m, size_t *len)
     return m->text.data;
 }
 
-json_t *
-wd_metrics_status(wd_metrics *m)
+const char *
+wd_metrics_status(wd_metrics *m, size_t *len)
 {
     wd_facts f;
 
-    return take(m, &f) == 0 ? wd_status_json(&m->snap, &f) : NULL;
+    wd_buf_reset(&m->text);
+    if (take(m, &f) != 0 || wd_status_json(&m->snap, &f, &m->text) != 0)
+        return NULL;
+    *len = m->text.len;
+    return m->text.data;
 }
 
 const char *

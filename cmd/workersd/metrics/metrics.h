@@ -48,6 +48,7 @@ typedef struct wd_buf {
 /* Appends; on -ENOMEM sets failed and appends nothing more. */
 void wd_buf_printf(wd_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void wd_buf_append(wd_buf *b, const char *text, size_t len);
 /* Empties the text (and clears failed), keeping the memory. */
 void wd_buf_reset(wd_buf *b);
 void wd_buf_free(wd_buf *b);
@@ -66,15 +67,10 @@ int wd_prom_render(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out);
 /* ---- json.c: the status object ------------------------------------------ */
 
 /*
- * The status object README.md documents ("Status as JSON"), a new
- * reference the caller owns (json_decref), or NULL when out of memory.
+ * Appends the status object README.md documents ("Status as JSON") to out
+ * as one line of JSON text (no newline). Returns 0 or -ENOMEM.
  */
-json_t *wd_status_json(const wd_stats_snapshot *s, const wd_facts *f);
-
-/* How workersd writes JSON text (json_dumps flags): one line, and reals
- * with 15 significant digits, so 0.1 prints as 0.1, not 0.10000000000000001.
- */
-#define WD_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+int wd_status_json(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out);
 
 /* A JSON string from any C string: bytes that are not valid UTF-8 become
  * U+FFFD each (jansson refuses them). New reference; NULL on -ENOMEM. */
@@ -141,9 +137,10 @@ unsigned wd_metrics_port(const wd_metrics *m);
  * on m; *len gets its length. NULL when out of memory. */
 const char *wd_metrics_text(wd_metrics *m, size_t *len);
 
-/* The status object now (`workersctl status`): a new reference, or NULL
- * when out of memory. */
-json_t *wd_metrics_status(wd_metrics *m);
+/* The status object now (`workersctl status`), one line of JSON text,
+ * valid until the next call on m; *len gets its length. NULL when out of
+ * memory. A caller that wants a jansson tree parses it (json_loadb). */
+const char *wd_metrics_status(wd_metrics *m, size_t *len);
 
 /* The STATUS= line now, into buf; returns buf ("" when out of memory). */
 const char *wd_metrics_status_line(wd_metrics *m, char *buf, size_t len);

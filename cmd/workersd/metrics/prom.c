@@ -39,11 +39,11 @@ label_value(wd_buf *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\' || *s == '"')
-            wd_buf_printf(b, "\\%c", *s);
-        else if (*s == '\n')
-            wd_buf_printf(b, "\\n");
+            wd_buf_append(b, "\\", 1);
+        if (*s == '\n')
+            wd_buf_append(b, "\\n", 2);
         else
-            wd_buf_printf(b, "%c", *s);
+            wd_buf_append(b, s, 1);
     }
 }
 
