@@ -101,16 +101,30 @@ struct until {
     unsigned busy;
 };
 
+static uint64_t
+ended_total(const wd_stats_runs *r)
+{
+    uint64_t n = 0;
+    for (int o = 0; o < WD_NOUTCOMES; o++)
+        n += r->ended[o];
+    return n;
+}
+
+/* A snapshot loads a slot's ended counts before started, so it may show a
+ * run started whose predecessor's end it has not seen yet: wait for the
+ * ends too, not only for the starts. */
 static bool
 reached(void *arg)
 {
     struct until *u = arg;
 
     ck_assert_int_eq(wd_stats_read(u->st, &u->snap), 0);
-    return u->snap.runs.started >= u->started && u->snap.busy == u->busy;
+    return u->snap.runs.started >= u->started && u->snap.busy == u->busy &&
+           ended_total(&u->snap.runs) + u->busy >= u->started;
 }
 
-/* Reads snapshots until `started` runs started and `busy` are in a run. */
+/* Reads snapshots until `started` runs started, all but `busy` of them
+ * ended, and `busy` are in a run. */
 static void
 wait_runs(struct until *u, uint64_t started, unsigned busy)
 {
@@ -223,55 +237,67 @@ steer_run(workers_ctx *ctx, void *arg)
     return atomic_load(&s->code);
 }
 
-static bool
-runs_grew(void *arg)
-{
-    struct steer *s = arg;
-    static int seen;
-    int now = atomic_load(&s->runs);
-    bool grew = now >= seen + 2;
+/* Reads snapshots until the last error's code is want and at least
+ * `succeeded` runs succeeded. */
+struct error_wait {
+    wd_stats *st;
+    wd_stats_snapshot snap;
+    int want;
+    uint64_t succeeded;
+};
 
-    if (grew)
-        seen = now;
-    return grew;
+static bool
+error_is(void *arg)
+{
+    struct error_wait *w = arg;
+
+    ck_assert_int_eq(wd_stats_read(w->st, &w->snap), 0);
+    return w->snap.last_error.set && w->snap.last_error.code == w->want &&
+           w->snap.runs.ended[WD_OUTCOME_SUCCEEDED] >= w->succeeded;
+}
+
+static void
+wait_error(struct error_wait *w, int want, uint64_t succeeded)
+{
+    w->want = want;
+    w->succeeded = succeeded;
+    ck_assert_msg(tu_wait_until(error_is, w, TU_DEADLINE_MS),
+                  "last error %d, waited for %d", w->snap.last_error.code,
+                  want);
 }
 
 START_TEST(test_last_error_follows)
 {
     struct steer job = {.code = 2};
     wd_config cfg = {0};
-    wd_stats *st;
-    wd_stats_snapshot snap = {0};
-    ck_assert_int_eq(wd_stats_new(&st), 0);
-    workers_middleware mw = wd_stats_middleware(st, &cfg);
+    struct error_wait w = {0};
+    ck_assert_int_eq(wd_stats_new(&w.st), 0);
+    workers_middleware mw = wd_stats_middleware(w.st, &cfg);
     workers_pool *pool = workers_pool_must(NULL, &mw, 1);
     workers_job j = workers_job_func(steer_run, &job);
 
-    ck_assert_int_eq(wd_stats_read(st, &snap), 0);
-    ck_assert(!snap.last_error.set);
+    ck_assert_int_eq(wd_stats_read(w.st, &w.snap), 0);
+    ck_assert(!w.snap.last_error.set);
     ck_assert_int_eq(workers_pool_start(pool, &j), 0);
-    ck_assert(tu_wait_until(runs_grew, &job, TU_DEADLINE_MS));
-    ck_assert_int_eq(wd_stats_read(st, &snap), 0);
-    ck_assert(snap.last_error.set);
-    ck_assert_int_eq(snap.last_error.code, 2);
-    ck_assert_str_eq(snap.last_error.message, "exit 2");
+    wait_error(&w, 2, 0);
+    ck_assert_str_eq(w.snap.last_error.message, "exit 2");
+    ck_assert_uint_eq(w.snap.last_error.worker, 1);
 
     /* A later error replaces it; successes leave it, and it ages. */
     atomic_store(&job.code, 128 + 9);
-    ck_assert(tu_wait_until(runs_grew, &job, TU_DEADLINE_MS));
+    wait_error(&w, 137, 0);
+    ck_assert_str_eq(w.snap.last_error.message, "killed by SIGKILL");
     atomic_store(&job.code, 0);
-    ck_assert(tu_wait_until(runs_grew, &job, TU_DEADLINE_MS));
-    ck_assert_int_eq(wd_stats_read(st, &snap), 0);
-    ck_assert_int_eq(snap.last_error.code, 137);
-    ck_assert_str_eq(snap.last_error.message, "killed by SIGKILL");
-    uint64_t age = snap.last_error.age_ns;
+    wait_error(&w, 137, w.snap.runs.ended[WD_OUTCOME_SUCCEEDED] + 2);
+    uint64_t age = w.snap.last_error.age_ns;
     tu_sleep_ms(20);
-    ck_assert_int_eq(wd_stats_read(st, &snap), 0);
-    ck_assert_uint_ge(snap.last_error.age_ns, age + 20 * MS);
-    ck_assert(snap.last_error.unix_time > 1.6e9);
+    ck_assert_int_eq(wd_stats_read(w.st, &w.snap), 0);
+    ck_assert_int_eq(w.snap.last_error.code, 137);
+    ck_assert_uint_ge(w.snap.last_error.age_ns, age + 20 * MS);
+    ck_assert(w.snap.last_error.unix_time > 1.6e9);
     workers_pool_free(pool);
-    wd_stats_snapshot_free(&snap);
-    wd_stats_free(st);
+    wd_stats_snapshot_free(&w.snap);
+    wd_stats_free(w.st);
 }
 END_TEST
 

@@ -160,7 +160,8 @@ wd_stats_read(wd_stats *st, wd_stats_snapshot *snap)
     }
     pthread_mutex_unlock(&st->mu);
 
-    qsort(snap->workers, snap->nworkers, sizeof *snap->workers, by_id);
+    if (snap->nworkers > 1) /* workers is NULL before the first worker */
+        qsort(snap->workers, snap->nworkers, sizeof *snap->workers, by_id);
     wd_stats_error *le = &snap->last_error;
     *le = (wd_stats_error){.set = err_ns != 0};
     if (le->set) {
