@@ -58,8 +58,8 @@ snapshot(wd_stats_worker *w)
                                     .unix_time = 1700000098.0};
     for (unsigned i = 0; i < 4; i++)
         w[i] = (wd_stats_worker){.id = i + 1,
-                                 .state = i < 3 ? WD_WORKER_RUNNING
-                                                : WD_WORKER_IDLE,
+                                 .state =
+                                     i < 3 ? WD_WORKER_RUNNING : WD_WORKER_IDLE,
                                  .runs = 300 + i,
                                  .failures = i == 1 ? 3 : 0,
                                  .in_run = i < 3,
@@ -222,8 +222,7 @@ START_TEST(test_json_fields)
     json_t *o = status_back(&s, &f);
 
     ck_assert_int_eq(int_at(o, "pid"), 4242);
-    ck_assert_str_eq(json_string_value(json_object_get(o, "version")),
-                     "1.0.0");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "version")), "1.0.0");
     ck_assert(json_real_value(json_object_get(o, "uptime_s")) == 100.0);
     ck_assert_str_eq(json_string_value(json_object_get(o, "config")),
                      "/etc/workersd/pool.ini");
@@ -288,9 +287,10 @@ START_TEST(test_json_hostile_strings)
                                   "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"
                                   "\xFF\xC0\xAF\xED\xA0\x80\xE2\x82.ini";
 #define FFFD "\xEF\xBF\xBD"
-    static const char repaired[] = "/tmp/a\"b\\c\nd\t\x01"
-                                   "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80" FFFD
-                                   FFFD FFFD FFFD FFFD FFFD FFFD FFFD ".ini";
+    static const char repaired[] =
+        "/tmp/a\"b\\c\nd\t\x01"
+        "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80" FFFD FFFD FFFD FFFD FFFD FFFD
+            FFFD FFFD ".ini";
     wd_stats_worker w[4];
     wd_stats_snapshot s = snapshot(w);
     wd_facts f = facts();
@@ -299,8 +299,7 @@ START_TEST(test_json_hostile_strings)
     snprintf(s.last_error.message, sizeof s.last_error.message, "%s",
              "it said \"no\\\"\n\xFE");
     json_t *o = status_back(&s, &f);
-    ck_assert_str_eq(json_string_value(json_object_get(o, "config")),
-                     repaired);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "config")), repaired);
     ck_assert_str_eq(json_string_value(json_object_get(
                          json_object_get(o, "last_error"), "message")),
                      "it said \"no\\\"\n" FFFD);

@@ -5,6 +5,7 @@
  * written atomically, and a real Prometheus server on loopback that
  * scrapes the endpoint and answers a query for workersd_runs_total.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,8 +77,8 @@ serve(struct served *s, const struct wd_metrics_cfg *cfg, int runs)
     workers_job job = workers_job_func(limited_run, &s->left);
     ck_assert_int_eq(workers_pool_start(s->pool, &job), 0);
     mu_loop_init(&s->l);
-    ck_assert_msg(wd_metrics_new(&s->m, s->l.loop, cfg, s->st, facts_of, s,
-                                 err, sizeof err) == 0,
+    ck_assert_msg(wd_metrics_new(&s->m, s->l.loop, cfg, s->st, facts_of, s, err,
+                                 sizeof err) == 0,
                   "%s", err);
     mu_loop_start(&s->l);
 }
@@ -242,8 +242,8 @@ query(unsigned port, const char *q)
     json_t *sample = json_array_get(
         json_object_get(json_object_get(j, "data"), "result"), 0);
     json_t *metric = json_object_get(sample, "metric");
-    const char *v = json_string_value(
-        json_array_get(json_object_get(sample, "value"), 1));
+    const char *v =
+        json_string_value(json_array_get(json_object_get(sample, "value"), 1));
     const char *job = json_string_value(json_object_get(metric, "job"));
     char *out = v != NULL && job != NULL && strcmp(job, "workersd") == 0
                     ? du_fmt("%s", v)
@@ -255,8 +255,9 @@ query(unsigned port, const char *q)
 START_TEST(test_prometheus_scrapes)
 {
     if (access(PROMETHEUS, X_OK) != 0) {
-        fprintf(stderr, "metrics_http: %s not installed (Debian package "
-                        "prometheus): skipping the scrape test\n",
+        fprintf(stderr,
+                "metrics_http: %s not installed (Debian package "
+                "prometheus): skipping the scrape test\n",
                 PROMETHEUS);
         return;
     }
@@ -288,8 +289,9 @@ START_TEST(test_prometheus_scrapes)
             break;
         tu_sleep_ms(200);
     }
-    fprintf(stderr, "metrics_http: prometheus read the count back after "
-                    "%llu ms\n",
+    fprintf(stderr,
+            "metrics_http: prometheus read the count back after "
+            "%llu ms\n",
             (unsigned long long)(tu_now_ms() - t0));
     char *log = du_read(du_fmt("%s/err", dir));
     kill(prom, SIGTERM);

@@ -27,8 +27,7 @@ static bool
 unshare_works(void)
 {
     char *dir = du_mkdtemp();
-    const char *args[] = {"--pid", "--fork", "--mount-proc", "/bin/true",
-                          NULL};
+    const char *args[] = {"--pid", "--fork", "--mount-proc", "/bin/true", NULL};
     int rc = access(UNSHARE, X_OK) == 0
                  ? du_wait(du_spawn_prog(UNSHARE, dir, args, NULL, false),
                            TU_DEADLINE_MS)
@@ -69,9 +68,13 @@ START_TEST(test_pid1_reaps_and_closes)
                              "setsid sh -c 'sleep 0.05' & "
                              "setsid sleep 60 & echo run; sleep 0.1\n");
     char *err = du_fmt("%s/err", dir), *out = du_fmt("%s/out", dir);
-    const char *args[] = {"--pid",  "--fork", "--mount-proc",
+    const char *args[] = {"--pid",
+                          "--fork",
+                          "--mount-proc",
                           du_fmt("%s/workersd", WORKERS_BUILD_DIR),
-                          "-c",     ini,      NULL};
+                          "-c",
+                          ini,
+                          NULL};
     pid_t unshare = du_spawn_prog(UNSHARE, dir, args, NULL, false);
 
     ck_assert_msg(du_wait_for(err, "started 2 workers", 1, TU_DEADLINE_MS),
@@ -100,8 +103,8 @@ START_TEST(test_pid1_reaps_and_closes)
     ck_assert_msg(rc == 0, "exit %d: %s", rc, log);
     ck_assert_ptr_nonnull(strstr(log, "SIGTERM: closing"));
     ck_assert_ptr_nonnull(strstr(log, "closed: every worker finished"));
-    ck_assert_msg(strstr(log, "processes left behind by the job") != NULL,
-                  "%s", log);
+    ck_assert_msg(strstr(log, "processes left behind by the job") != NULL, "%s",
+                  log);
 }
 END_TEST
 

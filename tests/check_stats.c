@@ -351,12 +351,11 @@ static void
 wait_state(struct state_wait *w, enum wd_worker_state want)
 {
     w->want = want;
-    ck_assert_msg(tu_wait_until(in_state, w, TU_DEADLINE_MS),
-                  "state %s, waited for %s",
-                  w->snap.nworkers ? wd_worker_state_name
-                                         [w->snap.workers[0].state]
-                                   : "(no worker)",
-                  wd_worker_state_name[want]);
+    ck_assert_msg(
+        tu_wait_until(in_state, w, TU_DEADLINE_MS), "state %s, waited for %s",
+        w->snap.nworkers ? wd_worker_state_name[w->snap.workers[0].state]
+                         : "(no worker)",
+        wd_worker_state_name[want]);
 }
 
 /* running (with its age), backoff, paused, idle, stopping. */
@@ -509,8 +508,7 @@ START_TEST(test_bounds_and_describe)
             (uint64_t)(strtod(wd_stats_bound_text[i], NULL) * 1e9 + 0.5),
             wd_stats_bound_ns[i]);
     ck_assert_str_eq(wd_stats_describe(true, 1, buf, sizeof buf), "exit 1");
-    ck_assert_str_eq(wd_stats_describe(true, 255, buf, sizeof buf),
-                     "exit 255");
+    ck_assert_str_eq(wd_stats_describe(true, 255, buf, sizeof buf), "exit 255");
     ck_assert_str_eq(wd_stats_describe(true, 128 + 15, buf, sizeof buf),
                      "killed by SIGTERM");
     ck_assert_str_eq(wd_stats_describe(false, 143, buf, sizeof buf),

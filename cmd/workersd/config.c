@@ -109,8 +109,7 @@ static const struct key {
 /* StackSize's upper bound. */
 #define MAX_STACK (1024ull * 1024 * 1024)
 
-static const char *const sections[] = {"pool", "job", "middleware",
-                                       "metrics"};
+static const char *const sections[] = {"pool", "job", "middleware", "metrics"};
 
 struct parse {
     wd_config *cfg;

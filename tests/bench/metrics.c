@@ -174,8 +174,8 @@ throughput_row(const bn_opts *o, job_do_fn fn, const char *what, bool judged)
     }
     bn_stat c = bn_stat_of(cost, R);
     snprintf(extra, sizeof extra,
-             "the stats cost %.1f ns of CPU per run [%.1f..%.1f]", c.med,
-             c.min, c.max);
+             "the stats cost %.1f ns of CPU per run [%.1f..%.1f]", c.med, c.min,
+             c.max);
     bn_row row = {.what = what,
                   .unit = "M runs/CPU-s",
                   .pool = bn_stat_of(with, R),

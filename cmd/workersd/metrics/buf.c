@@ -51,8 +51,7 @@ wd_buf_printf(wd_buf *b, const char *fmt, ...)
     for (;;) {
         size_t room = b->cap - b->len;
         va_start(ap, fmt);
-        n = vsnprintf(b->data != NULL ? b->data + b->len : NULL, room, fmt,
-                      ap);
+        n = vsnprintf(b->data != NULL ? b->data + b->len : NULL, room, fmt, ap);
         va_end(ap);
         if (n < 0) {
             b->failed = true;

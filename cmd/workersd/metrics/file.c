@@ -98,8 +98,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 int
 wd_textfile_start(wd_textfile **out, struct ev_loop *loop, const char *path,
-                  uint64_t interval_ns, wd_metrics *m, char *err,
-                  size_t errlen)
+                  uint64_t interval_ns, wd_metrics *m, char *err, size_t errlen)
 {
     struct wd_textfile *t = calloc(1, sizeof *t);
     const char *slash = strrchr(path, '/');

@@ -81,15 +81,15 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 
     (void)version, (void)upload_data, (void)upload_size, (void)state;
     if (strcmp(url, "/metrics") != 0)
-        return answer(conn, MHD_HTTP_NOT_FOUND, not_found,
-                      sizeof not_found - 1, "text/plain");
+        return answer(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof not_found - 1,
+                      "text/plain");
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
                       sizeof not_allowed - 1, "text/plain");
     if ((text = wd_metrics_text(h->m, &len)) == NULL)
-        return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, oom,
-                      sizeof oom - 1, "text/plain");
+        return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, oom, sizeof oom - 1,
+                      "text/plain");
     return answer(conn, MHD_HTTP_OK, text, len, WD_PROM_CONTENT_TYPE);
 }
 
@@ -153,17 +153,18 @@ wd_http_start(wd_http **out, struct ev_loop *loop, const char *listen,
     h->loop = loop;
     h->m = m;
     h->port = bound_port(fd);
-    h->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-        MHD_OPTION_END);
-    if (h->mhd == NULL ||
-        (info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)) ==
-            NULL) {
-        snprintf(err, errlen, "[metrics] Listen = %s: cannot start the HTTP "
-                 "server (libmicrohttpd)", listen);
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                              on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
+                              MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (h->mhd == NULL || (info = MHD_get_daemon_info(
+                               h->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+        snprintf(err, errlen,
+                 "[metrics] Listen = %s: cannot start the HTTP "
+                 "server (libmicrohttpd)",
+                 listen);
         if (h->mhd != NULL)
             MHD_stop_daemon(h->mhd);
         else

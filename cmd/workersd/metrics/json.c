@@ -133,8 +133,8 @@ static void
 secs(wd_buf *b, uint64_t ns)
 {
     uint64_t ms = ns / 1000000u + (ns % 1000000u >= 500000u);
-    char frac[5] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
-                    (char)('0' + ms % 10)};
+    char frac[5] = {'.', (char)('0' + ms / 100 % 10),
+                    (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)};
 
     num(b, ms / 1000);
     wd_buf_append(b, frac, 4);

@@ -158,9 +158,9 @@ unsigned wd_http_port(const wd_http *h);
 void wd_http_stop(wd_http *h);
 
 typedef struct wd_textfile wd_textfile;
-int wd_textfile_start(wd_textfile **out, struct ev_loop *loop,
-                      const char *path, uint64_t interval_ns, wd_metrics *m,
-                      char *err, size_t errlen);
+int wd_textfile_start(wd_textfile **out, struct ev_loop *loop, const char *path,
+                      uint64_t interval_ns, wd_metrics *m, char *err,
+                      size_t errlen);
 void wd_textfile_stop(wd_textfile *t);
 
 #endif /* WD_METRICS_H */

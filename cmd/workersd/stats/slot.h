@@ -41,8 +41,8 @@ struct wd_slot {
     /* Written by the worker on its first run and after failures only. */
     _Atomic uint64_t err_ns; /* end of the last failed run, 0 = none */
     _Atomic int err_code;
-    _Atomic unsigned id;                /* from the first run's context */
-    _Atomic(const workers_ctx *) ctx;   /* the worker's, from its first run */
+    _Atomic unsigned id;              /* from the first run's context */
+    _Atomic(const workers_ctx *) ctx; /* the worker's, from its first run */
     /* Private to the worker: what the last end saw, to tell whether it is
      * also the next run's start (see stats.c). */
     uint64_t end_waits, end_gen;

@@ -26,9 +26,10 @@
 #define SEC (1000 * MS)
 
 const uint64_t wd_stats_bound_ns[WD_STATS_NBOUNDS] = {
-    1 * MS,   5 * MS / 2, 5 * MS,   10 * MS,   25 * MS,   50 * MS,   100 * MS,
-    250 * MS, 500 * MS,   1 * SEC,  5 * SEC / 2, 5 * SEC, 10 * SEC, 30 * SEC,
-    60 * SEC, 120 * SEC,  300 * SEC, 600 * SEC, 1800 * SEC, 3600 * SEC,
+    1 * MS,      5 * MS / 2, 5 * MS,    10 * MS,    25 * MS,
+    50 * MS,     100 * MS,   250 * MS,  500 * MS,   1 * SEC,
+    5 * SEC / 2, 5 * SEC,    10 * SEC,  30 * SEC,   60 * SEC,
+    120 * SEC,   300 * SEC,  600 * SEC, 1800 * SEC, 3600 * SEC,
 };
 
 const char *const wd_stats_bound_text[WD_STATS_NBOUNDS] = {
@@ -176,10 +177,8 @@ stats_wrap(const workers_middleware *mw, workers_job *job)
 
     if (s == NULL)
         return -ENOMEM;
-    *s = (struct wd_slot){.inner = *job,
-                          .gen = &st->gen,
-                          .flags = (unsigned)mw->value,
-                          .st = st};
+    *s = (struct wd_slot){
+        .inner = *job, .gen = &st->gen, .flags = (unsigned)mw->value, .st = st};
     pthread_mutex_lock(&st->mu);
     s->next = st->live;
     if (st->live != NULL)

@@ -104,8 +104,8 @@ typedef struct wd_stats_runs {
 typedef struct wd_stats_worker {
     unsigned id; /* the worker's number; 0 until its first run starts */
     enum wd_worker_state state;
-    uint64_t runs;       /* started (the current one included) */
-    uint64_t failures;   /* runs failed or timed out */
+    uint64_t runs;     /* started (the current one included) */
+    uint64_t failures; /* runs failed or timed out */
     bool in_run;
     uint64_t run_age_ns; /* how long the current run has taken; 0 if none */
 } wd_stats_worker;
@@ -114,16 +114,16 @@ typedef struct wd_stats_worker {
 typedef struct wd_stats_error {
     bool set; /* false: no run has failed yet; the rest is 0 */
     unsigned worker;
-    int code;        /* what the job returned (exit status, 128 + signal,
-                        a negative code, a plugin's own value) */
-    char message[64];    /* wd_stats_describe()'s text */
-    uint64_t age_ns;     /* how long ago it ended */
-    double unix_time;    /* when it ended, in Unix seconds */
+    int code;         /* what the job returned (exit status, 128 + signal,
+                         a negative code, a plugin's own value) */
+    char message[64]; /* wd_stats_describe()'s text */
+    uint64_t age_ns;  /* how long ago it ended */
+    double unix_time; /* when it ended, in Unix seconds */
 } wd_stats_error;
 
 typedef struct wd_stats_snapshot {
-    uint64_t now_ns;   /* CLOCK_MONOTONIC when taken (wd_now_ns) */
-    double unix_time;  /* CLOCK_REALTIME when taken */
+    uint64_t now_ns;  /* CLOCK_MONOTONIC when taken (wd_now_ns) */
+    double unix_time; /* CLOCK_REALTIME when taken */
     wd_stats_runs runs;
     unsigned busy; /* workers in a run */
     wd_stats_error last_error;
