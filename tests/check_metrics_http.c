@@ -83,16 +83,38 @@ serve(struct served *s, const struct wd_metrics_cfg *cfg, int runs)
     mu_loop_start(&s->l);
 }
 
-/* As the daemon ends: the pool first, so the file's last write has the
- * final counts. */
+/* As the daemon ends, once the loop stopped: the pool first, so the
+ * file's last write has the final counts. */
 static void
-unserve(struct served *s)
+teardown(struct served *s)
 {
-    mu_loop_stop(&s->l);
     workers_pool_free(s->pool);
     wd_metrics_free(s->m);
     mu_loop_free(&s->l);
     wd_stats_free(s->st);
+}
+
+static void
+unserve(struct served *s)
+{
+    mu_loop_stop(&s->l);
+    teardown(s);
+}
+
+/* True once every run but the blocked one has ended (s->left <= -1 after
+ * the blocked run took its turn). */
+static bool
+runs_done(void *arg)
+{
+    struct served *s = arg;
+    wd_stats_snapshot snap = {0};
+    bool done;
+
+    ck_assert_int_eq(wd_stats_read(s->st, &snap), 0);
+    done = snap.busy == 1 &&
+           snap.runs.ended[WD_OUTCOME_SUCCEEDED] + 1 == snap.runs.started;
+    wd_stats_snapshot_free(&snap);
+    return done && atomic_load(&s->left) < 0;
 }
 
 /* ---- HTTP ---------------------------------------------------------------- */
@@ -145,7 +167,25 @@ START_TEST(test_http_answers)
                                "Bad header line\r\n\r\n"),
                      400);
 
-    unserve(&s);
+    /* The loop stopped, this thread may use the object: the status and
+     * the STATUS line come from the same snapshot as the text. */
+    mu_loop_stop(&s.l);
+    ck_assert(tu_wait_until(runs_done, &s, TU_DEADLINE_MS));
+    size_t len;
+    const char *status = wd_metrics_status(s.m, &len);
+    ck_assert_ptr_nonnull(status);
+    json_error_t e;
+    json_t *j = json_loadb(status, len, 0, &e);
+    ck_assert_msg(j != NULL, "%s", e.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_object_get(j, "runs"), "succeeded")),
+                     3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "busy")), 1);
+    json_decref(j);
+    char line[128];
+    ck_assert_str_eq(wd_metrics_status_line(s.m, line, sizeof line),
+                     "1 worker (1 busy), 4 runs, 0 failed");
+    teardown(&s);
     /* The listening socket went with it. */
     ck_assert_int_eq(req(port, "GET /metrics HTTP/1.0\r\n\r\n"), -1);
 }

@@ -145,8 +145,9 @@ const char *wd_metrics_status(wd_metrics *m, size_t *len);
 /* The STATUS= line now, into buf; returns buf ("" when out of memory). */
 const char *wd_metrics_status_line(wd_metrics *m, char *buf, size_t len);
 
-/* Stops serving: writes the file one last time (the final counts), stops
- * the watchers, closes the socket. NULL is a no-op. */
+/* Stops serving: writes the file one last time, stops the watchers,
+ * closes the socket. Call it once the pool is freed (the file then has the
+ * final counts) and before the loop is destroyed. NULL is a no-op. */
 void wd_metrics_free(wd_metrics *m);
 
 /* http.c and file.c, for metrics.c: start and stop one way of serving.
