@@ -27,6 +27,12 @@ CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 EV_LIBS      = -lev
 JANSSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
 JANSSON_LIBS   = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+MHD_CFLAGS   = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS     = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || \
+                 echo -lmicrohttpd)
+# The daemon's metrics (cmd/workersd/metrics/): status JSON and HTTP.
+METRICS_CFLAGS = $(JANSSON_CFLAGS) $(MHD_CFLAGS)
+METRICS_LIBS   = $(JANSSON_LIBS) $(MHD_LIBS)
 
 # ---- library -------------------------------------------------------------
 LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
@@ -39,12 +45,12 @@ LIB_CFLAGS := $(BASEFLAGS) -fPIC -fvisibility=hidden -Ilib $(CFLAGS)
 D_SRC    := $(wildcard cmd/workersd/*.c cmd/workersd/*/*.c)
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/%.o)
 DAEMON   := $(BUILD)/workersd
-D_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
+D_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(METRICS_CFLAGS) \
             $(CFLAGS)
 # -rdynamic and the whole archive: plugins call back into the library's
 # context functions without linking it themselves.
 D_LIBS   := -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive -rdynamic \
-            $(INIH_LIBS) $(EV_LIBS) $(JANSSON_LIBS) -ldl -lpthread
+            $(INIH_LIBS) $(EV_LIBS) $(METRICS_LIBS) -ldl -lpthread -lm
 
 # ---- workersctl: links the control module's path and request parsers
 # (and the config loader, for durations, with the trust rule it applies)
@@ -67,7 +73,7 @@ T_SRC    := $(wildcard tests/*.c)
 T_OBJ    := $(T_SRC:%.c=$(BUILD)/%.o)
 T_BIN    := $(BUILD)/tests/check_workers
 T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
-            $(CHECK_CFLAGS) $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
+            $(CHECK_CFLAGS) $(INIH_CFLAGS) $(METRICS_CFLAGS) \
             -DWORKERS_BUILD_DIR='"$(abspath $(BUILD))"' \
             -DWORKERS_SRC_DIR='"$(CURDIR)"' -DWORKERS_CC='"$(CC)"' \
             -DWORKERS_OPT='"$(OPT)"' -DWORKERS_SAN='"$(SAN)"' $(CFLAGS)
@@ -75,7 +81,7 @@ T_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd -I$(BUILD)/tests \
 # config loader and job kinds can be unit-tested.
 D_LIBOBJ := $(filter-out $(BUILD)/cmd/workersd/main.o,$(D_OBJ))
 T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
-            -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) $(JANSSON_LIBS) \
+            -rdynamic $(CHECK_LIBS) $(INIH_LIBS) $(EV_LIBS) $(METRICS_LIBS) \
             -ldl -lpthread -lm
 
 # ---- benchmarks ----------------------------------------------------------
@@ -84,8 +90,8 @@ T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
 B_SRC    := $(wildcard tests/bench/*.c)
 B_OBJ    := $(B_SRC:%.c=$(BUILD)/%.o)
 B_BIN    := $(BUILD)/bench/bench
-B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) $(JANSSON_CFLAGS) \
-            $(CFLAGS)
+B_CFLAGS := $(BASEFLAGS) -Ilib -Icmd/workersd $(INIH_CFLAGS) \
+            $(METRICS_CFLAGS) $(CFLAGS)
 
 # ---- test tools: programs a suite runs, linked apart from the runner ------
 # (tests/tools/noalloc replaces malloc, which must not happen in the runner.)
@@ -170,7 +176,7 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 $(B_BIN): $(B_OBJ) $(D_LIBOBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $(B_OBJ) $(D_LIBOBJ) $(LIB_A) $(INIH_LIBS) \
-	    $(EV_LIBS) $(JANSSON_LIBS) -ldl -lpthread -lm
+	    $(EV_LIBS) $(METRICS_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
 	@mkdir -p $(@D)
@@ -293,7 +299,8 @@ FUZZ_TIME ?= 60
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_config
 FUZZ_SRC  := tests/fuzz/fuzz_config.c cmd/workersd/config.c \
              cmd/workersd/control/path.c \
-             cmd/workersd/trust.c $(LIB_SRC)
+             cmd/workersd/trust.c \
+             cmd/workersd/metrics/listen.c $(LIB_SRC)
 
 .PHONY: soak check-valgrind fuzz fuzz-deps
 soak: test-deps
@@ -309,7 +316,7 @@ check-valgrind: test-deps
 $(FUZZ_BIN): $(FUZZ_SRC) $(wildcard lib/*.h cmd/workersd/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Ilib -Icmd/workersd \
-	    $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    $(INIH_CFLAGS) $(METRICS_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -o $@ $(FUZZ_SRC) $(INIH_LIBS) -lpthread
 
 fuzz-deps:

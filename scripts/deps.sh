@@ -3,10 +3,12 @@
 # when not root); does nothing when everything is present.
 #   deps.sh [run]  building and running workersd (make, make run): a C
 #                  compiler and its headers, make, pkg-config, libev, inih,
-#                  jansson (the control socket's replies)
+#                  jansson (control replies, status JSON), libmicrohttpd
+#                  (the metrics endpoint)
 #   deps.sh test   that, and what make check needs: Check, valgrind (one
-#                  daemon scenario runs under memcheck), libmicrohttpd,
-#                  promtool (prometheus), unshare and setpriv (util-linux)
+#                  daemon scenario runs under memcheck), promtool and a
+#                  prometheus server (the metrics tests), unshare and
+#                  setpriv (util-linux)
 #   deps.sh fuzz   run's, and clang with libFuzzer (make fuzz)
 # Each dependency is found the way the build uses it: pkg-config for inih,
 # Check, libmicrohttpd and jansson, the header and library for libev, the
@@ -44,12 +46,12 @@ have_hdr_lib stdio.h c || need libc6-dev
 have_pc inih || need libinih-dev
 have_pc jansson || need libjansson-dev
 have_hdr_lib ev.h ev || need libev-dev
+have_pc libmicrohttpd || need libmicrohttpd-dev
 
 case $what in
 test)
     have_pc check || need check
     have valgrind || need valgrind
-    have_pc libmicrohttpd || need libmicrohttpd-dev
     have promtool || need prometheus
     { have unshare && have setpriv; } || need util-linux
     ;;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,6 +59,20 @@ du_mkdtemp(void)
     if (mkdtemp(dir) == NULL)
         abort();
     return dir;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void
+du_rmtree(const char *path)
+{
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *
@@ -120,14 +135,17 @@ pid_t
 du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
          bool drop_dac)
 {
-    return du_spawn_bin("workersd", dir, args, env_extra, drop_dac);
+    char *bin = tu_build_path("workersd");
+    pid_t pid = du_spawn_prog(bin, dir, args, env_extra, drop_dac);
+
+    free(bin);
+    return pid;
 }
 
 pid_t
-du_spawn_bin(const char *name, const char *dir, const char *const *args,
-             const char *const *env_extra, bool drop_dac)
+du_spawn_prog(const char *bin, const char *dir, const char *const *args,
+              const char *const *env_extra, bool drop_dac)
 {
-    char *bin = tu_build_path(name);
     char *out, *err, *dirvar;
     const char *argv[32];
     size_t n = 0;
@@ -173,7 +191,6 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     free(out);
     free(err);
     free(dirvar);
-    free(bin);
     return pid;
 }
 
@@ -211,14 +228,22 @@ du_read(const char *path)
 }
 
 int
-du_count_in(const char *path, const char *needle)
+du_count_in_text(const char *text, const char *needle)
 {
-    char *text = read_file(path);
     int n = 0;
 
     for (const char *p = text; (p = strstr(p, needle)) != NULL;
          p += strlen(needle))
         n++;
+    return n;
+}
+
+int
+du_count_in(const char *path, const char *needle)
+{
+    char *text = read_file(path);
+    int n = du_count_in_text(text, needle);
+
     free(text);
     return n;
 }
@@ -283,6 +308,33 @@ count_one(pid_t pid, pid_t ppid, char state, void *arg)
         c->n++;
         c->last = pid;
     }
+}
+
+struct zombies {
+    pid_t ppid;
+    pid_t *pids;
+    int max, n;
+};
+
+static void
+zombie_one(pid_t pid, pid_t ppid, char state, void *arg)
+{
+    struct zombies *z = arg;
+
+    if (ppid == z->ppid && state == 'Z') {
+        if (z->n < z->max)
+            z->pids[z->n] = pid;
+        z->n++;
+    }
+}
+
+int
+du_zombies(pid_t ppid, pid_t *pids, int max)
+{
+    struct zombies z = {ppid, pids, max, 0};
+
+    each_process(zombie_one, &z);
+    return z.n;
 }
 
 pid_t

@@ -25,6 +25,10 @@ char *du_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A fresh folder under $TMPDIR or /tmp. */
 char *du_mkdtemp(void);
 
+/* Removes path and, if it is a folder, everything under it (a test's
+ * du_mkdtemp folder once it is done). */
+void du_rmtree(const char *path);
+
 /* Writes len bytes of data to dir/name; returns the path. */
 char *du_write(const char *dir, const char *name, const char *data, size_t len);
 /* As du_write, for a C string. */
@@ -48,9 +52,9 @@ void du_dac_override(bool on);
  */
 pid_t du_spawn(const char *dir, const char *const *args,
                const char *const *env_extra, bool drop_dac);
-/* As du_spawn, for another program the build made ("workersctl"). */
-pid_t du_spawn_bin(const char *name, const char *dir, const char *const *args,
-                   const char *const *env_extra, bool drop_dac);
+/* As du_spawn, for the program at path bin (args at most 30). */
+pid_t du_spawn_prog(const char *bin, const char *dir, const char *const *args,
+                    const char *const *env_extra, bool drop_dac);
 
 /* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
  * or -1 on timeout (it is then SIGKILLed and reaped). */
@@ -61,6 +65,8 @@ int du_run(const char *dir, const char *const *args);
 
 /* How many times needle occurs in the file (0 when missing). */
 int du_count_in(const char *path, const char *needle);
+/* How many times needle occurs in text. */
+int du_count_in_text(const char *text, const char *needle);
 
 /* Waits up to timeout_ms until needle occurs at least n times in path. */
 bool du_wait_for(const char *path, const char *needle, int n,
@@ -68,6 +74,10 @@ bool du_wait_for(const char *path, const char *needle, int n,
 
 /* Live (not zombie) processes whose parent is ppid. */
 int du_children(pid_t ppid);
+
+/* Up to max zombie (exited, unreaped) children of ppid into pids; returns
+ * how many there are. */
+int du_zombies(pid_t ppid, pid_t *pids, int max);
 
 /* One live child of ppid, or -1. */
 pid_t du_child(pid_t ppid);

@@ -29,6 +29,8 @@
 #include "control/control.h"
 #include "workersd.h"
 
+#include "metrics/metrics.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -54,7 +56,8 @@ enum kind {
     K_TEXT,
     K_SOCKET,
     K_MODE,
-    K_GROUP
+    K_GROUP,
+    K_LISTEN
 };
 
 /* The keys' positions in keys[]: the checks that involve two keys (the
@@ -77,6 +80,9 @@ enum {
     KEY_SOCKET,
     KEY_SOCKET_MODE,
     KEY_SOCKET_GROUP,
+    KEY_LISTEN,
+    KEY_FILE,
+    KEY_INTERVAL,
     NKEYS
 };
 
@@ -113,12 +119,18 @@ static const struct key {
                          offsetof(wd_config, socket_mode)},
     [KEY_SOCKET_GROUP] = {"control", "SocketGroup", K_GROUP,
                           offsetof(wd_config, socket_group)},
+    [KEY_LISTEN] = {"metrics", "Listen", K_LISTEN,
+                    offsetof(wd_config, metrics.listen)},
+    [KEY_FILE] = {"metrics", "File", K_TEXT, offsetof(wd_config, metrics.file)},
+    [KEY_INTERVAL] = {"metrics", "Interval", K_DURATION,
+                      offsetof(wd_config, metrics.interval_ns)},
 };
 
 /* StackSize's upper bound. */
 #define MAX_STACK (1024ull * 1024 * 1024)
 
-static const char *const sections[] = {"pool", "job", "middleware", "control"};
+static const char *const sections[] = {"pool", "job", "middleware", "control",
+                                       "metrics"};
 
 struct parse {
     wd_config *cfg;
@@ -392,6 +404,15 @@ set_value(struct parse *p, const struct key *k, const char *value)
         return NULL;
     case K_BACKOFF:
         return parse_backoff(value, (struct wd_backoff *)field);
+    case K_LISTEN: {
+        struct sockaddr_storage addr;
+        socklen_t len;
+        if (wd_listen_parse(value, &addr, &len, &why) != 0)
+            return why;
+        if ((*(char **)field = strdup(value)) == NULL)
+            return "out of memory";
+        return NULL;
+    }
     case K_MODE:
         return parse_mode(value, (unsigned *)field);
     case K_GROUP:
@@ -467,7 +488,7 @@ check_line(struct parse *p, const char *s)
                 return;
         fail(p, p->lineno,
              "[%.*s]: unknown section (expected [pool], [job], "
-             "[middleware] or [control])",
+             "[middleware], [control] or [metrics])",
              (int)(len > 40 ? 40 : len), s + 1);
         return;
     }
@@ -654,6 +675,10 @@ check_file(struct parse *p)
              quote(p->cfg->arg, qv, sizeof qv));
         return;
     }
+    if (p->cfg->metrics.interval_ns == 0) {
+        fail(p, p->set_on[KEY_INTERVAL], "Interval = 0: must be above 0");
+        return;
+    }
     check_pool(p);
     if (!p->failed)
         resolve_plugin(p);
@@ -673,6 +698,7 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     cfg->backoff.min_ns = SEC_NS / 10;
     cfg->backoff.max_ns = 30 * SEC_NS;
     cfg->socket_group = (gid_t)-1;
+    cfg->metrics.interval_ns = 15 * SEC_NS;
     if ((cfg->path = strdup(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
         return -1;
@@ -710,5 +736,7 @@ wd_config_free(wd_config *cfg)
     free(cfg->plugin);
     free(cfg->arg);
     free(cfg->socket);
+    free(cfg->metrics.listen);
+    free(cfg->metrics.file);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -73,6 +73,12 @@ typedef struct wd_config {
     char *socket;         /* Socket: NULL = the default, "none" = off */
     unsigned socket_mode; /* SocketMode, 0 = the default (0600) */
     gid_t socket_group;   /* SocketGroup, (gid_t)-1 = none */
+    /* [metrics]: see metrics/metrics.h */
+    struct wd_metrics_cfg {
+        char *listen;         /* Listen, NULL = no HTTP server */
+        char *file;           /* File, NULL = no file */
+        uint64_t interval_ns; /* Interval, default 15 s */
+    } metrics;
 } wd_config;
 
 /*
