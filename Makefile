@@ -58,7 +58,7 @@ D_LIBS   := -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive -rdynamic \
 CTL_SRC  := $(wildcard cmd/workersctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o) \
             $(addprefix $(BUILD)/cmd/workersd/,control/path.o \
-                control/request.o config.o trust.o)
+                control/request.o config.o trust.o metrics/listen.o)
 CTL      := $(BUILD)/workersctl
 
 # ---- plugins (example shipped, and the tests' own) -----------------------

@@ -135,7 +135,14 @@ pid_t
 du_spawn(const char *dir, const char *const *args, const char *const *env_extra,
          bool drop_dac)
 {
-    char *bin = tu_build_path("workersd");
+    return du_spawn_bin("workersd", dir, args, env_extra, drop_dac);
+}
+
+pid_t
+du_spawn_bin(const char *name, const char *dir, const char *const *args,
+             const char *const *env_extra, bool drop_dac)
+{
+    char *bin = tu_build_path(name);
     pid_t pid = du_spawn_prog(bin, dir, args, env_extra, drop_dac);
 
     free(bin);

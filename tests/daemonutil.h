@@ -52,6 +52,9 @@ void du_dac_override(bool on);
  */
 pid_t du_spawn(const char *dir, const char *const *args,
                const char *const *env_extra, bool drop_dac);
+/* As du_spawn, for another program the build made ("workersctl"). */
+pid_t du_spawn_bin(const char *name, const char *dir, const char *const *args,
+                   const char *const *env_extra, bool drop_dac);
 /* As du_spawn, for the program at path bin (args at most 30). */
 pid_t du_spawn_prog(const char *bin, const char *dir, const char *const *args,
                     const char *const *env_extra, bool drop_dac);
