@@ -523,19 +523,26 @@ START_TEST(test_plugin_failing)
 }
 END_TEST
 
-/* job_new returns NULL: no worker can start (70); job_init fails: 78, but
- * -t does not call job_init. */
+/* job_new returns NULL: each run of the worker fails (job_new is called
+ * at its first run, on its thread), so StopOnErrors stops the pool (1);
+ * job_init fails: 78, but -t does not call job_init. */
 START_TEST(test_plugin_refuses)
 {
     char *dir = du_mkdtemp();
     const char *args[] = {"-c", NULL, NULL, NULL};
     char *err = du_fmt("%s/err", dir);
 
-    args[1] = du_write_str(dir, "n.ini", plugin_job("newnull"));
-    ck_assert_int_eq(du_run(dir, args), WD_EXIT_SOFTWARE);
-    ck_assert_int_eq(du_count_in(err, "cannot start the workers"), 1);
+    args[1] = du_write_str(
+        dir, "n.ini",
+        du_fmt("[pool]\nStopOnErrors = on\n%s", plugin_job("newnull")));
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_JOB);
+    ck_assert_int_eq(du_count_in(err, "worker 1: plugin "), 1);
+    ck_assert_int_eq(du_count_in(err, "job_new returned NULL"), 1);
+    ck_assert_int_eq(
+        du_count_in(err, "job error (cannot allocate memory (ENOMEM))"), 1);
     args[1] = du_write_str(dir, "i.ini", plugin_job("initfail"));
     ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    ck_assert_int_eq(du_count_in(err, "job_init returned 7"), 1);
     args[0] = "-t";
     args[1] = "-c";
     args[2] = du_write_str(dir, "i.ini", plugin_job("initfail"));

@@ -40,7 +40,10 @@ wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *), void *arg)
 
     if ((rc = pthread_attr_init(&attr)) != 0)
         return -rc;
-    pthread_attr_setstacksize(&attr, stack);
+    if (stack != 0 && (rc = pthread_attr_setstacksize(&attr, stack)) != 0) {
+        pthread_attr_destroy(&attr);
+        return -rc;
+    }
     /* The new thread inherits the mask: block all for the call only. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

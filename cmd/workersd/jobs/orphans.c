@@ -10,7 +10,17 @@
  * thread's children, so the main thread reaps orphans only, never a shell
  * that a worker thread spawned and is about to reap. A child of ours keeps
  * its pid until we reap it, so killing the pids listed in
- * /proc/self/task/TID/children cannot hit a stranger.
+ * /proc/self/task/TID/children cannot hit a stranger. A plugin's children
+ * are not the main thread's either: job_init runs on its generation's
+ * thread, job_new and job_do on the workers'.
+ *
+ * What counts as escaped: a run's own processes in its group are SIGKILLed
+ * with the group when the shell exits, yet the ones the shell left are
+ * reparented to us at its exit, and may still be dying when the sweep lists
+ * them. So the sweep counts (and the daemon warns about) only those that
+ * were alive and not already dying when it killed them: dying means a
+ * zombie, exiting (PF_EXITING), or with SIGKILL pending (a fatal signal
+ * turns into a pending SIGKILL for the whole process).
  *
  * All three functions run on the main thread only.
  */
@@ -20,10 +30,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The kernel's flag of a task in do_exit (include/linux/sched.h). */
+#define PF_EXITING 0x00000004u
 
 /* Rounds of kill-and-reap: each round takes the orphans that the previous
  * one's victims left behind; a tree deeper than this is left to init. */
@@ -42,10 +56,45 @@ wd_orphans_reap(void)
         ;
 }
 
-/* SIGKILLs the calling thread's children; returns how many, or a negative
- * code when /proc cannot list them. */
+/* Whether pid is on its way out already (see the top of the file). */
+static bool
+dying(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return true; /* gone */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After the command name, which may hold ')': state, then flags is
+     * the 7th field. */
+    const char *p = strrchr(buf, ')');
+    char state = 0;
+    unsigned flags = 0;
+    if (p == NULL ||
+        sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+        return true;
+    if (state == 'Z' || state == 'X' || (flags & PF_EXITING) != 0)
+        return true;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return true;
+    unsigned long long pending = 0, mask;
+    while (fgets(buf, sizeof buf, f) != NULL)
+        if (sscanf(buf, "SigPnd: %llx", &mask) == 1 ||
+            sscanf(buf, "ShdPnd: %llx", &mask) == 1)
+            pending |= mask;
+    fclose(f);
+    return (pending & (1ull << (SIGKILL - 1))) != 0;
+}
+
+/* SIGKILLs the calling thread's children, listing them in *pids; returns
+ * how many, or a negative code when /proc cannot list them. *escaped counts
+ * those that were not dying already. */
 static int
-kill_children(pid_t **pids, size_t *cap)
+kill_children(pid_t **pids, size_t *cap, int *escaped)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)gettid());
@@ -62,6 +111,8 @@ kill_children(pid_t **pids, size_t *cap)
             *pids = g;
             *cap = ncap;
         }
+        if (!dying(pid))
+            ++*escaped;
         kill(pid, SIGKILL);
         (*pids)[n++] = pid;
     }
@@ -84,7 +135,7 @@ wd_orphans_kill(void)
     /* Those that ended by themselves are reaped, not counted as killed. */
     wd_orphans_reap();
     for (int round = 0; round < KILL_ROUNDS; round++) {
-        n = kill_children(&pids, &cap);
+        n = kill_children(&pids, &cap, &total);
         if (n <= 0)
             break;
         /* Reaped before the next round lists the children again; their own
@@ -96,7 +147,6 @@ wd_orphans_kill(void)
                 nanosleep(&ms, NULL);
             }
         }
-        total += n;
         if (wd_now_ns() >= end)
             break;
     }
