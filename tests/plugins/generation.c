@@ -40,18 +40,20 @@ nap(void)
 }
 
 /* Drops every reference to this very object, as a plugin that dlcloses
- * itself would: only RTLD_NODELETE keeps it mapped. */
+ * itself would: only RTLD_NODELETE keeps it mapped (without it, this very
+ * code would be unmapped under its feet). */
 static void
 close_self(void)
 {
     Dl_info info;
     void *h;
-    if (dladdr((void *)(uintptr_t)close_self, &info) == 0)
+    if (dladdr((void *)(uintptr_t)close_self, &info) == 0 ||
+        (h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) == NULL)
         return;
-    while ((h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) != NULL) {
-        dlclose(h);
-        dlclose(h);
-    }
+    /* More than every reference workersd took (a NODELETE object's
+     * dlclose is a no-op that succeeds). */
+    for (int i = 0; i < 8 && dlclose(h) == 0; i++)
+        ;
 }
 
 int

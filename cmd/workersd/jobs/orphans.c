@@ -18,9 +18,12 @@
  * with the group when the shell exits, yet the ones the shell left are
  * reparented to us at its exit, and may still be dying when the sweep lists
  * them. So the sweep counts (and the daemon warns about) only those that
- * were alive and not already dying when it killed them: dying means a
+ * were alive and not already dying when it killed them -- dying means a
  * zombie, exiting (PF_EXITING), or with SIGKILL pending (a fatal signal
- * turns into a pending SIGKILL for the whole process).
+ * turns into a pending SIGKILL for the whole process) -- and that its
+ * SIGKILL killed: a process a fatal signal of its run (the cancel's
+ * SIGTERM) was ending reports that signal, even when the sweep met it in
+ * the moment between its SIGKILL being taken and PF_EXITING being set.
  *
  * All three functions run on the main thread only.
  */
@@ -90,11 +93,16 @@ dying(pid_t pid)
     return (pending & (1ull << (SIGKILL - 1))) != 0;
 }
 
-/* SIGKILLs the calling thread's children, listing them in *pids; returns
- * how many, or a negative code when /proc cannot list them. *escaped counts
- * those that were not dying already. */
+/* A child the sweep killed: whether it counts as escaped so far. */
+struct victim {
+    pid_t pid;
+    bool escaped;
+};
+
+/* SIGKILLs the calling thread's children, listing them in *v; returns how
+ * many, or a negative code when /proc cannot list them. */
 static int
-kill_children(pid_t **pids, size_t *cap, int *escaped)
+kill_children(struct victim **v, size_t *cap)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)gettid());
@@ -105,16 +113,15 @@ kill_children(pid_t **pids, size_t *cap, int *escaped)
     while (fscanf(f, "%d", &pid) == 1) {
         if ((size_t)n == *cap) {
             size_t ncap = *cap != 0 ? 2 * *cap : 16;
-            pid_t *g = realloc(*pids, ncap * sizeof *g);
+            struct victim *g = realloc(*v, ncap * sizeof *g);
             if (g == NULL)
                 break; /* the rest is killed in the next round */
-            *pids = g;
+            *v = g;
             *cap = ncap;
         }
-        if (!dying(pid))
-            ++*escaped;
+        (*v)[n].escaped = !dying(pid);
+        (*v)[n++].pid = pid;
         kill(pid, SIGKILL);
-        (*pids)[n++] = pid;
     }
     fclose(f);
     return n;
@@ -124,10 +131,33 @@ kill_children(pid_t **pids, size_t *cap, int *escaped)
  * in the kernel (state D) must not hold up the daemon's exit forever. */
 #define KILL_REAP_NS (2 * 1000000000ull)
 
+/* Reaps v, waiting until end at most; returns how many escaped: not dying
+ * when listed, and killed by our SIGKILL (one that a fatal signal of its
+ * run, SIGTERM say, was already ending reports that signal, even if it
+ * passed the dying check in the moment between the two). */
+static int
+reap_victims(const struct victim *v, int n, uint64_t end)
+{
+    int escaped = 0;
+    for (int i = 0; i < n; i++) {
+        int st = 0;
+        pid_t r;
+        while ((r = waitpid(v[i].pid, &st, WNOHANG | __WNOTHREAD)) == 0 &&
+               wd_now_ns() < end) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+        if (v[i].escaped &&
+            (r != v[i].pid || (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)))
+            escaped++;
+    }
+    return escaped;
+}
+
 int
 wd_orphans_kill(void)
 {
-    pid_t *pids = NULL;
+    struct victim *v = NULL;
     size_t cap = 0;
     int n = 0, total = 0;
     uint64_t end = wd_deadline(wd_now_ns(), KILL_REAP_NS);
@@ -135,21 +165,15 @@ wd_orphans_kill(void)
     /* Those that ended by themselves are reaped, not counted as killed. */
     wd_orphans_reap();
     for (int round = 0; round < KILL_ROUNDS; round++) {
-        n = kill_children(&pids, &cap, &total);
+        n = kill_children(&v, &cap);
         if (n <= 0)
             break;
         /* Reaped before the next round lists the children again; their own
          * children are reparented to us meanwhile, for that round. */
-        for (int i = 0; i < n; i++) {
-            while (waitpid(pids[i], NULL, WNOHANG | __WNOTHREAD) == 0 &&
-                   wd_now_ns() < end) {
-                struct timespec ms = {0, 1000000};
-                nanosleep(&ms, NULL);
-            }
-        }
+        total += reap_victims(v, n, end);
         if (wd_now_ns() >= end)
             break;
     }
-    free(pids);
+    free(v);
     return n < 0 ? n : total;
 }
