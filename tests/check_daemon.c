@@ -12,12 +12,10 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -631,27 +629,30 @@ END_TEST
 
 /* ---- plugin hooks: their thread, their bounds (issue 9 items 3, 16, 18) -- */
 
-/* The counters of tests/plugins/generation.so, in dir/name, mapped. */
-static struct gen_counters *
-gen_counters(const char *dir, const char *name)
-{
-    char *path = du_fmt("%s/%s", dir, name);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, sizeof(struct gen_counters)), 0);
-    void *m = mmap(NULL, sizeof(struct gen_counters), PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
-    close(fd);
-    ck_assert(m != MAP_FAILED);
-    return m;
-}
+/* What a test asks of tests/plugins/generation.so (see generation.h). */
+struct gen_asks {
+    int hold_init, hold_fini, release, helper, close_self;
+};
 
-/* An ini for generation.so counting into @DIR@/c, with more [job] keys. */
-static char *
-gen_ini(const char *pool, const char *job)
+/* Spawns workersd on generation.so with more [pool] and [job] keys, its
+ * counters in the run's folder set as asked; returns them, mapped. */
+static struct gen_counters *
+gen_spawn(struct run *r, struct gen_asks ask, const char *pool, const char *job)
 {
-    return du_fmt("[pool]\n%s%sArg = @DIR@/c\n%s", pool,
-                  plugin_job("generation"), job);
+    char *dir = du_mkdtemp();
+    struct gen_counters *c =
+        du_map(du_fmt("%s/c", dir), sizeof(struct gen_counters));
+
+    c->hold_init = ask.hold_init;
+    c->hold_fini = ask.hold_fini;
+    c->release = ask.release;
+    c->helper = ask.helper;
+    c->close_self = ask.close_self;
+    c->helper_status = -1;
+    spawn_in(r, dir, NULL,
+             du_fmt("[pool]\n%s%sArg = @DIR@/c\n%s", pool,
+                    plugin_job("generation"), job));
+    return c;
 }
 
 static bool
@@ -666,11 +667,9 @@ flag_set(void *flag)
 START_TEST(test_stop_during_job_init)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_init = 1}, "", "");
 
-    c->hold_init = 1;
-    spawn_in(&r, dir, NULL, gen_ini("", ""));
     ck_assert(tu_wait_until(flag_set, &c->in_init, TU_DEADLINE_MS));
     kill(r.pid, SIGTERM);
     expect_log(&r, "SIGTERM: stopping before any worker started", 1);
@@ -691,11 +690,9 @@ END_TEST
 START_TEST(test_job_init_hangs)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c = gen_spawn(&r, (struct gen_asks){.hold_init = 1},
+                                       "", "KillGrace = 200ms\n");
 
-    c->hold_init = 1;
-    spawn_in(&r, dir, NULL, gen_ini("", "KillGrace = 200ms\n"));
     ck_assert(tu_wait_until(flag_set, &c->in_init, TU_DEADLINE_MS));
     uint64_t t0 = tu_now_ms();
     stop(&r, SIGTERM, WD_EXIT_TIMEOUT);
@@ -712,12 +709,10 @@ END_TEST
 START_TEST(test_job_fini_hangs)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_fini = 1, .release = 1},
+                  "Initial = 2\n", "KillGrace = 200ms\n");
 
-    c->hold_fini = 1;
-    c->release = 1;
-    spawn_in(&r, dir, NULL, gen_ini("Initial = 2\n", "KillGrace = 200ms\n"));
     expect_log(&r, "workersd: started", 1);
     uint64_t t0 = tu_now_ms();
     stop(&r, SIGINT, WD_EXIT_TIMEOUT);
@@ -734,12 +729,10 @@ END_TEST
 START_TEST(test_job_fini_forced)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_fini = 1, .release = 1}, "",
+                  "KillGrace = 1h\n");
 
-    c->hold_fini = 1;
-    c->release = 1;
-    spawn_in(&r, dir, NULL, gen_ini("", "KillGrace = 1h\n"));
     expect_log(&r, "workersd: started", 1);
     kill(r.pid, SIGINT);
     ck_assert(tu_wait_until(flag_set, &c->in_fini, TU_DEADLINE_MS));
@@ -787,13 +780,9 @@ helper_unreaped(void *arg)
 START_TEST(test_job_init_child_is_the_plugins)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.helper = 1, .release = 1}, "", "");
 
-    c->helper = 1;
-    c->release = 1;
-    c->helper_status = -1;
-    spawn_in(&r, dir, NULL, gen_ini("", ""));
     expect_log(&r, "workersd: started", 1);
     struct helper h = {c, r.pid};
     ck_assert(tu_wait_until(helper_unreaped, &h, TU_DEADLINE_MS));
@@ -812,12 +801,9 @@ END_TEST
 START_TEST(test_plugin_closes_itself)
 {
     struct run r;
-    char *dir = du_mkdtemp();
-    struct gen_counters *c = gen_counters(dir, "c");
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.close_self = 1, .release = 1}, "", "");
 
-    c->close_self = 1;
-    c->release = 1;
-    spawn_in(&r, dir, NULL, gen_ini("", ""));
     expect_log(&r, "workersd: started", 1);
     kill(r.pid, SIGUSR1);
     expect_log(&r, "workers: 1 -> 2", 1);

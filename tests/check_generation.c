@@ -7,18 +7,17 @@
  * two loaded copies of it never mix their counts; the test maps the same
  * files and waits on them with generous deadlines.
  */
+#include "daemonutil.h"
 #include "plugins/generation.h"
 #include "testutil.h"
 #include "workersd.h"
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 static char tdir[64];
@@ -53,14 +52,7 @@ tpath(const char *name)
 static struct gen_counters *
 counters(const char *name)
 {
-    int fd = open(tpath(name), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, sizeof(struct gen_counters)), 0);
-    void *m = mmap(NULL, sizeof(struct gen_counters), PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
-    close(fd);
-    ck_assert(m != MAP_FAILED);
-    return m;
+    return du_map(tpath(name), sizeof(struct gen_counters));
 }
 
 static void
@@ -267,16 +259,44 @@ all_switched(void *arg)
            s->now->workers == (1ul << n) - 1;
 }
 
+/* Two generations of generation.so, A then B, each counting into its own
+ * file; B's runs are released, A's wait. */
+struct two {
+    struct gen_counters *a, *b;
+    const wd_config *ca, *cb;
+    wd_gen *ga, *gb;
+};
+
+static void
+two_open(struct two *t, const char *pool)
+{
+    t->a = counters("a");
+    t->b = counters("b");
+    t->b->release = 1;
+    t->ca = plugin_config("a.ini", pool, "generation", "a");
+    t->cb = plugin_config("b.ini", pool, "generation", "b");
+    t->ga = open_gen(t->ca);
+    t->gb = open_gen(t->cb);
+}
+
+/* After the pool: B's last reference goes, then both handles. */
+static void
+two_close(struct two *t)
+{
+    free_gen(t->ga);
+    wd_gen_unref(t->gb);
+    free_gen(t->gb);
+    wd_config_unref(t->ca);
+    wd_config_unref(t->cb);
+}
+
 START_TEST(reload_switches_every_worker)
 {
-    struct gen_counters *a = counters("a"), *b = counters("b");
-    const wd_config *ca =
-        plugin_config("a.ini", "Initial = 3\n", "generation", "a");
-    const wd_config *cb =
-        plugin_config("b.ini", "Initial = 3\n", "generation", "b");
-    b->release = 1;
-    wd_gen *ga = open_gen(ca), *gb = open_gen(cb);
-    wd_pool *p = start_pool(ca, ga);
+    struct two t;
+    two_open(&t, "Initial = 3\n");
+    struct gen_counters *a = t.a, *b = t.b;
+    wd_gen *ga = t.ga, *gb = t.gb;
+    wd_pool *p = start_pool(t.ca, ga);
     wd_gen_unref(ga); /* the pool and its workers hold it now */
     /* Each worker is in a run of A, which waits for the release. */
     struct running r = {a, 3};
@@ -299,35 +319,27 @@ START_TEST(reload_switches_every_worker)
     ck_assert_int_eq(a->foreign, 0);
     ck_assert_int_eq(a->fini_tid, a->init_tid);
     ck_assert_int_ne(a->fini_tid, gettid());
-    free_gen(ga);
     close_pool(p);
     /* B's states went when the workers stopped, then B itself. */
-    wd_gen_unref(gb);
-    free_gen(gb);
+    two_close(&t);
     ck_assert_int_eq(b->frees, 3);
     ck_assert_int_eq(b->foreign, 0);
     ck_assert_int_eq(b->finis, 1);
-    wd_config_unref(ca);
-    wd_config_unref(cb);
 }
 END_TEST
 
 /* A generation no worker runs is released as soon as it is replaced. */
 START_TEST(reload_unused_released_at_once)
 {
-    struct gen_counters *a = counters("a"), *b = counters("b");
-    const wd_config *ca =
-        plugin_config("a.ini", "Initial = 2\n", "generation", "a");
-    const wd_config *cb =
-        plugin_config("b.ini", "Initial = 2\n", "generation", "b");
-    b->release = 1;
-    wd_gen *ga = open_gen(ca), *gb = open_gen(cb);
+    struct two t;
+    two_open(&t, "Initial = 2\n");
+    struct gen_counters *a = t.a, *b = t.b;
     wd_pool *p;
-    ck_assert_int_eq(wd_pool_new(&p, &ca->pool, NULL, NULL), 0);
-    wd_pool_install(p, ga);
-    wd_gen_unref(ga);
-    wd_pool_install(p, gb);
-    free_gen(ga);
+    ck_assert_int_eq(wd_pool_new(&p, &t.ca->pool, NULL, NULL), 0);
+    wd_pool_install(p, t.ga);
+    wd_gen_unref(t.ga);
+    wd_pool_install(p, t.gb);
+    ck_assert(tu_wait_until(closed, t.ga, TU_DEADLINE_MS));
     ck_assert_int_eq(a->finis, 1);
     ck_assert_int_eq(a->news, 0);
     ck_assert_int_eq(wd_pool_start(p), 0);
@@ -336,11 +348,8 @@ START_TEST(reload_unused_released_at_once)
     ck_assert(tu_wait_until(all_switched, &s, TU_DEADLINE_MS));
     ck_assert_uint_eq(a->started, 0);
     close_pool(p);
-    wd_gen_unref(gb);
-    free_gen(gb);
+    two_close(&t);
     ck_assert_int_eq(b->frees, 3);
-    wd_config_unref(ca);
-    wd_config_unref(cb);
 }
 END_TEST
 

@@ -252,6 +252,26 @@ runner_join(struct runner *r)
     return r->result;
 }
 
+/* Opens cfg's job and starts a run of it on a thread; returns the pid the
+ * command writes to @/pid, once it did. */
+static pid_t
+runner_started(struct runner *r, const wd_config *cfg)
+{
+    runner_open(r, cfg);
+    runner_start(r);
+    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    return read_pid("pid");
+}
+
+/* After the run: nothing of its group is left, nor a zombie. */
+static void
+runner_finished(struct runner *r, pid_t pgid)
+{
+    ck_assert(tu_wait_until(group_gone, &pgid, TU_DEADLINE_MS));
+    runner_close(r);
+    ck_assert_int_eq(zombie_children(), 0);
+}
+
 /* Opens a command job, runs it once on this thread, closes it. */
 static int
 run_command(const char *command)
@@ -397,16 +417,11 @@ START_TEST(command_cancel_sends_sigterm)
         cmdf("trap 'echo term > @/got; exit 5' TERM; echo $$ > @/pid; "
              "while :; do sleep 0.05; done"));
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    pid_t pid = runner_started(&r, &cfg);
     workers_ctx_cancel(r.ctx);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
     ck_assert_str_eq(slurp("got"), "term\n");
-    pid_t pid = read_pid("pid");
-    ck_assert(tu_wait_until(group_gone, &pid, TU_DEADLINE_MS));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
@@ -428,18 +443,13 @@ START_TEST(command_ignores_sigterm_kill)
     wd_config cfg = command_cfg(
         cmdf("trap '' TERM; echo $$ > @/pid; while :; do sleep 0.05; done"));
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    pid_t pid = runner_started(&r, &cfg);
     workers_ctx_cancel(r.ctx);
     /* The SIGTERM is ignored: the shell is still there after it. */
-    pid_t pid = read_pid("pid");
     ck_assert(!proc_dead(&pid));
     wd_job_kill(r.job, SIGKILL);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
-    ck_assert(tu_wait_until(group_gone, &pid, TU_DEADLINE_MS));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
@@ -451,19 +461,14 @@ START_TEST(command_cancel_escalates)
         cmdf("trap '' TERM; echo $$ > @/pid; while :; do sleep 0.05; done"));
     cfg.kill_grace_ns = 300 * MS;
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    pid_t pid = runner_started(&r, &cfg);
     uint64_t t0 = tu_now_ms();
     workers_ctx_cancel(r.ctx);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
     ck_assert_uint_ge(tu_now_ms() - t0, 300);
-    pid_t pid = read_pid("pid");
-    ck_assert(tu_wait_until(group_gone, &pid, TU_DEADLINE_MS));
     ck_assert(log_has("worker 0: command ignored SIGTERM: killed after "
                       "KillGrace (300ms)"));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
@@ -481,17 +486,13 @@ START_TEST(command_stopped_run_cancelled)
         cmdf("echo $$ > @/pid; kill -STOP $$; while :; do sleep 0.05; done"));
     cfg.kill_grace_ns = 3600 * SEC;
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
-    pid_t pid = read_pid("pid");
+    pid_t pid = runner_started(&r, &cfg);
     ck_assert(tu_wait_until(stopped, &pid, TU_DEADLINE_MS));
     workers_ctx_cancel(r.ctx);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
     ck_assert_uint_lt(r.elapsed_ms, TU_DEADLINE_MS);
     ck_assert(!log_has("KillGrace"));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
