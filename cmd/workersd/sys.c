@@ -1,7 +1,8 @@
 /*
  * sys.c: the daemon's small system helpers, shared by its files: the
- * monotonic clock, overflow-safe deadlines, and helper threads that start
- * with every signal blocked (only the main thread handles signals).
+ * monotonic clock, overflow-safe deadlines, helper threads that start with
+ * every signal blocked (only the main thread handles signals), and the
+ * wording of durations and error codes in log lines.
  */
 #include "workersd.h"
 
@@ -62,5 +63,16 @@ wd_duration(uint64_t ns, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000u);
     else
         snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
+    return buf;
+}
+
+const char *
+wd_describe(int rc, char *buf, size_t len)
+{
+    if (rc < 0)
+        snprintf(buf, len, "%s (%s)", workers_strerror(rc),
+                 workers_err_name(rc));
+    else
+        snprintf(buf, len, "code %d", rc);
     return buf;
 }

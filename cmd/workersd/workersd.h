@@ -212,6 +212,9 @@ uint64_t wd_deadline(uint64_t now, uint64_t timeout_ns);
 struct timespec wd_timespec(uint64_t ns);
 /* A duration for log lines ("2s", "1500ms", "250us") in buf; returns buf. */
 const char *wd_duration(uint64_t ns, char *buf, size_t len);
+/* A result for log lines: "code 3", or an error's message and name
+ * ("cannot allocate memory (ENOMEM)"), in buf; returns buf. */
+const char *wd_describe(int rc, char *buf, size_t len);
 /* Starts fn(arg) on a joinable thread with every signal blocked and the
  * given stack size (0: the system's default, for threads that run plugin
  * code). 0 or a negated pthread error. */

@@ -1,7 +1,8 @@
 /*
  * Private to cmd/workersd/daemon/: the daemon's state, shared by the loop
- * (loop.c: signals, timers, systemd) and the drain (drain.c: the pool's
- * close and the generations' end), grouped by file. generation.c and
+ * (loop.c: signals, the start, systemd), the drain (drain.c: the pool's
+ * close and the generations' end) and the generations it holds (gens.c),
+ * grouped by file; loop.c uses drain.c, both use gens.c. generation.c and
  * pool.c know nothing of it: their interfaces are in workersd.h.
  *
  * Threads: everything here is the loop thread's, except what the closer
@@ -56,18 +57,23 @@ struct wd_daemon {
     ev_timer ping;        /* systemd's watchdog */
 };
 
-/* ---- loop.c ------------------------------------------------------------ */
+/* ---- gens.c: the generations the daemon holds ---------------------------- */
 
-/* Opens a generation of cfg that reports to this loop, and keeps its
- * handle; 0 or wd_gen_open()'s error. */
+/*
+ * Opens a generation of cfg whose notify wakes gen_changed, and keeps its
+ * handle in gens; 0 or wd_gen_open()'s error. The start opens the first
+ * this way; a reload does the same: wd_daemon_open(), then, once
+ * gen_changed came and wd_gen_state() is OPEN, wd_daemon_install() and
+ * wd_gen_unref() of its own reference (FAILED: log wd_gen_error(), unref).
+ */
 int wd_daemon_open(struct wd_daemon *d, const wd_config *cfg, wd_gen **out);
-/* Installs g (OPEN) in the pool (wd_pool_install) and makes its config the
- * settings in force. */
+/* Installs g (OPEN) in the pool (wd_pool_install, the reload core) and
+ * makes its config the settings in force. Not while draining. */
 void wd_daemon_install(struct wd_daemon *d, wd_gen *g);
+/* wd_gen_kill(sig) on every generation held: their command runs. */
+void wd_daemon_kill(struct wd_daemon *d, int sig);
 /* Frees the handles of the generations that reached CLOSED. */
 void wd_daemon_reap_gens(struct wd_daemon *d);
-/* "code 3", or the error's message and name: for log lines. */
-const char *wd_describe(int rc, char *buf, size_t len);
 
 /* ---- drain.c ----------------------------------------------------------- */
 

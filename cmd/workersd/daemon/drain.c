@@ -120,8 +120,7 @@ give_up(struct wd_daemon *d)
     /* Killed from here, not by the closer once its close gives up: after a
      * failed start the library closed the pool itself, and the closer is
      * already waiting in workers_pool_free for these very runs. */
-    for (size_t i = 0; i < d->ngens; i++)
-        wd_gen_kill(d->gens[i], SIGKILL);
+    wd_daemon_kill(d, SIGKILL);
     workers_ctx_cancel(d->drain_limit);
     ev_timer_set(&d->abandon, grace(d), 0.);
     ev_timer_start(d->loop, &d->abandon);

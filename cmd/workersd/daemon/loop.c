@@ -47,64 +47,7 @@ mask_signals(int how)
     pthread_sigmask(how, &set, NULL);
 }
 
-const char *
-wd_describe(int rc, char *buf, size_t len)
-{
-    if (rc < 0)
-        snprintf(buf, len, "%s (%s)", workers_strerror(rc),
-                 workers_err_name(rc));
-    else
-        snprintf(buf, len, "code %d", rc);
-    return buf;
-}
-
-/* ---- generations --------------------------------------------------------- */
-
-/* A generation's thread: it opened or closed. */
-static void
-gen_notify(void *arg)
-{
-    struct wd_daemon *d = arg;
-    ev_async_send(d->loop, &d->gen_changed);
-}
-
-int
-wd_daemon_open(struct wd_daemon *d, const wd_config *cfg, wd_gen **out)
-{
-    if (d->ngens == d->gens_cap) {
-        size_t cap = d->gens_cap != 0 ? 2 * d->gens_cap : 4;
-        wd_gen **g = realloc(d->gens, cap * sizeof *g);
-        if (g == NULL)
-            return -ENOMEM;
-        d->gens = g;
-        d->gens_cap = cap;
-    }
-    int r = wd_gen_open(cfg, gen_notify, d, out);
-    if (r == 0)
-        d->gens[d->ngens++] = *out;
-    return r;
-}
-
-void
-wd_daemon_reap_gens(struct wd_daemon *d)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < d->ngens; i++) {
-        if (wd_gen_state(d->gens[i]) == WD_GEN_CLOSED)
-            wd_gen_free(d->gens[i]);
-        else
-            d->gens[kept++] = d->gens[i];
-    }
-    d->ngens = kept;
-}
-
-void
-wd_daemon_install(struct wd_daemon *d, wd_gen *g)
-{
-    wd_pool_install(d->pool, g);
-    wd_config_unref(d->cfg);
-    d->cfg = wd_config_ref(wd_gen_config(g));
-}
+/* ---- the start ---------------------------------------------------------- */
 
 /* The first generation's open ended: start the pool on it, or end. */
 static void
