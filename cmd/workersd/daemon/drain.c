@@ -101,9 +101,14 @@ wd_drain_begin(struct wd_daemon *d, const char *why)
 /* Leaves plugin code running (a run, job_init or job_fini): no exit().
  * why ends with what is left ("...: exiting without it"). */
 static void
-exit_without(const char *why)
+exit_without(struct wd_daemon *d, const char *why)
 {
     wd_log(WD_LOG_ERR, "%s", why);
+    /* What did finish is joined; the rest is left to _exit. */
+    if (d->phase == WD_FINISHING) {
+        pthread_join(d->closer, NULL);
+        wd_daemon_reap_gens(d);
+    }
     /* What escaped the runs' process groups dies with us all the same. */
     wd_orphans_kill();
     _exit(WD_EXIT_TIMEOUT);
@@ -144,7 +149,7 @@ wd_drain_force(struct wd_daemon *d, const char *signame)
     if (d->phase == WD_FINISHING) {
         snprintf(why, sizeof why, "%s: not waiting for %s: exiting without it",
                  signame, hook_waited(d));
-        exit_without(why);
+        exit_without(d, why);
     }
     if (d->overdue)
         return;
@@ -169,8 +174,9 @@ on_close_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 on_abandon(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop, (void)w, (void)revents;
-    exit_without("runs still in progress after the deadline and the kill: "
+    (void)w, (void)revents;
+    exit_without(ev_userdata(loop),
+                 "runs still in progress after the deadline and the kill: "
                  "exiting without them");
 }
 
@@ -185,7 +191,7 @@ on_hook_timer(struct ev_loop *loop, ev_timer *w, int revents)
              "%s did not return within KillGrace (%s): exiting without it",
              hook_waited(d),
              wd_duration(d->cfg->kill_grace_ns, dur, sizeof dur));
-    exit_without(why);
+    exit_without(d, why);
 }
 
 void

@@ -4,21 +4,22 @@
  *
  * The thread's life: open the job (dlopen and job_init for a plugin) and
  * build the middlewares; publish OPEN or FAILED and notify; sleep until the
- * last reference is gone (`unused` is cancelled); close the job (job_fini);
- * drop the config; publish CLOSED and notify, as its very last act: the
- * owner may then join it and free the handle.
+ * last reference is gone (`unused`); close the job (job_fini); drop the
+ * config; publish CLOSED and notify, as its very last act: the owner may
+ * then join it and free the handle.
  *
  * Everything the thread sets before OPEN (job, middlewares) is read-only
  * afterwards, seen by readers through the state's release/acquire. `lock`
- * only orders wd_gen_kill() against the close.
+ * guards `unused`, which wakes the thread and orders wd_gen_kill() before
+ * the close. The last unref signals under the lock and touches nothing of
+ * the generation after its unlock: the thread, which needs that lock to go
+ * on, may close it and its owner free it at once.
  */
 #include "workersd.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-
-#define HOUR_NS (3600 * 1000000000ull)
 
 struct wd_gen {
     atomic_uint refs;
@@ -32,9 +33,9 @@ struct wd_gen {
     void (*notify)(void *arg);
     void *arg;
     pthread_t thread;
-    workers_ctx *unused; /* cancelled by the last unref */
     pthread_mutex_t lock;
-    bool closing; /* under lock: no more kill */
+    pthread_cond_t wake;
+    bool unused; /* under lock: the last reference went, no more kill */
 };
 
 static atomic_uint opened; /* generations numbered so far */
@@ -71,10 +72,9 @@ gen_main(void *arg)
     if (g->notify != NULL)
         g->notify(g->arg);
 
-    while (workers_ctx_wait(g->unused, HOUR_NS) == 0)
-        ;
     pthread_mutex_lock(&g->lock);
-    g->closing = true;
+    while (!g->unused)
+        pthread_cond_wait(&g->wake, &g->lock);
     pthread_mutex_unlock(&g->lock);
     wd_job_close(g->job);
     wd_config_unref(g->cfg);
@@ -89,7 +89,7 @@ gen_main(void *arg)
 static void
 gen_destroy(wd_gen *g)
 {
-    workers_ctx_free(g->unused);
+    pthread_cond_destroy(&g->wake);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }
@@ -101,13 +101,10 @@ wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
     wd_gen *g = calloc(1, sizeof *g);
     if (g == NULL)
         return -ENOMEM;
-    int r = workers_ctx_new(&g->unused);
+    int r = pthread_mutex_init(&g->lock, NULL);
+    if (r == 0 && (r = pthread_cond_init(&g->wake, NULL)) != 0)
+        pthread_mutex_destroy(&g->lock);
     if (r != 0) {
-        free(g);
-        return r;
-    }
-    if ((r = pthread_mutex_init(&g->lock, NULL)) != 0) {
-        workers_ctx_free(g->unused);
         free(g);
         return -r;
     }
@@ -162,8 +159,12 @@ wd_gen_ref(wd_gen *g)
 void
 wd_gen_unref(wd_gen *g)
 {
-    if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-        workers_ctx_cancel(g->unused);
+    if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->unused = true;
+    pthread_cond_signal(&g->wake);
+    pthread_mutex_unlock(&g->lock);
 }
 
 int
@@ -179,7 +180,7 @@ void
 wd_gen_kill(wd_gen *g, int sig)
 {
     pthread_mutex_lock(&g->lock);
-    if (!g->closing && wd_gen_state(g) == WD_GEN_OPEN)
+    if (!g->unused && wd_gen_state(g) == WD_GEN_OPEN)
         wd_job_kill(g->job, sig);
     pthread_mutex_unlock(&g->lock);
 }
