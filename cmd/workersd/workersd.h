@@ -116,12 +116,13 @@ typedef struct wd_job wd_job;
  * init false (workersd -t) it only checks: a plugin is loaded and its
  * symbols looked up, but job_init is not called and no thread starts; such
  * a job may only be closed. With init true it is ready to run: a plugin's
- * job_init(Arg) ran, and the job's deadline thread (Timeout, KillGrace)
- * runs. A plugin is loaded from a private copy of its file, so a rebuilt
- * plugin at the same path loads anew, and never unloaded (RTLD_NODELETE).
- * May run plugin code for any time: the daemon calls it off its loop thread
- * (generation.c). On error returns -1 with a one-line message in err
- * (dlerror()'s text for load errors). Thread-safe.
+ * job_init(Arg) ran, and the job's deadline thread (cancels, Timeout,
+ * KillGrace: every command job, a plugin job with Timeout) runs. A plugin is
+ * loaded from a private copy of its file, so a rebuilt plugin at the same path
+ * loads anew, and never unloaded (RTLD_NODELETE). May run plugin code for any
+ * time: the daemon calls it off its loop thread (generation.c). On error
+ * returns -1 with a one-line message in err (dlerror()'s text for load errors).
+ * Thread-safe.
  */
 int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
                 size_t errlen);
@@ -174,9 +175,10 @@ void wd_job_close(wd_job *job);
  * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
  * (an ev_signal, never ev_child) or they stay zombies, and
  * wd_orphans_kill() once the pool is freed, or before an exit that leaves
- * runs behind (SIGKILL + reap, 2 s at most; returns how many live
- * processes it killed: one already dying, as a run's own process its group's
- * kill reached, is reaped but not counted). Reaping uses __WNOTHREAD, so it
+ * runs behind (SIGKILL + reap, 2 s at most; returns how many escaped
+ * processes it killed: alive and not dying when it met them, and ended by
+ * its SIGKILL; a run's own process that its group's signal was already
+ * ending is reaped but not counted). Reaping uses __WNOTHREAD, so it
  * never takes a worker's child, nor a plugin's (job_init's children belong
  * to its generation's thread until job_fini returned): call all three from
  * the main thread only, and never spawn from it. Errors: a negated errno
@@ -332,11 +334,12 @@ int wd_pool_new(wd_pool **out, const workers_config *cfg,
  * THE RELOAD CORE. Makes g the generation every run follows from now on; g
  * must be OPEN, and the caller keeps its own reference (the pool takes one).
  * Returns at once, having run no job code. From then on:
- * - a run in progress finishes with the job it started with;
+ * - a run in progress finishes with the job it started with, and so does a
+ *   run whose check came just before the install (one at most per worker);
  * - each worker, at the start of its next run, frees its state of its old
  *   generation and builds one of g on its own thread (job_free, then
- *   job_new at that run), then runs g's job: no worker starts a run of an
- *   older generation once this returned;
+ *   job_new at that run), then runs g's job; every later run is g's (or a
+ *   later install's): an older generation's job is never started again;
  * - a worker that cannot build its state (no memory) fails that run, after
  *   a 1 s pause, and tries again at its next;
  * - the previous generation is released when its last worker left it, at
@@ -351,7 +354,8 @@ int wd_pool_new(wd_pool **out, const workers_config *cfg,
 void wd_pool_install(wd_pool *p, wd_gen *g);
 
 /* Starts the workers (Initial of them) on the installed generation.
- * Errors: workers_pool_start_with_builder()'s. Loop thread. */
+ * Errors: -EINVAL before the first install,
+ * workers_pool_start_with_builder()'s. Loop thread. */
 int wd_pool_start(wd_pool *p);
 /* The libworkers pool, for more, less, current and close, which take it as
  * it is. Valid until wd_pool_free(). */

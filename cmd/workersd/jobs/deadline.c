@@ -1,5 +1,5 @@
 /*
- * The deadline thread: one per opened job, of either kind, acting on runs
+ * The deadline thread: one per job that times its runs, acting on runs
  * whose deadline passed or whose worker was cancelled (see jobs.h). It is
  * the one mechanism behind Timeout, KillGrace and a command's escalation
  * after a cancel; the kinds say what acting means (their due()).

@@ -39,8 +39,9 @@ extern const struct wd_kind wd_plugin_kind;
 /* ---- deadline.c: per-run deadlines and cancellation ------------------- */
 
 /*
- * One thread per opened job (of either kind) acts on its runs when they
- * must end: when a run's deadline passes, and when its worker's context is
+ * One thread per job opened with init (every command job; a plugin job
+ * with Timeout, the only runs a plugin has it time) acts on its runs when
+ * they must end: when a run's deadline passes, and when its worker's context is
  * cancelled (less, close). What it does is the kind's: a command's process
  * group gets SIGTERM and SIGCONT, then SIGKILL after KillGrace; a plugin
  * run's private context is cancelled.
