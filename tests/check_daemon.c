@@ -47,11 +47,21 @@ subst_dir(const char *text, const char *dir)
 }
 
 /* Writes the ini (where @DIR@ is dir, the run's own folder) and spawns
- * workersd on it, with env_extra added to its environment. */
+ * workersd on it, with env_extra added to its environment, and
+ * WDTEST_DIR=dir: a command that names the folder more than once says
+ * "$WDTEST_DIR", so its line does not grow with TMPDIR. */
 static void
 spawn_in(struct run *r, char *dir, const char *const *env_extra,
          const char *ini)
 {
+    const char *env[8];
+    size_t n = 0;
+    while (env_extra != NULL && env_extra[n] != NULL && n < 6) {
+        env[n] = env_extra[n];
+        n++;
+    }
+    env[n++] = du_fmt("WDTEST_DIR=%s", dir);
+    env[n] = NULL;
     r->dir = dir;
     char *text = subst_dir(ini, r->dir);
     r->ini = du_write_str(r->dir, "test.ini", text);
@@ -59,7 +69,7 @@ spawn_in(struct run *r, char *dir, const char *const *env_extra,
     r->err = du_fmt("%s/err", r->dir);
     du_subreaper();
     const char *args[] = {"-c", r->ini, NULL};
-    r->pid = du_spawn(r->dir, args, env_extra, false);
+    r->pid = du_spawn(r->dir, args, env, false);
 }
 
 /* As spawn_in, in a new folder, and waits until the workers started. */
@@ -413,8 +423,8 @@ START_TEST(test_background_child_dies_with_run)
     struct run r;
 
     start(&r, NULL,
-          "[job]\nCommand = [ -e @DIR@/bg ] && exec sleep 1000; "
-          "sleep 1000 & echo $! > @DIR@/bg\n");
+          "[job]\nCommand = [ -e \"$WDTEST_DIR/bg\" ] && exec sleep 1000; "
+          "sleep 1000 & echo $! > \"$WDTEST_DIR/bg\"\n");
     char *bg = expect_file(&r, "bg");
     ck_assert(du_wait_for(bg, "\n", 1, TU_DEADLINE_MS));
     pid_t pid = (pid_t)atoi(du_read(bg));

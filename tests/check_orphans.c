@@ -50,6 +50,16 @@ alive(pid_t pid)
     return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
+/* The environment the daemon (and so its jobs) get: D=dir, so that a
+ * Command line does not grow with the length of TMPDIR. */
+static const char *const *
+dir_env(const char *dir)
+{
+    const char **env = du_keep(calloc(2, sizeof *env));
+    env[0] = du_fmt("D=%s", dir);
+    return env;
+}
+
 static pid_t
 read_pid(const char *path)
 {
@@ -64,13 +74,12 @@ START_TEST(test_escaped_process_killed_at_close)
      * later runs idle. */
     char *ini = du_write_str(
         dir, "pool.ini",
-        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
-               "setsid sh -c 'echo $$ > %s/pid; exec sleep 1000' & "
-               "until [ -s %s/pid ]; do sleep 0.01; done\n",
-               dir, dir, dir));
+        "[job]\nCommand = cd \"$D\"; [ -e pid ] && exec sleep 1000; "
+        "setsid sh -c 'echo $$ > pid; exec sleep 1000' & "
+        "until [ -s pid ]; do sleep 0.01; done\n");
     const char *args[] = {"-c", ini, NULL};
     char *pidfile = du_fmt("%s/pid", dir);
-    pid_t pid = du_spawn(dir, args, NULL, false);
+    pid_t pid = du_spawn(dir, args, dir_env(dir), false);
 
     ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
     pid_t escaped = read_pid(pidfile);
@@ -90,16 +99,15 @@ START_TEST(test_escaped_process_reaped_when_it_ends)
     /* Run 1 leaves a short-lived process in a session of its own. */
     char *ini = du_write_str(
         dir, "pool.ini",
-        du_fmt("[job]\nCommand = [ -e %s/pid ] && exec sleep 1000; "
-               "setsid sh -c 'echo $$ > %s/pid; read x < %s/go' & "
-               "until [ -s %s/pid ]; do sleep 0.01; done\n",
-               dir, dir, dir, dir));
+        "[job]\nCommand = cd \"$D\"; [ -e pid ] && exec sleep 1000; "
+        "setsid sh -c 'echo $$ > pid; read x < go' & "
+        "until [ -s pid ]; do sleep 0.01; done\n");
     const char *args[] = {"-c", ini, NULL};
     char *pidfile = du_fmt("%s/pid", dir);
     char *fifo = du_fmt("%s/go", dir);
 
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    pid_t pid = du_spawn(dir, args, NULL, false);
+    pid_t pid = du_spawn(dir, args, dir_env(dir), false);
     ck_assert(du_wait_for(pidfile, "\n", 1, TU_DEADLINE_MS));
     pid_t escaped = read_pid(pidfile);
     ck_assert(alive(escaped));
