@@ -6,6 +6,7 @@
  * sends the next signal only after the log line of the previous one.
  */
 #include "daemonutil.h"
+#include "plugins/generation.h"
 #include "testutil.h"
 #include "workersd.h"
 
@@ -46,19 +47,29 @@ subst_dir(const char *text, const char *dir)
     return out;
 }
 
-/* Writes the ini (where @DIR@ is the run's own folder) and starts workersd
- * on it, with env_extra added to its environment. */
+/* Writes the ini (where @DIR@ is dir, the run's own folder) and spawns
+ * workersd on it, with env_extra added to its environment (du_spawn adds
+ * DIR=dir: a command that names the folder more than once says "$DIR", so
+ * its line does not grow with TMPDIR). */
 static void
-start(struct run *r, const char *const *env_extra, const char *ini)
+spawn_in(struct run *r, char *dir, const char *const *env,
+         const char *ini)
 {
-    r->dir = du_mkdtemp();
+    r->dir = dir;
     char *text = subst_dir(ini, r->dir);
     r->ini = du_write_str(r->dir, "test.ini", text);
     free(text);
     r->err = du_fmt("%s/err", r->dir);
     du_subreaper();
     const char *args[] = {"-c", r->ini, NULL};
-    r->pid = du_spawn(r->dir, args, env_extra, false);
+    r->pid = du_spawn(r->dir, args, env, false);
+}
+
+/* As spawn_in, in a new folder, and waits until the workers started. */
+static void
+start(struct run *r, const char *const *env_extra, const char *ini)
+{
+    spawn_in(r, du_mkdtemp(), env_extra, ini);
     ck_assert_msg(du_wait_for(r->err, "workersd: started", 1, TU_DEADLINE_MS),
                   "no start: %s", du_read(r->err));
 }
@@ -524,23 +535,286 @@ START_TEST(test_plugin_failing)
 }
 END_TEST
 
-/* job_new returns NULL: no worker can start (70); job_init fails: 78, but
- * -t does not call job_init. */
+/* job_new returns NULL: each run of the worker fails (job_new is called
+ * at its first run, on its thread), so StopOnErrors stops the pool (1);
+ * job_init fails: 78, but -t does not call job_init. */
 START_TEST(test_plugin_refuses)
 {
     char *dir = du_mkdtemp();
     const char *args[] = {"-c", NULL, NULL, NULL};
     char *err = du_fmt("%s/err", dir);
 
-    args[1] = du_write_str(dir, "n.ini", plugin_job("newnull"));
-    ck_assert_int_eq(du_run(dir, args), WD_EXIT_SOFTWARE);
-    ck_assert_int_eq(du_count_in(err, "cannot start the workers"), 1);
+    args[1] = du_write_str(
+        dir, "n.ini",
+        du_fmt("[pool]\nStopOnErrors = on\n%s", plugin_job("newnull")));
+    ck_assert_int_eq(du_run(dir, args), WD_EXIT_JOB);
+    ck_assert_int_eq(du_count_in(err, "worker 1: plugin "), 1);
+    ck_assert_int_eq(du_count_in(err, "job_new returned NULL"), 1);
+    ck_assert_int_eq(
+        du_count_in(err, "job error (cannot allocate memory (ENOMEM))"), 1);
     args[1] = du_write_str(dir, "i.ini", plugin_job("initfail"));
     ck_assert_int_eq(du_run(dir, args), WD_EXIT_CONFIG);
+    ck_assert_int_eq(du_count_in(err, "job_init returned 7"), 1);
     args[0] = "-t";
     args[1] = "-c";
     args[2] = du_write_str(dir, "i.ini", plugin_job("initfail"));
     ck_assert_int_eq(du_run(dir, args), 0);
+}
+END_TEST
+
+/* ---- cancellation escalates (issue 14 item 5) ---------------------------- */
+
+/* A removed worker's command that ignores SIGTERM is SIGKILLed after
+ * KillGrace: the worker is gone within the grace, not at the close. */
+START_TEST(test_removed_worker_escalates)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nInitial = 2\nCloseTimeout = 60s\n"
+          "[job]\nCommand = trap '' TERM; : > @DIR@/up.$WORKERS_WORKER_ID; "
+          "exec sleep 1000\nKillGrace = 300ms\n");
+    expect_file(&r, "up.1");
+    expect_file(&r, "up.2");
+    expect_children(&r, 2);
+    uint64_t t0 = tu_now_ms();
+    kill(r.pid, SIGUSR2);
+    expect_log(&r, "workers: 2 -> 1", 1);
+    expect_children(&r, 1);
+    ck_assert_uint_ge(tu_now_ms() - t0, 300);
+    expect_log(&r,
+               "worker 2: command ignored SIGTERM: killed after "
+               "KillGrace (300ms)",
+               1);
+    /* The close escalates the same way, well within CloseTimeout. */
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(du_count_in(r.err, "closed: every worker finished"), 1);
+}
+END_TEST
+
+/* A stopped run gets SIGCONT after its SIGTERM: the close does not wait
+ * for its deadline. */
+START_TEST(test_stopped_run_closes)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 60s\n"
+          "[job]\nCommand = : > @DIR@/up; kill -STOP $$; sleep 1000\n"
+          "KillGrace = 60s\n");
+    expect_file(&r, "up");
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGTERM, 0);
+    ck_assert_uint_lt(tu_now_ms() - t0, 30000);
+}
+END_TEST
+
+/* ---- orphans counted only when they left their group (issue 9 item 6) -- */
+
+/* Ctrl-C while each run waits with two background children: the children
+ * die with their run's group, and none of them may be reported as left
+ * behind, however the sweep meets them. */
+START_TEST(test_close_reports_no_false_orphans)
+{
+    for (int i = 0; i < 8; i++) {
+        struct run r;
+        start(&r, NULL,
+              "[pool]\nInitial = 4\n"
+              "[job]\nCommand = sleep 5 & sleep 5 & echo x; sleep 5\n");
+        ck_assert(
+            du_wait_for(du_fmt("%s/out", r.dir), "x\n", 4, TU_DEADLINE_MS));
+        stop(&r, SIGINT, 0);
+        ck_assert_msg(du_count_in(r.err, "left behind") == 0, "round %d: %s", i,
+                      du_read(r.err));
+    }
+}
+END_TEST
+
+/* ---- plugin hooks: their thread, their bounds (issue 9 items 3, 16, 18) -- */
+
+/* What a test asks of tests/plugins/generation.so (see generation.h). */
+struct gen_asks {
+    int hold_init, hold_fini, release, helper, close_self;
+};
+
+/* Spawns workersd on generation.so with more [pool] and [job] keys, its
+ * counters in the run's folder set as asked; returns them, mapped. */
+static struct gen_counters *
+gen_spawn(struct run *r, struct gen_asks ask, const char *pool, const char *job)
+{
+    char *dir = du_mkdtemp();
+    struct gen_counters *c =
+        du_map(du_fmt("%s/c", dir), sizeof(struct gen_counters));
+
+    c->hold_init = ask.hold_init;
+    c->hold_fini = ask.hold_fini;
+    c->release = ask.release;
+    c->helper = ask.helper;
+    c->close_self = ask.close_self;
+    c->helper_status = -1;
+    spawn_in(r, dir, NULL,
+             du_fmt("[pool]\n%s%sArg = @DIR@/c\n%s", pool,
+                    plugin_job("generation"), job));
+    return c;
+}
+
+static bool
+flag_set(void *flag)
+{
+    return atomic_load((atomic_int *)flag) != 0;
+}
+
+/* SIGTERM while job_init still runs: the loop answers at once, the start is
+ * abandoned, and once job_init returns job_fini runs: exit 0, nothing
+ * started. */
+START_TEST(test_stop_during_job_init)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_init = 1}, "", "");
+
+    ck_assert(tu_wait_until(flag_set, &c->in_init, TU_DEADLINE_MS));
+    kill(r.pid, SIGTERM);
+    expect_log(&r, "SIGTERM: stopping before any worker started", 1);
+    c->hold_init = 0;
+    stop(&r, 0, 0);
+    ck_assert_int_eq(c->inits, 1);
+    ck_assert_int_eq(c->finis, 1);
+    ck_assert_int_eq(c->news, 0);
+    ck_assert_int_eq(du_count_in(r.err, "workersd: started"), 0);
+    /* Both hooks ran on one thread of the daemon, not on its loop. */
+    ck_assert_int_eq(c->fini_tid, c->init_tid);
+    ck_assert_int_ne(c->init_tid, r.pid);
+}
+END_TEST
+
+/* A job_init that never returns: SIGTERM still ends workersd, KillGrace (at
+ * least 1 s) later, exit 2. */
+START_TEST(test_job_init_hangs)
+{
+    struct run r;
+    struct gen_counters *c = gen_spawn(&r, (struct gen_asks){.hold_init = 1},
+                                       "", "KillGrace = 200ms\n");
+
+    ck_assert(tu_wait_until(flag_set, &c->in_init, TU_DEADLINE_MS));
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGTERM, WD_EXIT_TIMEOUT);
+    ck_assert_uint_ge(tu_now_ms() - t0, 1000);
+    ck_assert_int_eq(du_count_in(r.err, "job_init did not return within "
+                                        "KillGrace (200ms): exiting without "
+                                        "it"),
+                     1);
+}
+END_TEST
+
+/* A job_fini that never returns is bounded like a run: exit 2 after
+ * KillGrace (at least 1 s)... */
+START_TEST(test_job_fini_hangs)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_fini = 1, .release = 1},
+                  "Initial = 2\n", "KillGrace = 200ms\n");
+
+    expect_log(&r, "workersd: started", 1);
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, WD_EXIT_TIMEOUT);
+    ck_assert_uint_ge(tu_now_ms() - t0, 1000);
+    ck_assert_int_eq(c->in_fini, 1);
+    ck_assert_int_eq(du_count_in(r.err, "job_fini did not return within "
+                                        "KillGrace (200ms): exiting without "
+                                        "it"),
+                     1);
+}
+END_TEST
+
+/* ... or at once on a second signal. */
+START_TEST(test_job_fini_forced)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_fini = 1, .release = 1}, "",
+                  "KillGrace = 1h\n");
+
+    expect_log(&r, "workersd: started", 1);
+    kill(r.pid, SIGINT);
+    ck_assert(tu_wait_until(flag_set, &c->in_fini, TU_DEADLINE_MS));
+    uint64_t t0 = tu_now_ms();
+    stop(&r, SIGINT, WD_EXIT_TIMEOUT);
+    ck_assert_uint_lt(tu_now_ms() - t0, 5000);
+    ck_assert_int_eq(
+        du_count_in(r.err, "SIGINT: not waiting for job_fini: exiting without "
+                           "it"),
+        1);
+}
+END_TEST
+
+/* pid's state letter and parent, 0 when gone. */
+static char
+proc_state(pid_t pid, pid_t *ppid)
+{
+    char *stat = du_read(du_fmt("/proc/%ld/stat", (long)pid));
+    char *p = strrchr(stat, ')'), state = 0;
+    int pp = 0;
+    if (p == NULL || sscanf(p + 1, " %c %d", &state, &pp) != 2)
+        return 0;
+    *ppid = pp;
+    return state;
+}
+
+struct helper {
+    struct gen_counters *c;
+    pid_t daemon;
+};
+
+/* The helper job_init spawned exited, and nobody reaped it. */
+static bool
+helper_unreaped(void *arg)
+{
+    struct helper *h = arg;
+    pid_t ppid = 0;
+    return h->c->helper_pid > 0 && proc_state(h->c->helper_pid, &ppid) == 'Z' &&
+           ppid == h->daemon;
+}
+
+/* A process job_init starts is the plugin's until job_fini returned: the
+ * daemon neither reaps it (job_fini's waitpid gets its status, not ECHILD)
+ * nor kills it as a process left behind. */
+START_TEST(test_job_init_child_is_the_plugins)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.helper = 1, .release = 1}, "", "");
+
+    expect_log(&r, "workersd: started", 1);
+    struct helper h = {c, r.pid};
+    ck_assert(tu_wait_until(helper_unreaped, &h, TU_DEADLINE_MS));
+    /* A SIGCHLD the loop sees reaps its own orphans only. */
+    kill(r.pid, SIGCHLD);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 1 -> 2", 1);
+    ck_assert(helper_unreaped(&h));
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(c->helper_status, 0); /* /bin/true's exit 0 */
+    ck_assert_int_eq(du_count_in(r.err, "left behind"), 0);
+}
+END_TEST
+
+/* A plugin that dlcloses itself stays mapped (RTLD_NODELETE). */
+START_TEST(test_plugin_closes_itself)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.close_self = 1, .release = 1}, "", "");
+
+    expect_log(&r, "workersd: started", 1);
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "workers: 1 -> 2", 1);
+    uint64_t runs = c->started;
+    while (c->started < runs + 20)
+        tu_sleep_ms(1);
+    stop(&r, SIGINT, 0);
+    ck_assert_int_eq(c->finis, 1);
 }
 END_TEST
 
@@ -691,6 +965,12 @@ settled_sleep(void *pidp)
            strcmp(du_fds(pid), "0 1 2") == 0;
 }
 
+static bool
+has_content(void *path)
+{
+    return du_read(path)[0] != '\0';
+}
+
 /* The job's process holds 0-2 and nothing of the daemon's: not the
  * notify socket, not libev's descriptors, not a pidfd, not the config file.
  * Nor does it see NOTIFY_SOCKET, but it does see its worker id. */
@@ -712,9 +992,11 @@ START_TEST(test_no_fd_leak)
                   "descriptors %s", du_fds(child));
     /* The daemon's own, to show the check can fail. */
     ck_assert_str_ne(du_fds(r.pid), "0 1 2");
-    ck_assert_str_eq(du_fds(child), "0 1 2");
 
+    /* exec names the process before it lays out the new environment:
+     * wait for the environment too. */
     environ_path = du_fmt("/proc/%ld/environ", (long)child);
+    ck_assert(tu_wait_until(has_content, environ_path, TU_DEADLINE_MS));
     FILE *f = fopen(environ_path, "re");
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -761,6 +1043,15 @@ make_daemon_suite(void)
     tcase_add_test(tc, test_plugin_stubborn);
     tcase_add_test(tc, test_plugin_failing);
     tcase_add_test(tc, test_plugin_refuses);
+    tcase_add_test(tc, test_removed_worker_escalates);
+    tcase_add_test(tc, test_stopped_run_closes);
+    tcase_add_test(tc, test_close_reports_no_false_orphans);
+    tcase_add_test(tc, test_stop_during_job_init);
+    tcase_add_test(tc, test_job_init_hangs);
+    tcase_add_test(tc, test_job_fini_hangs);
+    tcase_add_test(tc, test_job_fini_forced);
+    tcase_add_test(tc, test_job_init_child_is_the_plugins);
+    tcase_add_test(tc, test_plugin_closes_itself);
     tcase_add_test(tc, test_signal_storm);
     tcase_add_test(tc, test_log_modes);
     tcase_add_test(tc, test_notify);

@@ -14,9 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,8 +223,7 @@ runner_open(struct runner *r, const wd_config *cfg)
     memset(r, 0, sizeof *r);
     ck_assert_msg(wd_job_open(cfg, true, &r->job, err, sizeof err) == 0,
                   "open: %s", err);
-    workers_builder b = wd_job_builder(r->job);
-    ck_assert_int_eq(b.new_job(b.arg, &r->wj), 0);
+    ck_assert_int_eq(wd_job_new(r->job, &r->wj), 0);
     ck_assert_int_eq(workers_ctx_new(&r->ctx), 0);
 }
 
@@ -255,6 +256,26 @@ runner_join(struct runner *r)
 {
     ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
     return r->result;
+}
+
+/* Opens cfg's job and starts a run of it on a thread; returns the pid the
+ * command writes to @/pid, once it did. */
+static pid_t
+runner_started(struct runner *r, const wd_config *cfg)
+{
+    runner_open(r, cfg);
+    runner_start(r);
+    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    return read_pid("pid");
+}
+
+/* After the run: nothing of its group is left, nor a zombie. */
+static void
+runner_finished(struct runner *r, pid_t pgid)
+{
+    ck_assert(tu_wait_until(group_gone, &pgid, TU_DEADLINE_MS));
+    runner_close(r);
+    ck_assert_int_eq(zombie_children(), 0);
 }
 
 /* Opens a command job, runs it once on this thread, closes it. */
@@ -394,7 +415,7 @@ START_TEST(command_background_grandchild_killed)
 }
 END_TEST
 
-/* ---- command: cancellation, kill_all, Timeout ------------------------ */
+/* ---- command: cancellation, kill, Timeout ----------------------------- */
 
 START_TEST(command_cancel_sends_sigterm)
 {
@@ -402,16 +423,11 @@ START_TEST(command_cancel_sends_sigterm)
         cmdf("trap 'echo term > @/got; exit 5' TERM; echo $$ > @/pid; "
              "while :; do sleep 0.05; done"));
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    pid_t pid = runner_started(&r, &cfg);
     workers_ctx_cancel(r.ctx);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
     ck_assert_str_eq(slurp("got"), "term\n");
-    pid_t pid = read_pid("pid");
-    ck_assert(tu_wait_until(group_gone, &pid, TU_DEADLINE_MS));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
@@ -428,35 +444,108 @@ START_TEST(command_cancelled_before_run)
 }
 END_TEST
 
-START_TEST(command_ignores_sigterm_kill_all)
+START_TEST(command_ignores_sigterm_kill)
 {
     wd_config cfg = command_cfg(
         cmdf("trap '' TERM; echo $$ > @/pid; while :; do sleep 0.05; done"));
     struct runner r;
-    runner_open(&r, &cfg);
-    runner_start(&r);
-    ck_assert(tu_wait_until(file_exists, "pid", TU_DEADLINE_MS));
+    pid_t pid = runner_started(&r, &cfg);
     workers_ctx_cancel(r.ctx);
     /* The SIGTERM is ignored: the shell is still there after it. */
-    pid_t pid = read_pid("pid");
     ck_assert(!proc_dead(&pid));
-    wd_job_kill_all(r.job, SIGKILL);
+    wd_job_kill(r.job, SIGKILL);
     ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
-    ck_assert(tu_wait_until(group_gone, &pid, TU_DEADLINE_MS));
-    runner_close(&r);
-    ck_assert_int_eq(zombie_children(), 0);
+    runner_finished(&r, pid);
 }
 END_TEST
 
-START_TEST(command_kill_all_before_spawn)
+/* Every cancel escalates: a command that ignores SIGTERM gets SIGKILL
+ * after KillGrace, without any kill from the daemon. */
+START_TEST(command_cancel_escalates)
 {
-    /* kill_all is sticky: a child spawned after it gets the signal too. */
-    wd_config cfg = command_cfg(cmdf("sleep 100"));
+    wd_config cfg = command_cfg(
+        cmdf("trap '' TERM; echo $$ > @/pid; while :; do sleep 0.05; done"));
+    cfg.kill_grace_ns = 300 * MS;
+    struct runner r;
+    pid_t pid = runner_started(&r, &cfg);
+    uint64_t t0 = tu_now_ms();
+    workers_ctx_cancel(r.ctx);
+    ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
+    ck_assert_uint_ge(tu_now_ms() - t0, 300);
+    ck_assert(log_has("worker 0: command ignored SIGTERM: killed after "
+                      "KillGrace (300ms)"));
+    runner_finished(&r, pid);
+}
+END_TEST
+
+static bool
+stopped(void *pidp)
+{
+    return proc_state(*(pid_t *)pidp, NULL, NULL) == 'T';
+}
+
+/* A stopped run gets SIGCONT with its SIGTERM: it ends at once, long before
+ * the SIGKILL that KillGrace would bring. */
+START_TEST(command_stopped_run_cancelled)
+{
+    wd_config cfg = command_cfg(
+        cmdf("echo $$ > @/pid; kill -STOP $$; while :; do sleep 0.05; done"));
+    cfg.kill_grace_ns = 3600 * SEC;
+    struct runner r;
+    pid_t pid = runner_started(&r, &cfg);
+    ck_assert(tu_wait_until(stopped, &pid, TU_DEADLINE_MS));
+    workers_ctx_cancel(r.ctx);
+    ck_assert_int_eq(runner_join(&r), WORKERS_ECANCELED);
+    ck_assert_uint_lt(r.elapsed_ms, TU_DEADLINE_MS);
+    ck_assert(!log_has("KillGrace"));
+    runner_finished(&r, pid);
+}
+END_TEST
+
+/* A kill reaches the runs in progress only: the run after it is not
+ * killed (there is no sticky signal left to reset). */
+START_TEST(command_kill_not_sticky)
+{
+    wd_config cfg = command_cfg("exit 0");
     struct runner r;
     runner_open(&r, &cfg);
-    wd_job_kill_all(r.job, SIGKILL);
+    wd_job_kill(r.job, SIGKILL);
     runner_main(&r);
-    ck_assert_int_eq(r.result, 128 + SIGKILL);
+    ck_assert_int_eq(r.result, 0);
+    runner_close(&r);
+}
+END_TEST
+
+struct killer {
+    wd_job *job;
+    atomic_bool stop;
+};
+
+static void *
+killer_main(void *arg)
+{
+    struct killer *k = arg;
+    while (!atomic_load(&k->stop))
+        wd_job_kill(k->job, SIGKILL);
+    return NULL;
+}
+
+/* Kills that race the spawn: whether the pid was known yet or not, the run
+ * gets the signal. */
+START_TEST(command_kill_during_spawn)
+{
+    wd_config cfg = command_cfg("exec sleep 100");
+    struct runner r;
+    runner_open(&r, &cfg);
+    struct killer k = {r.job, false};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, killer_main, &k), 0);
+    for (int i = 0; i < 20; i++) {
+        runner_main(&r);
+        ck_assert_int_eq(r.result, 128 + SIGKILL);
+    }
+    atomic_store(&k.stop, true);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
     runner_close(&r);
     ck_assert_int_eq(zombie_children(), 0);
 }
@@ -515,7 +604,7 @@ START_TEST(command_pool_worker_ids)
     workers_pool *pool;
     ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
                      0);
-    workers_builder b = wd_job_builder(job);
+    workers_builder b = workers_builder_func(wd_job_new, job);
     ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
     ck_assert(tu_wait_until(two_ids, NULL, TU_DEADLINE_MS));
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
@@ -549,7 +638,7 @@ START_TEST(command_pool_less_and_close)
     workers_pool *pool;
     ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
                      0);
-    workers_builder b = wd_job_builder(job);
+    workers_builder b = workers_builder_func(wd_job_new, job);
     ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
     ck_assert(tu_wait_until(two_pids, NULL, TU_DEADLINE_MS));
     pid_t p1 = read_pid("pid.1"), p2 = read_pid("pid.2");
@@ -587,32 +676,57 @@ plugin_cfg(const char *path, const char *arg)
     return cfg;
 }
 
-/* A function of a plugin the job loaded (same path, same handle). */
-static void *
-plugin_sym(const char *path, const char *name)
+struct sym_search {
+    const char *name;
+    void *found;
+    int hits;
+};
+
+static int
+sym_in(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    ck_assert_msg(h != NULL, "%s not loaded", path);
-    void *f = dlsym(h, name);
-    ck_assert_msg(f != NULL, "%s: no %s", path, name);
+    struct sym_search *s = arg;
+    (void)size;
+    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
+        return 0; /* the runner itself */
+    void *h = dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL)
+        return 0;
+    void *f = dlsym(h, s->name);
     dlclose(h); /* drops only the reference taken here */
-    return f;
+    if (f != NULL && f != s->found) {
+        s->found = f;
+        s->hits++;
+    }
+    return 0;
+}
+
+/* A function of the plugin the test loaded. The job loads a private copy
+ * (not known by its path): look in every loaded object, and insist on one,
+ * so a test never reads another copy's counters. */
+static void *
+plugin_sym(const char *name)
+{
+    struct sym_search s = {name, NULL, 0};
+    dl_iterate_phdr(sym_in, &s);
+    ck_assert_msg(s.hits == 1, "%d loaded objects define %s", s.hits, name);
+    return s.found;
 }
 
 static int
-plugin_int(const char *plugin, const char *name)
+plugin_int(const char *name)
 {
     int (*fn)(void);
-    void *f = plugin_sym(test_plugin(plugin), name);
+    void *f = plugin_sym(name);
     memcpy(&fn, &f, sizeof fn);
     return fn();
 }
 
 static void
-plugin_call(const char *plugin, const char *name)
+plugin_call(const char *name)
 {
     void (*fn)(void);
-    void *f = plugin_sym(test_plugin(plugin), name);
+    void *f = plugin_sym(name);
     memcpy(&fn, &f, sizeof fn);
     fn();
 }
@@ -666,10 +780,21 @@ START_TEST(plugin_new_null)
     wd_job *job;
     char err[WD_ERRLEN];
     ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
-    workers_builder b = wd_job_builder(job);
+    /* The state comes at the first run: building the job runs no plugin
+     * code, the run fails, and the next run asks again. */
     workers_job wj;
-    ck_assert_int_eq(b.new_job(b.arg, &wj), -ENOMEM);
+    workers_ctx *ctx;
+    ck_assert_int_eq(wd_job_new(job, &wj), 0);
+    ck_assert_int_eq(workers_ctx_new(&ctx), 0);
+    ck_assert(!log_has("job_new returned NULL"));
+    ck_assert_int_eq(wj.fn(ctx, wj.arg), -ENOMEM);
+    ck_assert(log_has("worker 0: plugin "));
     ck_assert(log_has("job_new returned NULL"));
+    ck_assert_int_eq(wj.fn(ctx, wj.arg), -ENOMEM);
+    ck_assert_ptr_nonnull(
+        strstr(strstr(slurp(logpath), "returned NULL") + 1, "returned NULL"));
+    workers_job_free(&wj);
+    workers_ctx_free(ctx);
     wd_job_close(job);
 }
 END_TEST
@@ -684,8 +809,8 @@ START_TEST(plugin_without_state)
     runner_main(&r);
     ck_assert_int_eq(r.result, 0);
     runner_close(&r);
-    ck_assert_int_eq(plugin_int("nostate", "nostate_runs"), 2);
-    ck_assert_int_eq(plugin_int("nostate", "nostate_with_state"), 0);
+    ck_assert_int_eq(plugin_int("nostate_runs"), 2);
+    ck_assert_int_eq(plugin_int("nostate_with_state"), 0);
 }
 END_TEST
 
@@ -706,30 +831,33 @@ START_TEST(plugin_init_arg_and_fini)
     wd_config cfg = plugin_cfg(test_plugin("state"), "1");
     struct runner r;
     runner_open(&r, &cfg);
-    ck_assert_int_eq(plugin_int("state", "state_inits"), 1);
-    ck_assert_int_eq(plugin_int("state", "state_news"), 1);
+    ck_assert_int_eq(plugin_int("state_inits"), 1);
+    ck_assert_int_eq(plugin_int("state_news"), 0); /* at the first run */
     runner_main(&r);
     ck_assert_int_eq(r.result, 0); /* waited 1 ms: Arg reached job_init */
+    ck_assert_int_eq(plugin_int("state_news"), 1);
+    runner_main(&r);
+    ck_assert_int_eq(plugin_int("state_news"), 1);
     workers_job_free(&r.wj);
-    ck_assert_int_eq(plugin_int("state", "state_frees"), 1);
-    ck_assert_int_eq(plugin_int("state", "state_finis"), 0);
+    ck_assert_int_eq(plugin_int("state_frees"), 1);
+    ck_assert_int_eq(plugin_int("state_finis"), 0);
     wd_job_close(r.job);
     workers_ctx_free(r.ctx);
-    ck_assert_int_eq(plugin_int("state", "state_finis"), 1);
+    ck_assert_int_eq(plugin_int("state_finis"), 1);
 }
 END_TEST
 
 static bool
 state_frees_is(void *want)
 {
-    return plugin_int("state", "state_frees") == *(int *)want;
+    return plugin_int("state_frees") == *(int *)want;
 }
 
 static bool
 three_states_ran(void *arg)
 {
     (void)arg;
-    return plugin_int("state", "state_runs") >= 9;
+    return plugin_int("state_runs") >= 9 && plugin_int("state_news") == 3;
 }
 
 START_TEST(plugin_state_per_worker)
@@ -742,9 +870,8 @@ START_TEST(plugin_state_per_worker)
     workers_pool *pool;
     ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg.pool, NULL, 0),
                      0);
-    workers_builder b = wd_job_builder(job);
+    workers_builder b = workers_builder_func(wd_job_new, job);
     ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
-    ck_assert_int_eq(plugin_int("state", "state_news"), 3);
     ck_assert(tu_wait_until(three_states_ran, NULL, TU_DEADLINE_MS));
     ck_assert_int_eq(workers_pool_less(pool), 0);
     int one = 1, three = 3;
@@ -752,10 +879,12 @@ START_TEST(plugin_state_per_worker)
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
     workers_pool_free(pool);
     ck_assert(state_frees_is(&three));
-    ck_assert_int_eq(plugin_int("state", "state_news"), 3);
-    ck_assert_int_eq(plugin_int("state", "state_mixed"), 0);
+    ck_assert_int_eq(plugin_int("state_news"), 3);
+    ck_assert_int_eq(plugin_int("state_mixed"), 0);
+    /* job_new, every job_do and job_free of a state: its worker's thread. */
+    ck_assert_int_eq(plugin_int("state_foreign"), 0);
     wd_job_close(job);
-    ck_assert_int_eq(plugin_int("state", "state_finis"), 1);
+    ck_assert_int_eq(plugin_int("state_finis"), 1);
 }
 END_TEST
 
@@ -765,7 +894,7 @@ static bool
 state_running(void *arg)
 {
     (void)arg;
-    return plugin_int("state", "state_running") == 1;
+    return plugin_int("state_running") == 1;
 }
 
 START_TEST(plugin_timeout_cancels_run)
@@ -803,7 +932,7 @@ START_TEST(plugin_timeout_worker_cancel)
     /* Cancelled for good: the next run does not start. */
     runner_main(&r);
     ck_assert_int_eq(r.result, WORKERS_ECANCELED);
-    ck_assert_int_eq(plugin_int("state", "state_runs"), 1);
+    ck_assert_int_eq(plugin_int("state_runs"), 1);
     runner_close(&r);
 }
 END_TEST
@@ -812,7 +941,7 @@ static bool
 stubborn_saw_cancel(void *arg)
 {
     (void)arg;
-    return plugin_int("stubborn", "stubborn_saw_cancel");
+    return plugin_int("stubborn_saw_cancel");
 }
 
 START_TEST(plugin_ignores_cancel_timeout)
@@ -825,7 +954,7 @@ START_TEST(plugin_ignores_cancel_timeout)
     /* The deadline cancels its context; it goes on regardless, and the run
      * counts as timed out whatever it returns. */
     ck_assert(tu_wait_until(stubborn_saw_cancel, NULL, TU_DEADLINE_MS));
-    plugin_call("stubborn", "stubborn_release");
+    plugin_call("stubborn_release");
     ck_assert_int_eq(runner_join(&r), WORKERS_ETIMEDOUT);
     ck_assert(log_has("plugin run timed out after 100ms"));
     runner_main(&r);
@@ -990,8 +1119,11 @@ make_jobs_suite(void)
     tcase_add_test(tc, command_background_grandchild_killed);
     tcase_add_test(tc, command_cancel_sends_sigterm);
     tcase_add_test(tc, command_cancelled_before_run);
-    tcase_add_test(tc, command_ignores_sigterm_kill_all);
-    tcase_add_test(tc, command_kill_all_before_spawn);
+    tcase_add_test(tc, command_ignores_sigterm_kill);
+    tcase_add_test(tc, command_cancel_escalates);
+    tcase_add_test(tc, command_stopped_run_cancelled);
+    tcase_add_test(tc, command_kill_not_sticky);
+    tcase_add_test(tc, command_kill_during_spawn);
     tcase_add_test(tc, command_timeout_sigterm);
     tcase_add_test(tc, command_timeout_then_sigkill);
     tcase_add_test(tc, command_pool_worker_ids);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -92,6 +93,21 @@ char *
 du_write_str(const char *dir, const char *name, const char *text)
 {
     return du_write(dir, name, text, strlen(text));
+}
+
+void *
+du_map(const char *path, size_t size)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    void *m = MAP_FAILED;
+
+    if (fd >= 0 && ftruncate(fd, (off_t)size) == 0)
+        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fd >= 0)
+        close(fd);
+    if (m == MAP_FAILED)
+        abort();
+    return m;
 }
 
 /* The file's text, malloc'd. */

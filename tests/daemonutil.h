@@ -34,6 +34,10 @@ char *du_write(const char *dir, const char *name, const char *data, size_t len);
 /* As du_write, for a C string. */
 char *du_write_str(const char *dir, const char *name, const char *text);
 
+/* The file at path, made (or grown) to size bytes of zeroes at least and
+ * mapped shared: a test and the daemon see the same bytes. Kept mapped. */
+void *du_map(const char *path, size_t size);
+
 /* The whole file as a C string, "" when missing. */
 char *du_read(const char *path);
 

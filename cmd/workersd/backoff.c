@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct backoff {
     workers_job inner;
@@ -38,12 +37,12 @@ backoff_run(workers_ctx *ctx, void *arg)
             return WORKERS_ECANCELED;
     }
     rc = b->inner.fn(ctx, b->inner.arg);
-    if (rc == 0)
-        b->span_ns = 0;
-    else if (rc != WORKERS_ECANCELED)
+    if (workers_result_is_error(rc))
         b->span_ns = b->span_ns == 0                     ? b->range->min_ns
                      : b->span_ns > b->range->max_ns / 2 ? b->range->max_ns
                                                          : b->span_ns * 2;
+    else if (!workers_is_canceled(rc))
+        b->span_ns = 0; /* a success, or an idle run (no work is no fault) */
     return rc;
 }
 
@@ -61,16 +60,14 @@ backoff_wrap(const workers_middleware *mw, workers_job *job)
 {
     const wd_config *cfg = mw->data;
     struct backoff *b = malloc(sizeof *b);
-    struct timespec ts;
 
     if (b == NULL)
         return -ENOMEM;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     b->inner = *job;
     b->range = &cfg->backoff;
     b->span_ns = 0;
     /* Seeds differ per worker (the state's address) and per start. */
-    b->rng = ((uint64_t)(uintptr_t)b ^ (uint64_t)ts.tv_nsec) | 1;
+    b->rng = ((uint64_t)(uintptr_t)b ^ wd_now_ns()) | 1;
     *job = (workers_job){backoff_run, b, backoff_free};
     return 0;
 }

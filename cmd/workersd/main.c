@@ -1,11 +1,13 @@
 /*
  * main.c: workersd's command line.
  *
- * Order matters: the config is checked and the job loaded (dlopen, and
- * the plugin's job_init unless -t) before anything starts, so a bad
+ * Order matters: the config is checked before anything starts, so a bad
  * config exits 78 with nothing to undo; the notify variables are read and
  * removed from the environment before the first thread or child exists.
- * workersd runs in the foreground: systemd or the shell supervises it.
+ * -t loads the job here (dlopen, no job_init); otherwise the daemon loads
+ * it, on the first generation's own thread, while its loop already answers
+ * signals (daemon/loop.c). workersd runs in the foreground: systemd or the
+ * shell supervises it.
  */
 #include "workersd.h"
 
@@ -81,6 +83,7 @@ main(int argc, char **argv)
     int verbosity = 0, opt, code;
     char err[WD_ERRLEN];
     wd_config cfg;
+    const wd_config *snapshot;
     wd_job *job;
 
     while ((opt = getopt_long(argc, argv, "c:tvqhV", longopts, NULL)) != -1) {
@@ -122,23 +125,28 @@ main(int argc, char **argv)
         wd_log(WD_LOG_ERR, "%s", err);
         return WD_EXIT_CONFIG;
     }
+    if (test) {
+        code = WD_EXIT_OK;
+        if (wd_job_open(&cfg, false, &job, err, sizeof err) != 0) {
+            wd_log(WD_LOG_ERR, "%s", err);
+            code = WD_EXIT_CONFIG;
+        } else {
+            wd_job_close(job);
+            wd_log(WD_LOG_NOTICE, "configuration file %s OK", path);
+        }
+        wd_config_free(&cfg);
+        return code;
+    }
     /* A notify socket we cannot use must not stop the service. */
-    if (!test && wd_notify_init(err, sizeof err) != 0)
+    if (wd_notify_init(err, sizeof err) != 0)
         wd_log(WD_LOG_WARNING, "%s", err);
-    if (wd_job_open(&cfg, !test, &job, err, sizeof err) != 0) {
-        wd_log(WD_LOG_ERR, "%s", err);
+    if ((snapshot = wd_config_share(&cfg)) == NULL) {
+        wd_log(WD_LOG_ERR, "out of memory");
         wd_notify_close();
         wd_config_free(&cfg);
-        return WD_EXIT_CONFIG;
+        return WD_EXIT_SOFTWARE;
     }
-    if (test) {
-        wd_log(WD_LOG_NOTICE, "configuration file %s OK", path);
-        code = WD_EXIT_OK;
-    } else {
-        code = wd_daemon_run(&cfg, job);
-    }
-    wd_job_close(job);
+    code = wd_daemon_run(snapshot);
     wd_notify_close();
-    wd_config_free(&cfg);
     return code;
 }

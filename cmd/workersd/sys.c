@@ -1,7 +1,8 @@
 /*
  * sys.c: the daemon's small system helpers, shared by its files: the
- * monotonic clock, overflow-safe deadlines, and helper threads that start
- * with every signal blocked (only the main thread handles signals).
+ * monotonic clock, overflow-safe deadlines, helper threads that start with
+ * every signal blocked (only the main thread handles signals), and the
+ * wording of durations and error codes in log lines.
  */
 #include "workersd.h"
 
@@ -40,7 +41,10 @@ wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *), void *arg)
 
     if ((rc = pthread_attr_init(&attr)) != 0)
         return -rc;
-    pthread_attr_setstacksize(&attr, stack);
+    if (stack != 0 && (rc = pthread_attr_setstacksize(&attr, stack)) != 0) {
+        pthread_attr_destroy(&attr);
+        return -rc;
+    }
     /* The new thread inherits the mask: block all for the call only. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -61,5 +65,16 @@ wd_duration(uint64_t ns, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
     else
         snprintf(buf, len, "%" PRIu64 "ns", ns);
+    return buf;
+}
+
+const char *
+wd_describe(int rc, char *buf, size_t len)
+{
+    if (rc < 0)
+        snprintf(buf, len, "%s (%s)", workers_strerror(rc),
+                 workers_err_name(rc));
+    else
+        snprintf(buf, len, "code %d", rc);
     return buf;
 }

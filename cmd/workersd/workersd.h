@@ -1,10 +1,18 @@
 /*
- * workersd's private declarations, grouped by file.
+ * workersd's private declarations, grouped by room and file.
  *
  * The daemon's model: the main thread runs a libev loop (a non-default loop,
  * so libev never installs its waitpid(-1) SIGCHLD handler) that turns
- * signals into pool calls; libworkers' threads run the job; each worker
- * thread spawns, waits for and reaps its own shell children.
+ * signals into pool calls (daemon/). What runs is a generation: an immutable
+ * config snapshot, the job it names (jobs/) and the middlewares it asks for.
+ * libworkers' threads are the workers; each follows the current generation,
+ * builds its own job state on its own thread, spawns, waits for and reaps
+ * its own shell children. Plugin code never runs on the loop thread.
+ *
+ * Rooms: the root files are the daemon's parts that know no generation
+ * (command line, config, log, notify, system helpers, ErrorBackoff);
+ * jobs/ holds the job kinds; daemon/ the loop, generations, the pool that
+ * follows them, and the drain.
  */
 #ifndef WORKERSD_H
 #define WORKERSD_H
@@ -118,25 +126,47 @@ int wd_trust_config(const char *path, const struct stat *st, char *err,
  */
 int wd_trust_plugin(const char *path, char *err, size_t errlen);
 
-/* ---- jobs/ : the job kinds (command.c, plugin.c, job.c) ------------- */
+/* ---- snapshot.c: shared, immutable configs --------------------------- */
+
+/*
+ * Moves *cfg (as wd_config_load() filled it) into a new snapshot with one
+ * reference, and zeroes *cfg. NULL when out of memory (*cfg is then
+ * untouched). A snapshot is never written again; ref and unref are
+ * thread-safe, and the last unref frees it (wd_config_free). unref(NULL) is a
+ * no-op.
+ */
+const wd_config *wd_config_share(wd_config *cfg);
+const wd_config *wd_config_ref(const wd_config *cfg);
+void wd_config_unref(const wd_config *cfg);
+
+/* ---- jobs/: the job kinds (job.c, command.c, plugin.c, loader.c) ------ */
 
 /* A loaded job: a shell command or a plugin. Opaque. */
 typedef struct wd_job wd_job;
 
 /*
- * Loads the job cfg names. For a plugin: dlopen(RTLD_NOW), job_do and the
- * optional symbols, and, when init is true, job_init(Arg) (false for -t).
- * On error returns -1 with a one-line message in err (dlerror()'s text for
- * load errors). cfg must outlive the job.
+ * Loads the job cfg names (cfg is borrowed: it must outlive the job). With
+ * init false (workersd -t) it only checks: a plugin is loaded and its
+ * symbols looked up, but job_init is not called and no thread starts; such
+ * a job may only be closed. With init true it is ready to run: a plugin's
+ * job_init(Arg) ran, and the job's deadline thread (cancels, Timeout,
+ * KillGrace: every command job, a plugin job with Timeout) runs. A plugin is
+ * loaded from a private copy of its file, so a rebuilt plugin at the same path
+ * loads anew, and never unloaded (RTLD_NODELETE). May run plugin code for any
+ * time: the daemon calls it off its loop thread (generation.c). On error
+ * returns -1 with a one-line message in err (dlerror()'s text for load errors).
+ * Thread-safe.
  */
 int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
                 size_t errlen);
 
 /*
- * The pool's job builder: one job state per worker (its worker id, its
- * running child, the plugin's job_new state). The builder borrows job; its
- * free is NULL. Fails with -ENOMEM (also when a plugin's job_new returns
- * NULL, logged).
+ * A workers_builder function (arg is the wd_job): one worker's job state
+ * (its worker id, its running child, the plugin's job_new state) in *out,
+ * which the worker runs and frees. Cheap and runs no plugin code: a
+ * plugin's job_new is called by the job itself at the worker's first run,
+ * on that worker's thread, and job_free by the job's free, on the thread
+ * that frees it. Only for a job opened with init. Errors: -ENOMEM.
  *
  * What one run returns (every failure is logged with the worker id):
  * - 0: the shell exited 0 / job_do returned 0;
@@ -145,19 +175,31 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
  *   ("command killed by signal 9");
  * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
  *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
+ *   a command got SIGTERM and SIGCONT, and SIGKILL after KillGrace;
  * - WORKERS_ECANCELED: the worker's context was cancelled (less, close)
- *   before the run started, or by the time the shell ended without exit 0
- *   (it got SIGTERM, maybe SIGKILL from wd_job_kill_all): not an error;
+ *   before the run started, or by the time the shell ended without exit 0:
+ *   not an error. A command's group got SIGTERM and SIGCONT at the cancel,
+ *   and SIGKILL after KillGrace if it was still there ("command ignored
+ *   SIGTERM: killed after KillGrace (5s)");
+ * - -ENOMEM when a plugin's job_new returned NULL ("job_new returned NULL"):
+ *   the next run of that worker calls it again;
  * - a negated errno: the shell could not be spawned or watched;
  * - for plugins, anything else job_do returns, as it is.
  */
-workers_builder wd_job_builder(wd_job *job);
+int wd_job_new(void *job, workers_job *out);
 
 /*
- * Sends sig to the process group of every shell child still running, e.g.
- * SIGKILL when the close deadline passed. A no-op for plugins. Thread-safe.
+ * Sends sig to the process group of every command run in progress (one
+ * being spawned gets it as soon as it exists), e.g. SIGKILL when the close
+ * deadline passed. A no-op for plugins. Thread-safe; only for a job opened
+ * with init.
  */
-void wd_job_kill_all(wd_job *job, int sig);
+void wd_job_kill(wd_job *job, int sig);
+
+/* Frees the job: stops its deadline thread, calls a plugin's job_fini.
+ * Only once no worker's job state of it is left (every one was freed);
+ * may run plugin code for any time. NULL is a no-op. */
+void wd_job_close(wd_job *job);
 
 /*
  * orphans.c: processes of a Command that left its process group (setsid)
@@ -166,18 +208,18 @@ void wd_job_kill_all(wd_job *job, int sig);
  * init; then the main thread must call wd_orphans_reap() on every SIGCHLD
  * (an ev_signal, never ev_child) or they stay zombies, and
  * wd_orphans_kill() once the pool is freed, or before an exit that leaves
- * runs behind (SIGKILL + reap, 2 s at most; returns how many it killed).
- * Reaping uses __WNOTHREAD, so it never takes a worker's child: call all three
- * from the main thread only, and never spawn from it. Errors: a negated errno
+ * runs behind (SIGKILL + reap, 2 s at most; returns how many escaped
+ * processes it killed: alive and not dying when it met them, and ended by
+ * its SIGKILL; a run's own process that its group's signal was already
+ * ending is reaped but not counted). Reaping uses __WNOTHREAD, so it
+ * never takes a worker's child, nor a plugin's (job_init's children belong
+ * to its generation's thread until job_fini returned): call all three from
+ * the main thread only, and never spawn from it. Errors: a negated errno
  * (adopt: prctl; kill: /proc unreadable).
  */
 int wd_orphans_adopt(void);
 void wd_orphans_reap(void);
 int wd_orphans_kill(void);
-
-/* Calls job_fini and frees the job. Only after the pool was freed (no
- * worker runs plugin code any more); the plugin is never dlclose'd. */
-void wd_job_close(wd_job *job);
 
 /* ---- backoff.c: ErrorBackoff ------------------------------------------- */
 
@@ -189,7 +231,8 @@ void wd_job_close(wd_job *job);
  * upper half of that span (jitter, so failing workers spread out); a success
  * resets it. The pause is a workers_ctx_wait(), so less or close end it at
  * once. The failed run's result is returned at once: the pause comes before
- * the next run, never delaying StopOnErrors. cfg must outlive the pool.
+ * the next run, never delaying StopOnErrors. cfg must outlive every job it
+ * wrapped.
  */
 workers_middleware wd_backoff(const wd_config *cfg);
 
@@ -206,8 +249,12 @@ struct timespec wd_timespec(uint64_t ns);
  * ("2s", "1500ms", "250us", "999ns"), as the ini file would write it, in
  * buf; returns buf. */
 const char *wd_duration(uint64_t ns, char *buf, size_t len);
-/* Starts fn(arg) on a thread with the given stack size and every signal
- * blocked. 0 or a negated pthread error. */
+/* A result for log lines: "code 3", or an error's message and name
+ * ("cannot allocate memory (ENOMEM)"), in buf; returns buf. */
+const char *wd_describe(int rc, char *buf, size_t len);
+/* Starts fn(arg) on a joinable thread with every signal blocked and the
+ * given stack size (0: the system's default, for threads that run plugin
+ * code). 0 or a negated pthread error. */
 int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
                     void *arg);
 
@@ -226,10 +273,149 @@ void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t wd_notify_watchdog_usec(void);
 void wd_notify_close(void);
 
-/* ---- daemon.c: the event loop ---------------------------------------- */
+/* ---- daemon/generation.c: a generation ---------------------------------- */
 
-/* Runs the pool with job until a signal or StopOnErrors ends it; returns
- * the process exit code (WD_EXIT_*). */
-int wd_daemon_run(const wd_config *cfg, wd_job *job);
+/*
+ * A generation: a config snapshot, the job it names and the middlewares it
+ * asks for (Wait, Retry, ErrorBackoff), opened and closed on a thread of its
+ * own, so that plugin code (dlopen, job_init, job_fini) never runs on the
+ * loop. More than one may be alive at once: a reload opens a new one while
+ * workers still finish runs of the old.
+ *
+ * Two kinds of hold, on purpose apart:
+ * - references (wd_gen_ref/unref) keep its job open: one per worker that
+ *   runs it, one for the pool while it is current, one for whoever opened
+ *   it until they drop it. The last unref, from any thread, only wakes the
+ *   generation's thread, which then closes the job (job_fini), frees its
+ *   config reference and reports CLOSED;
+ * - the handle belongs to whoever called wd_gen_open: it stays valid after
+ *   the last unref, for wd_gen_state(), until wd_gen_free() once CLOSED.
+ *
+ * The thread owns a plugin's children from job_init: processes job_init
+ * starts are that thread's children, not the main thread's, so the orphan
+ * sweep never takes them, and job_fini (same thread) may reap them.
+ */
+typedef struct wd_gen wd_gen;
+
+enum wd_gen_state {
+    WD_GEN_OPENING, /* its thread opens the job (dlopen, job_init) */
+    WD_GEN_OPEN,    /* ready: workers may run it */
+    WD_GEN_FAILED,  /* the open failed: wd_gen_error() says why */
+    WD_GEN_CLOSED,  /* no reference left and the job closed: free it */
+};
+
+/*
+ * Opens a generation for the snapshot cfg (it takes a reference of its own)
+ * on a new thread, and returns at once with the state OPENING and one
+ * reference, the caller's. notify(arg), if not NULL, is called from that
+ * thread when the open ended (OPEN or FAILED) and again when CLOSED; it must
+ * be quick and must not call into the generation (ev_async_send is the
+ * daemon's). Generations are numbered 1, 2, ... in the order they are
+ * opened. Errors: -ENOMEM, a negated pthread error (then nothing was
+ * started and notify is never called). Thread-safe.
+ */
+int wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
+                wd_gen **out);
+/* The state now (an acquire load: a thread that sees OPEN sees the job).
+ * Thread-safe, on a handle not freed. */
+enum wd_gen_state wd_gen_state(const wd_gen *g);
+/* FAILED: the one-line reason ("pool.ini: Plugin = x.so: job_init returned
+ * 7"), for the log. */
+const char *wd_gen_error(const wd_gen *g);
+/* Its config and number, while a reference is held. */
+const wd_config *wd_gen_config(const wd_gen *g);
+unsigned wd_gen_id(const wd_gen *g);
+/* Thread-safe. ref returns g. unref of the last reference wakes its thread
+ * to close the job: never plugin code on the caller's thread. */
+wd_gen *wd_gen_ref(wd_gen *g);
+void wd_gen_unref(wd_gen *g);
+/*
+ * One worker's job: the job kind's per-worker state (wd_job_new) wrapped in
+ * the generation's middlewares. Called on the worker's own thread, with a
+ * reference held, on an OPEN generation. The job must be freed before that
+ * reference is dropped (job_free before job_fini). Errors: -ENOMEM.
+ */
+int wd_gen_new_job(wd_gen *g, workers_job *out);
+/* wd_job_kill() on its job while it may have runs; a no-op once its last
+ * reference is gone. Thread-safe. */
+void wd_gen_kill(wd_gen *g, int sig);
+/* Joins its thread and frees the handle; only once CLOSED. */
+void wd_gen_free(wd_gen *g);
+
+/* ---- daemon/pool.c: the pool that follows the generations -------------- */
+
+/*
+ * workersd's pool: a libworkers pool whose every worker runs the job of the
+ * current generation. Each worker's pool job is a small switch: at the start
+ * of each run it compares the current generation with the one it runs (one
+ * atomic load, no lock, no allocation). When they differ, on its own
+ * thread, it frees its state of the old generation (the old kind's free, a
+ * plugin's job_free), drops its reference to the old, takes one to the
+ * current and builds its state there (wd_gen_new_job), then runs. The old
+ * generation's last worker to leave releases it (wd_gen_unref: job_fini on
+ * its own thread, config freed). The pool's builder, called by more() on
+ * the loop, only allocates that switch.
+ */
+typedef struct wd_pool wd_pool;
+
+/*
+ * Makes the pool for cfg ([pool]: Min, Max, Initial, StopOnErrors,
+ * StackSize; copied), not started, with no generation. With StopOnErrors,
+ * failed(arg) (if not NULL) is called once, on a worker's thread, after the
+ * first job error; wd_pool_job_error() returns it. Errors: the
+ * workers_pool_new_with_config() codes. Loop thread.
+ */
+int wd_pool_new(wd_pool **out, const workers_config *cfg,
+                void (*failed)(void *arg), void *arg);
+
+/*
+ * THE RELOAD CORE. Makes g the generation every run follows from now on; g
+ * must be OPEN, and the caller keeps its own reference (the pool takes one).
+ * Returns at once, having run no job code. From then on:
+ * - a run in progress finishes with the job it started with, and so does a
+ *   run whose check came just before the install (one at most per worker);
+ * - each worker, at the start of its next run, frees its state of its old
+ *   generation and builds one of g on its own thread (job_free, then
+ *   job_new at that run), then runs g's job; every later run is g's (or a
+ *   later install's): an older generation's job is never started again;
+ * - a worker that cannot build its state (no memory) fails that run, after
+ *   a 1 s pause, and tries again at its next;
+ * - the previous generation is released when its last worker left it, at
+ *   once if none runs it: its job is closed on its own thread (job_fini),
+ *   its config freed, and its notify reports CLOSED, after which its handle
+ *   may be freed;
+ * - the pool's own settings ([pool]: limits, StopOnErrors, StackSize) stay
+ *   as they were made: changing them is the caller's business.
+ * The first install precedes wd_pool_start(). Loop thread (one caller at a
+ * time); never from a job.
+ */
+void wd_pool_install(wd_pool *p, wd_gen *g);
+
+/* Starts the workers (Initial of them) on the installed generation.
+ * Errors: -EINVAL before the first install,
+ * workers_pool_start_with_builder()'s. Loop thread. */
+int wd_pool_start(wd_pool *p);
+/* The libworkers pool, for more, less, current and close, which take it as
+ * it is. Valid until wd_pool_free(). */
+workers_pool *wd_pool_workers(wd_pool *p);
+/* The first job error the pool stopped for (StopOnErrors), 0 if none.
+ * Thread-safe. */
+int wd_pool_job_error(wd_pool *p);
+/* Frees the libworkers pool (closing it without a deadline if it was not
+ * closed, joining every worker), then releases the current generation.
+ * Blocks until every run returned: call it off the loop (drain.c). */
+void wd_pool_free(wd_pool *p);
+
+/* ---- daemon/loop.c: the daemon ------------------------------------------ */
+
+/*
+ * Runs the daemon on the snapshot cfg (it takes over the caller's
+ * reference): opens the first generation (a plugin's job_init runs on its
+ * thread while the loop already answers signals), starts the pool on it,
+ * and runs until a signal or StopOnErrors ends it; returns the process exit
+ * code (WD_EXIT_*; WD_EXIT_CONFIG when the job would not open or init).
+ * Main thread only.
+ */
+int wd_daemon_run(const wd_config *cfg);
 
 #endif /* WORKERSD_H */

@@ -38,7 +38,7 @@ pool_rate(int n)
     workers_config pc = {.initial = n};
     workers_pool *p;
     bn_check(workers_pool_new_with_config(&p, &pc, &mw, 1), "pool new");
-    workers_builder b = wd_job_builder(job);
+    workers_builder b = workers_builder_func(wd_job_new, job);
     bn_check(workers_pool_start_with_builder(p, &b), "pool start");
 
     workers_counter_stats s0, s1;

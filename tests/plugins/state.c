@@ -2,20 +2,24 @@
  * Test plugin with every optional symbol. job_init(Arg) sets how long each
  * run waits on its context (ms); each job_new state remembers the worker
  * that first ran it, so a state shared between workers shows up in
- * state_mixed(). The state_* functions let tests read the counters.
+ * state_mixed(), and the thread that made it, so a job_do or job_free of it
+ * on another thread shows up in state_foreign(). The state_* functions let
+ * tests read the counters.
  */
 #include "workers.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 struct state {
+    pthread_t maker;
     unsigned owner;
     unsigned long runs;
 };
 
 static unsigned long wait_ms;
-static atomic_int news, frees, inits, finis, mixed, running;
+static atomic_int news, frees, inits, finis, mixed, running, foreign;
 static atomic_ulong runs;
 
 int job_init(const char *arg);
@@ -29,6 +33,7 @@ int state_inits(void);
 int state_finis(void);
 int state_mixed(void);
 int state_running(void);
+int state_foreign(void);
 unsigned long state_runs(void);
 
 int
@@ -42,13 +47,19 @@ job_init(const char *arg)
 void *
 job_new(void)
 {
+    struct state *s = calloc(1, sizeof *s);
+    if (s != NULL)
+        s->maker = pthread_self();
     news++;
-    return calloc(1, sizeof(struct state));
+    return s;
 }
 
 void
 job_free(void *state)
 {
+    struct state *s = state;
+    if (!pthread_equal(s->maker, pthread_self()))
+        foreign++;
     frees++;
     free(state);
 }
@@ -64,6 +75,8 @@ job_do(workers_ctx *ctx, void *state)
 {
     struct state *s = state;
     unsigned id = workers_ctx_worker_id(ctx);
+    if (!pthread_equal(s->maker, pthread_self()))
+        foreign++;
     if (s->runs++ == 0)
         s->owner = id;
     else if (s->owner != id)
@@ -99,6 +112,11 @@ int
 state_mixed(void)
 {
     return mixed;
+}
+int
+state_foreign(void)
+{
+    return foreign;
 }
 int
 state_running(void)

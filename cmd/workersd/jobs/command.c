@@ -11,68 +11,70 @@
  * daemon, not its children), plus WORKERS_WORKER_ID.
  *
  * Reaping: the worker thread that spawned a child is its only reaper. It
- * polls a pidfd of the child together with its context's descriptor; nothing
- * in workersd calls waitpid(-1) (its libev loop is not the default loop) and
+ * blocks in waitid(P_PID) until the shell exits (WNOWAIT: the shell stays a
+ * zombie, so its pid and group id cannot be reused yet); nothing in
+ * workersd calls waitpid(-1) (its libev loop is not the default loop) and
  * SIGCHLD must not be ignored (children would be reaped behind our back).
  *
- * How a run ends:
- * - the shell exits: its whole process group gets SIGKILL (while the shell is
- *   still an unreaped zombie, so the group id cannot have been reused), then
- *   it is reaped. Policy: nothing a run started in its group outlives it, so
- *   `cmd &` in a Command is killed when the shell ends. A process that leaves
- *   the group (setsid, setpgid) escapes that kill: orphans.c adopts it.
- * - the worker's context is cancelled (less, close): SIGTERM to the group,
- *   once; the run then waits for the shell, still bounded by its Timeout
- *   (if any) as below, and by the daemon's close deadline, when it calls
- *   wd_job_kill_all(SIGKILL).
- * - Timeout passes: SIGTERM to the group, then SIGKILL after KillGrace.
+ * How a run ends (the escalation is the job's deadline thread's, see
+ * deadline.c; "terminate" is SIGTERM then SIGCONT to the group, so a
+ * stopped run dies too):
+ * - the shell exits: its whole process group gets SIGKILL, then it is
+ *   reaped. Policy: nothing a run started in its group outlives it, so
+ *   `cmd &` in a Command is killed when the shell ends. A process that
+ *   leaves the group (setsid, setpgid) escapes that kill: orphans.c adopts
+ *   it.
+ * - the worker's context is cancelled (less, close): terminate, then
+ *   SIGKILL after KillGrace.
+ * - Timeout passes: terminate, then SIGKILL after KillGrace.
+ * - wd_job_kill(): the signal it names, at once (SIGKILL at the close
+ *   deadline).
  *
- * Registry: every worker's state is on cmd->workers; its pid (the running
- * shell, 0 when none) is written under cmd->lock. A worker clears it under
- * the lock BEFORE reaping, so kill_all only signals unreaped children, whose
- * pid cannot be reused. kill_all also records its signal, which a worker
- * applies itself to a child it registers later: that closes the window
- * between posix_spawn and registration during a close.
+ * Signals and pids: a run arms its deadline entry before it spawns, and
+ * publishes the shell's pid under the deadline lock; a signal decided
+ * before that (a kill racing the spawn) is kept in `pending` and sent by
+ * the run itself once the pid is known. It disarms before it kills the group
+ * and reaps, so no signal can reach a reused pid. Nothing of one run carries
+ * over to the next.
  */
 #include "jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #define ID_VAR "WORKERS_WORKER_ID="
 
-struct cmd_worker;
-
-struct wd_cmd {
+typedef struct wd_cmd {
     const wd_config *cfg;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     char **env; /* the daemon's environment, deep-copied, NULL-terminated */
     size_t nenv;
-    pthread_mutex_t lock; /* guards workers, every worker's pid, kill_sig */
-    struct cmd_worker *workers;
-    int kill_sig; /* set by kill_all: applied to children registered later */
-};
+    wd_deadlines *timer; /* only when opened with init */
+} wd_cmd;
 
-/* One worker's state: only its worker touches it, except pid and the links
- * (under cmd->lock). */
+/* How far a run's ending went. */
+enum stage { RUNNING, TERMINATED, KILLED };
+
+/* One worker's state: only its worker touches it, except the fields under
+ * the deadline lock while the run is armed. */
 struct cmd_worker {
+    struct wd_timed timed; /* first: due() gets it */
     wd_cmd *cmd;
-    struct cmd_worker *prev, *next;
-    pid_t pid;
+    /* Under the deadline lock while armed; reset by each run. */
+    pid_t pid;        /* the running shell, 0 until spawned */
+    int pending;      /* a signal decided while pid was 0 */
+    enum stage stage; /* by the deadline thread */
+    bool timed_out;
     /* The builder cannot know the worker's number (new_job gets no
      * context): the first run fills id and id_var; envp is built once. */
     unsigned id;
@@ -135,8 +137,22 @@ spawn_setup(wd_cmd *cmd)
     return 0;
 }
 
-int
-wd_cmd_open(const wd_config *cfg, wd_cmd **out, char *err, size_t errlen)
+static void
+cmd_close(void *obj)
+{
+    wd_cmd *cmd = obj;
+    if (cmd->timer != NULL)
+        wd_deadlines_stop(cmd->timer);
+    for (size_t i = 0; i < cmd->nenv; i++)
+        free(cmd->env[i]);
+    free(cmd->env);
+    posix_spawn_file_actions_destroy(&cmd->actions);
+    posix_spawnattr_destroy(&cmd->attr);
+    free(cmd);
+}
+
+static int
+cmd_open(const wd_config *cfg, bool init, void **obj, char *err, size_t errlen)
 {
     wd_cmd *cmd = calloc(1, sizeof *cmd);
     if (cmd == NULL) {
@@ -144,156 +160,130 @@ wd_cmd_open(const wd_config *cfg, wd_cmd **out, char *err, size_t errlen)
         return -1;
     }
     cmd->cfg = cfg;
-    int e = pthread_mutex_init(&cmd->lock, NULL);
-    if (e != 0) {
-        free(cmd);
-        snprintf(err, errlen, "cannot make a lock: %s", strerror(e));
-        return -1;
-    }
     int r = spawn_setup(cmd);
     if (r == 0)
         r = env_copy(cmd);
+    if (r == 0 && init)
+        r = wd_deadlines_start(&cmd->timer);
     if (r != 0) {
-        wd_cmd_close(cmd);
+        cmd_close(cmd);
         snprintf(err, errlen, "cannot prepare the command job: %s",
                  strerror(-r));
         return -1;
     }
-    *out = cmd;
+    *obj = cmd;
     return 0;
 }
 
-void
-wd_cmd_close(wd_cmd *cmd)
-{
-    for (size_t i = 0; i < cmd->nenv; i++)
-        free(cmd->env[i]);
-    free(cmd->env);
-    posix_spawn_file_actions_destroy(&cmd->actions);
-    posix_spawnattr_destroy(&cmd->attr);
-    pthread_mutex_destroy(&cmd->lock);
-    free(cmd);
-}
-
-void
-wd_cmd_kill_all(wd_cmd *cmd, int sig)
-{
-    pthread_mutex_lock(&cmd->lock);
-    cmd->kill_sig = sig;
-    for (struct cmd_worker *w = cmd->workers; w != NULL; w = w->next)
-        if (w->pid > 0)
-            killpg(w->pid, sig);
-    pthread_mutex_unlock(&cmd->lock);
-}
-
-/* Publishes (pid > 0) or withdraws (pid 0) the worker's running child. */
+/* Sends sig to the run's group, or keeps it for when the pid is known.
+ * SIGTERM goes with a SIGCONT: a stopped process would not act on it. */
 static void
-set_child(struct cmd_worker *w, pid_t pid)
+signal_run(struct cmd_worker *w, int sig)
 {
-    wd_cmd *cmd = w->cmd;
-    pthread_mutex_lock(&cmd->lock);
-    w->pid = pid;
-    int sig = cmd->kill_sig;
-    pthread_mutex_unlock(&cmd->lock);
-    if (pid > 0 && sig != 0)
-        killpg(pid, sig);
+    if (w->pid <= 0) {
+        if (w->pending != SIGKILL)
+            w->pending = sig;
+        return;
+    }
+    killpg(w->pid, sig);
+    if (sig == SIGTERM)
+        killpg(w->pid, SIGCONT);
 }
 
-/*
- * Reaps the shell pid: waits until it exited unless the pidfd said so
- * already (exited), kills what it left in its group, withdraws it from the
- * registry, then reaps it. Returns its wait status.
- */
+/* The deadline thread: Timeout or a cancel terminates, KillGrace later the
+ * group is killed. */
+static uint64_t
+cmd_due(struct wd_timed *t, uint64_t now, bool cancelled)
+{
+    struct cmd_worker *w = (struct cmd_worker *)t;
+    if (w->stage == RUNNING) {
+        w->stage = TERMINATED;
+        w->timed_out = !cancelled;
+        signal_run(w, SIGTERM);
+        return wd_deadline(now, w->cmd->cfg->kill_grace_ns);
+    }
+    if (cancelled)
+        return t->at; /* already ending: keep its grace */
+    w->stage = KILLED;
+    signal_run(w, SIGKILL);
+    return WD_NEVER;
+}
+
+static void
+kill_one(struct wd_timed *t, void *sig)
+{
+    signal_run((struct cmd_worker *)t, *(int *)sig);
+}
+
+static void
+cmd_kill(void *obj, int sig)
+{
+    wd_cmd *cmd = obj;
+    wd_deadlines_each(cmd->timer, kill_one, &sig);
+}
+
+/* Publishes the shell's pid; sends what was decided before it was known. */
+static void
+publish(struct cmd_worker *w, pid_t pid)
+{
+    wd_deadlines_lock(w->cmd->timer);
+    w->pid = pid;
+    int sig = w->pending;
+    w->pending = 0;
+    if (sig != 0)
+        signal_run(w, sig);
+    wd_deadlines_unlock(w->cmd->timer);
+}
+
+/* Waits until the shell exited, leaves it unreaped; then, disarmed, kills
+ * what it left in its group and reaps it. Returns its wait status. */
 static int
-reap(struct cmd_worker *w, pid_t pid, bool exited)
+wait_and_reap(struct cmd_worker *w, pid_t pid)
 {
     siginfo_t si;
-    while (!exited && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 &&
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 &&
            errno == EINTR)
         ;
+    wd_deadlines_disarm(w->cmd->timer, &w->timed);
     killpg(pid, SIGKILL);
-    set_child(w, 0);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return status;
 }
 
-/* Without a pidfd (Linux before 5.3, valgrind 3.19, a seccomp filter, no
- * descriptor left), how often a waiting worker looks whether its shell
- * exited. */
-#define EXIT_POLL_NS (5 * 1000000ull)
-
-/* Whether pid exited, without reaping it. */
-static bool
-child_exited(pid_t pid)
-{
-    siginfo_t si = {0};
-    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-           si.si_pid == pid;
-}
-
-/*
- * Waits for the shell pid to exit, ending it as the header says; sets
- * *timed_out when Timeout passed. Returns 0, or a negative code when it
- * could not watch the child (then it was killed). The pidfd lets one ppoll
- * wait for the exit, the cancel and the deadline at once; without it the
- * exit is looked for every EXIT_POLL_NS, a cancel still wakes at once.
- */
+/* What a run that did not exit 0 returns, with its log line. */
 static int
-wait_child(wd_cmd *cmd, pid_t pid, int ctx_fd, bool *timed_out)
+outcome(struct cmd_worker *w, workers_ctx *ctx, int status)
 {
-    /* Any failure (ENOSYS, EPERM from a seccomp filter, EMFILE) falls back
-     * to looking for the exit: slower to notice, never wrong. */
-    int pidfd = pidfd_open(pid, 0);
-    /* poll ignores a negative fd: without a pidfd only the ctx is watched. */
-    struct pollfd pf[2] = {{pidfd, POLLIN, 0}, {ctx_fd, POLLIN, 0}};
-    uint64_t deadline = 0;
-    if (cmd->cfg->timeout_ns != 0)
-        deadline = wd_deadline(wd_now_ns(), cmd->cfg->timeout_ns);
-    for (;;) {
-        uint64_t wait_ns = UINT64_MAX;
-        if (deadline != 0) {
-            uint64_t now = wd_now_ns();
-            if (now >= deadline) {
-                if (!*timed_out) {
-                    *timed_out = true;
-                    killpg(pid, SIGTERM);
-                    deadline = wd_deadline(now, cmd->cfg->kill_grace_ns);
-                } else {
-                    killpg(pid, SIGKILL);
-                    deadline = 0;
-                }
-                continue;
-            }
-            wait_ns = deadline - now;
-        }
-        if (pidfd < 0) {
-            if (child_exited(pid))
-                break;
-            if (wait_ns > EXIT_POLL_NS)
-                wait_ns = EXIT_POLL_NS;
-        }
-        struct timespec ts = wd_timespec(wait_ns);
-        if (ppoll(pf, 2, wait_ns != UINT64_MAX ? &ts : NULL, NULL) < 0) {
-            if (errno == EINTR || errno == ENOMEM)
-                continue;
-            int r = -errno;
-            killpg(pid, SIGKILL);
-            if (pidfd >= 0)
-                close(pidfd);
-            return r;
-        }
-        if (pf[0].revents != 0)
-            break;
-        if (pf[1].revents != 0) {
-            killpg(pid, SIGTERM);
-            pf[1].fd = -1; /* stays readable: stop watching it */
-        }
+    const wd_config *cfg = w->cmd->cfg;
+    char dur[32];
+    /* Checked after the exit, not when the SIGTERM went: a close may
+     * cancel and kill at once, before the deadline thread saw the cancel. */
+    if (workers_ctx_done(ctx)) {
+        if (w->stage == KILLED)
+            wd_log(WD_LOG_WARNING,
+                   "worker %u: command ignored SIGTERM: killed after "
+                   "KillGrace (%s)",
+                   w->id, wd_duration(cfg->kill_grace_ns, dur, sizeof dur));
+        else
+            wd_log(WD_LOG_DEBUG, "worker %u: command stopped: worker cancelled",
+                   w->id);
+        return WORKERS_ECANCELED;
     }
-    if (pidfd >= 0)
-        close(pidfd);
-    return 0;
+    if (w->timed_out) {
+        wd_log(WD_LOG_WARNING, "worker %u: command timed out after %s", w->id,
+               wd_duration(cfg->timeout_ns, dur, sizeof dur));
+        return WORKERS_ETIMEDOUT;
+    }
+    if (WIFEXITED(status)) {
+        wd_log(WD_LOG_WARNING, "worker %u: command exited with status %d",
+               w->id, WEXITSTATUS(status));
+        return WEXITSTATUS(status);
+    }
+    wd_log(WD_LOG_WARNING, "worker %u: command killed by signal %d", w->id,
+           WTERMSIG(status));
+    return 128 + WTERMSIG(status);
 }
 
 static int
@@ -307,90 +297,66 @@ cmd_run(workers_ctx *ctx, void *arg)
         w->id = workers_ctx_worker_id(ctx);
         snprintf(w->id_var, sizeof w->id_var, ID_VAR "%u", w->id);
     }
-    int ctx_fd = workers_ctx_fd(ctx);
-    if (ctx_fd < 0) {
+    /* Disarmed: the deadline thread does not touch these. */
+    w->pid = 0;
+    w->pending = 0;
+    w->stage = RUNNING;
+    w->timed_out = false;
+    uint64_t at = cmd->cfg->timeout_ns != 0
+                      ? wd_deadline(wd_now_ns(), cmd->cfg->timeout_ns)
+                      : WD_NEVER;
+    int r = wd_deadlines_arm(cmd->timer, &w->timed, ctx, at);
+    if (r != 0) {
         wd_log(WD_LOG_ERR, "worker %u: cannot watch the context: %s", w->id,
-               workers_strerror(ctx_fd));
-        return ctx_fd;
+               workers_strerror(r));
+        return r;
+    }
+    if (workers_ctx_done(ctx)) {
+        wd_deadlines_disarm(cmd->timer, &w->timed);
+        return WORKERS_ECANCELED;
     }
     char *argv[] = {"sh", "-c", cmd->cfg->command, NULL};
     pid_t pid;
     int e =
         posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv, w->envp);
     if (e != 0) {
+        wd_deadlines_disarm(cmd->timer, &w->timed);
         wd_log(WD_LOG_ERR, "worker %u: cannot run /bin/sh: %s", w->id,
                strerror(e));
         return -e;
     }
-    set_child(w, pid);
-    bool timed_out = false;
-    int r = wait_child(cmd, pid, ctx_fd, &timed_out);
-    int status = reap(w, pid, r == 0);
-    char dur[32];
-    if (r != 0) {
-        wd_log(WD_LOG_ERR, "worker %u: cannot watch the command: %s", w->id,
-               strerror(-r));
-        return r;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !timed_out)
+    publish(w, pid);
+    int status = wait_and_reap(w, pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !w->timed_out)
         return 0;
-    /* Checked after the exit, not when the SIGTERM went: a close may
-     * cancel and kill at once, before this thread saw the cancel. */
-    if (workers_ctx_done(ctx)) {
-        wd_log(WD_LOG_DEBUG, "worker %u: command stopped: worker cancelled",
-               w->id);
-        return WORKERS_ECANCELED;
-    }
-    if (timed_out) {
-        wd_log(WD_LOG_WARNING, "worker %u: command timed out after %s", w->id,
-               wd_duration(cmd->cfg->timeout_ns, dur, sizeof dur));
-        return WORKERS_ETIMEDOUT;
-    }
-    if (WIFEXITED(status)) {
-        wd_log(WD_LOG_WARNING, "worker %u: command exited with status %d",
-               w->id, WEXITSTATUS(status));
-        return WEXITSTATUS(status);
-    }
-    wd_log(WD_LOG_WARNING, "worker %u: command killed by signal %d", w->id,
-           WTERMSIG(status));
-    return 128 + WTERMSIG(status);
+    return outcome(w, ctx, status);
 }
 
 static void
 cmd_worker_free(void *arg)
 {
     struct cmd_worker *w = arg;
-    wd_cmd *cmd = w->cmd;
-    pthread_mutex_lock(&cmd->lock);
-    if (w->prev != NULL)
-        w->prev->next = w->next;
-    else
-        cmd->workers = w->next;
-    if (w->next != NULL)
-        w->next->prev = w->prev;
-    pthread_mutex_unlock(&cmd->lock);
+    wd_deadlines_remove(w->cmd->timer, &w->timed);
     free(w);
 }
 
-int
-wd_cmd_new_job(void *arg, workers_job *out)
+static int
+cmd_new_job(void *obj, workers_job *out)
 {
-    wd_cmd *cmd = arg;
+    wd_cmd *cmd = obj;
     struct cmd_worker *w =
         calloc(1, sizeof *w + (cmd->nenv + 2) * sizeof w->envp[0]);
     if (w == NULL)
         return -ENOMEM;
     w->cmd = cmd;
+    w->timed.due = cmd_due;
     w->envp[0] = w->id_var;
     memcpy(&w->envp[1], cmd->env, cmd->nenv * sizeof cmd->env[0]);
-    pthread_mutex_lock(&cmd->lock);
-    w->next = cmd->workers;
-    if (w->next != NULL)
-        w->next->prev = w;
-    cmd->workers = w;
-    pthread_mutex_unlock(&cmd->lock);
-    out->fn = cmd_run;
-    out->arg = w;
-    out->free = cmd_worker_free;
+    wd_deadlines_add(cmd->timer, &w->timed);
+    *out = (workers_job){cmd_run, w, cmd_worker_free};
     return 0;
 }
+
+const struct wd_kind wd_command_kind = {
+    "command", cmd_open, cmd_new_job, cmd_kill, cmd_close,
+};

@@ -68,7 +68,7 @@ outcome_of(int rc)
 {
     if (rc == 0)
         return WD_OUTCOME_SUCCEEDED;
-    if (rc == WORKERS_ECANCELED)
+    if (workers_is_canceled(rc))
         return WD_OUTCOME_CANCELLED;
     if (rc == WORKERS_ETIMEDOUT)
         return WD_OUTCOME_TIMED_OUT;

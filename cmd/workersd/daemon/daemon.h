@@ -1,0 +1,95 @@
+/*
+ * Private to cmd/workersd/daemon/: the daemon's state, shared by the loop
+ * (loop.c: signals, the start, systemd), the drain (drain.c: the pool's
+ * close and the generations' end) and the generations it holds (gens.c),
+ * grouped by file; loop.c uses drain.c, both use gens.c. generation.c and
+ * pool.c know nothing of it: their interfaces are in workersd.h.
+ *
+ * Threads: everything here is the loop thread's, except what the closer
+ * thread writes before its ev_async_send (close_rc). Other threads reach
+ * the loop only through the ev_async watchers.
+ */
+#ifndef WD_DAEMON_H
+#define WD_DAEMON_H
+
+#include "workersd.h"
+
+#include <ev.h>
+
+/* What the daemon is doing; each phase only moves forward. */
+enum wd_phase {
+    WD_STARTING,  /* the first generation opens (job_init on its thread) */
+    WD_RUNNING,   /* the pool runs */
+    WD_DRAINING,  /* the closer thread closes the pool, within CloseTimeout */
+    WD_FINISHING, /* the pool is freed: the generations close (job_fini) */
+};
+
+struct wd_daemon {
+    struct ev_loop *loop;
+    /* The settings in force (CloseTimeout, KillGrace): the config of the
+     * generation installed last, a reference. */
+    const wd_config *cfg;
+    wd_pool *pool; /* the closer thread's once draining */
+    /* Every generation opened and not yet freed (handles). */
+    wd_gen **gens;
+    size_t ngens, gens_cap;
+    wd_gen *opening; /* the one the start waits for, with a reference */
+    enum wd_phase phase;
+    int code;      /* an exit code decided before the end, 0 if none */
+    bool overdue;  /* something ran past its bound or a signal forced */
+    bool job_stop; /* StopOnErrors began the drain */
+    int job_error; /* the error it stopped for */
+
+    /* drain.c: the closer thread, made before the pool starts so that a
+     * close can never fail for want of a thread. */
+    pthread_t closer;
+    workers_ctx *drain_begin; /* cancelled: the closer thread closes */
+    workers_ctx *drain_limit; /* cancelled: the close stops waiting */
+    int close_rc;             /* the closer's; read after `drained` */
+
+    ev_signal sig_more, sig_less, sig_int, sig_term, sig_chld;
+    ev_async gen_changed; /* a generation opened or closed */
+    ev_async job_failed;  /* StopOnErrors: the pool's first job error */
+    ev_async drained;     /* the closer thread freed the pool */
+    ev_timer close_timer; /* CloseTimeout */
+    ev_timer abandon;     /* runs that outlive the kill */
+    ev_timer hook_timer;  /* job_init/job_fini, once stopping: KillGrace */
+    ev_timer ping;        /* systemd's watchdog */
+};
+
+/* ---- gens.c: the generations the daemon holds ---------------------------- */
+
+/*
+ * Opens a generation of cfg whose notify wakes gen_changed, and keeps its
+ * handle in gens; 0 or wd_gen_open()'s error. The start opens the first
+ * this way; a reload does the same: wd_daemon_open(), then, once
+ * gen_changed came and wd_gen_state() is OPEN, wd_daemon_install() and
+ * wd_gen_unref() of its own reference (FAILED: log wd_gen_error(), unref).
+ */
+int wd_daemon_open(struct wd_daemon *d, const wd_config *cfg, wd_gen **out);
+/* Installs g (OPEN) in the pool (wd_pool_install, the reload core) and
+ * makes its config the settings in force. Not while draining. */
+void wd_daemon_install(struct wd_daemon *d, wd_gen *g);
+/* wd_gen_kill(sig) on every generation held: their command runs. */
+void wd_daemon_kill(struct wd_daemon *d, int sig);
+/* Frees the handles of the generations that reached CLOSED. */
+void wd_daemon_reap_gens(struct wd_daemon *d);
+
+/* ---- drain.c ----------------------------------------------------------- */
+
+/* Makes the closer thread (sleeping) and its contexts. 0 or an error. */
+int wd_drain_prepare(struct wd_daemon *d);
+/* Inits the drain's watchers (timers, drained). */
+void wd_drain_watchers(struct wd_daemon *d);
+/* Begins the close: the closer thread closes the pool within CloseTimeout.
+ * why (e.g. "SIGINT") is logged; NULL for a quiet one (nothing started). */
+void wd_drain_begin(struct wd_daemon *d, const char *why);
+/* A stop signal while draining or finishing: force what is left. */
+void wd_drain_force(struct wd_daemon *d, const char *signame);
+/* The loop checks, after a generation changed, whether the end came. */
+void wd_drain_check(struct wd_daemon *d);
+/* After the loop: joins the closer, kills what escaped, frees; returns the
+ * exit code. */
+int wd_drain_end(struct wd_daemon *d);
+
+#endif /* WD_DAEMON_H */

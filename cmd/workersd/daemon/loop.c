@@ -1,0 +1,295 @@
+/*
+ * The daemon's event loop: the main thread's libev loop turns signals into
+ * pool calls, starts the first generation and keeps systemd informed.
+ *
+ * Threads:
+ * - the main thread runs the loop. It is the only thread with SIGUSR1,
+ *   SIGUSR2, SIGINT, SIGTERM and SIGCHLD unblocked (every other thread is
+ *   created with all signals blocked), and the only one that calls more and
+ *   less. The loop is made with ev_loop_new, never ev_default_loop: the
+ *   default loop installs a SIGCHLD handler that reaps with waitpid(-1) and
+ *   would steal the exit status of the workers' shell children, which their
+ *   own worker threads wait for. It is also a child subreaper
+ *   (jobs/orphans.c): processes a run started that left its process group
+ *   are reparented to it, its SIGCHLD watcher reaps them (its own children
+ *   only) and the drain kills what is left.
+ * - each generation has a thread for its plugin hooks (generation.c);
+ * - libworkers' threads are the workers (pool.c);
+ * - the closer thread closes the pool (drain.c).
+ * They report to the loop with ev_async_send, the one libev call other
+ * threads may make.
+ *
+ * The start: the first generation opens on its own thread while the loop
+ * already runs, so SIGINT or SIGTERM stops a start that hangs in job_init
+ * (the drain then waits for it KillGrace at most). Once it is OPEN the pool
+ * starts on it; if it FAILED (a load error, job_init refused) the daemon
+ * ends with exit 78, nothing having started.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
+                                      SIGCHLD};
+
+static void
+mask_signals(int how)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof handled_signals / sizeof(int); i++)
+        sigaddset(&set, handled_signals[i]);
+    pthread_sigmask(how, &set, NULL);
+}
+
+/* ---- the start ---------------------------------------------------------- */
+
+/* The first generation's open ended: start the pool on it, or end. */
+static void
+start(struct wd_daemon *d, wd_gen *g)
+{
+    char buf[96];
+    if (wd_gen_state(g) == WD_GEN_FAILED) {
+        wd_log(WD_LOG_ERR, "%s", wd_gen_error(g));
+        wd_gen_unref(g);
+        d->code = WD_EXIT_CONFIG;
+        wd_drain_begin(d, NULL);
+        return;
+    }
+    wd_daemon_install(d, g);
+    wd_gen_unref(g); /* the pool holds it now */
+    int rc = wd_pool_start(d->pool);
+    if (rc != 0) {
+        wd_log(WD_LOG_ERR, "cannot start the workers: %s",
+               wd_describe(rc, buf, sizeof buf));
+        d->code = WD_EXIT_SOFTWARE;
+        /* The workers that did start close as on a signal, deadline
+         * included: a stubborn first run must not hang the exit. */
+        wd_drain_begin(d, "start failed");
+        return;
+    }
+    d->phase = WD_RUNNING;
+    long pid = (long)getpid();
+    int n = workers_pool_current(wd_pool_workers(d->pool));
+    wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, pid);
+    wd_log(WD_LOG_INFO,
+           "started %d worker%s, pid %ld: kill -USR1 %ld adds a worker, "
+           "kill -USR2 %ld removes one, Ctrl-C (SIGINT) or kill -TERM %ld "
+           "stops",
+           n, n == 1 ? "" : "s", pid, pid, pid, pid);
+}
+
+static void
+on_gen_changed(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct wd_daemon *d = ev_userdata(loop);
+
+    (void)w, (void)revents;
+    if (d->opening != NULL && wd_gen_state(d->opening) != WD_GEN_OPENING) {
+        wd_gen *g = d->opening;
+        d->opening = NULL;
+        start(d, g);
+    }
+    wd_daemon_reap_gens(d);
+    wd_drain_check(d);
+}
+
+/* ---- signals and the pool ------------------------------------------------ */
+
+static void
+on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct wd_daemon *d = ev_userdata(loop);
+    const char *name = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
+
+    (void)revents;
+    switch (d->phase) {
+    case WD_STARTING:
+        if (d->opening != NULL) {
+            /* Its thread closes it once job_init returned. */
+            wd_gen_unref(d->opening);
+            d->opening = NULL;
+        }
+        wd_drain_begin(d, name);
+        break;
+    case WD_RUNNING:
+        wd_drain_begin(d, name);
+        break;
+    case WD_DRAINING:
+    case WD_FINISHING:
+        wd_drain_force(d, name);
+        break;
+    }
+}
+
+static void
+on_scale(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct wd_daemon *d = ev_userdata(loop);
+    bool more = w->signum == SIGUSR1;
+    const char *name = more ? "SIGUSR1" : "SIGUSR2";
+    int before, rc;
+    char buf[96];
+
+    (void)revents;
+    if (d->phase != WD_RUNNING) {
+        wd_log(WD_LOG_INFO, "%s: %s ignored",
+               d->phase == WD_STARTING ? "starting" : "closing", name);
+        return;
+    }
+    workers_pool *pool = wd_pool_workers(d->pool);
+    before = workers_pool_current(pool);
+    rc = more ? workers_pool_more(pool) : workers_pool_less(pool);
+    if (rc == 0) {
+        int now = workers_pool_current(pool);
+        wd_log(WD_LOG_INFO, "workers: %d -> %d", before, now);
+        wd_notify("STATUS=%d workers", now);
+    } else if (rc == WORKERS_EMAX || rc == WORKERS_EMIN) {
+        wd_log(WD_LOG_INFO, "%s reached (%d)", more ? "max" : "min", before);
+    } else {
+        wd_log(WD_LOG_WARNING, "%s: %s",
+               more ? "adding a worker" : "removing a worker",
+               wd_describe(rc, buf, sizeof buf));
+    }
+}
+
+/* A worker's thread: the pool's first job error (StopOnErrors). */
+static void
+pool_failed(void *arg)
+{
+    struct wd_daemon *d = arg;
+    ev_async_send(d->loop, &d->job_failed);
+}
+
+static void
+on_job_failed(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct wd_daemon *d = ev_userdata(loop);
+    char buf[96];
+
+    (void)w, (void)revents;
+    if (d->phase != WD_RUNNING)
+        return;
+    d->job_stop = true;
+    d->job_error = wd_pool_job_error(d->pool);
+    wd_log(WD_LOG_ERR, "job error (%s): StopOnErrors stops the pool",
+           wd_describe(d->job_error, buf, sizeof buf));
+    wd_drain_begin(d, "job error");
+}
+
+/* Only the main thread's own children: orphans the kernel reparented to
+ * us (see jobs/orphans.c), never a worker's shell or a plugin's child. */
+static void
+on_child(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    wd_orphans_reap();
+}
+
+static void
+on_ping(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    wd_notify("WATCHDOG=1");
+}
+
+/* ---- set-up and the run -------------------------------------------------- */
+
+static void
+init_watchers(struct wd_daemon *d)
+{
+    struct ev_loop *loop = d->loop;
+    uint64_t wd_usec = wd_notify_watchdog_usec();
+
+    ev_set_userdata(loop, d);
+    ev_signal_init(&d->sig_more, on_scale, SIGUSR1);
+    ev_signal_init(&d->sig_less, on_scale, SIGUSR2);
+    ev_signal_init(&d->sig_int, on_stop_signal, SIGINT);
+    ev_signal_init(&d->sig_term, on_stop_signal, SIGTERM);
+    ev_signal_init(&d->sig_chld, on_child, SIGCHLD);
+    ev_async_init(&d->gen_changed, on_gen_changed);
+    ev_async_init(&d->job_failed, on_job_failed);
+    ev_signal_start(loop, &d->sig_more);
+    ev_signal_start(loop, &d->sig_less);
+    ev_signal_start(loop, &d->sig_int);
+    ev_signal_start(loop, &d->sig_term);
+    ev_signal_start(loop, &d->sig_chld);
+    ev_async_start(loop, &d->gen_changed);
+    ev_async_start(loop, &d->job_failed);
+    wd_drain_watchers(d);
+    if (wd_usec != 0) {
+        /* systemd's advice: ping at half the interval. */
+        double every = (double)wd_usec / 2e6;
+        ev_timer_init(&d->ping, on_ping, every, every);
+        ev_timer_start(loop, &d->ping);
+        wd_notify("WATCHDOG=1");
+    }
+}
+
+/* libev keeps a signal's loop until its watcher stops. */
+static void
+stop_signal_watchers(struct wd_daemon *d)
+{
+    ev_signal_stop(d->loop, &d->sig_more);
+    ev_signal_stop(d->loop, &d->sig_less);
+    ev_signal_stop(d->loop, &d->sig_int);
+    ev_signal_stop(d->loop, &d->sig_term);
+    ev_signal_stop(d->loop, &d->sig_chld);
+}
+
+int
+wd_daemon_run(const wd_config *cfg)
+{
+    struct wd_daemon d = {.cfg = cfg, .phase = WD_STARTING};
+    char buf[96];
+    int rc;
+
+    /* A job writing to a closed pipe must not kill the daemon; the shell
+     * children get default dispositions back when spawned. */
+    signal(SIGPIPE, SIG_IGN);
+    /* Until the loop's handlers are in place, the signals wait pending
+     * rather than kill us; threads made from here on inherit the block. */
+    mask_signals(SIG_BLOCK);
+
+    /* NOSIGMASK: we unblock our signals in this thread ourselves
+     * (pthread_sigmask), as POSIX wants in a threaded program. */
+    d.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+    if (d.loop == NULL) {
+        wd_log(WD_LOG_ERR, "cannot make the event loop");
+        wd_config_unref(cfg);
+        return WD_EXIT_SOFTWARE;
+    }
+    if ((rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
+        (rc = wd_drain_prepare(&d)) != 0) {
+        wd_log(WD_LOG_ERR, "cannot set up the pool: %s",
+               wd_describe(rc, buf, sizeof buf));
+        wd_pool_free(d.pool);
+        ev_loop_destroy(d.loop);
+        wd_config_unref(cfg);
+        return WD_EXIT_SOFTWARE;
+    }
+    init_watchers(&d);
+    /* After the SIGCHLD watcher: an adopted orphan is reaped from then on. */
+    if ((rc = wd_orphans_adopt()) != 0)
+        wd_log(WD_LOG_WARNING,
+               "cannot become a child subreaper (%s): processes that leave "
+               "a run's process group will go to init",
+               wd_describe(rc, buf, sizeof buf));
+    if ((rc = wd_daemon_open(&d, cfg, &d.opening)) != 0) {
+        wd_log(WD_LOG_ERR, "cannot open the job: %s",
+               wd_describe(rc, buf, sizeof buf));
+        d.code = WD_EXIT_SOFTWARE;
+        wd_drain_begin(&d, NULL);
+    }
+    mask_signals(SIG_UNBLOCK);
+    ev_run(d.loop, 0);
+    /* Late signals stay pending until we exit. */
+    mask_signals(SIG_BLOCK);
+    stop_signal_watchers(&d);
+    return wd_drain_end(&d);
+}
