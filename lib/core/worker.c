@@ -264,6 +264,9 @@ worker_spawn(workers_pool *pool, unsigned id, const workers_job *job,
     t->joined = false;
     atomic_store_explicit(&t->park, WORKERS__PARK_RUN, memory_order_relaxed);
 
+    /* Counted first: the new thread may grow the futex hash before this
+     * call returns, and must find the size its birth asks for. */
+    workers__futex_threads(1);
     /* The new thread inherits the creator's mask: block everything for
      * the duration of the call only, so the caller's own mask is kept. */
     sigset_t all, old;
@@ -273,6 +276,7 @@ worker_spawn(workers_pool *pool, unsigned id, const workers_job *job,
                              worker_main, t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
+        workers__futex_threads(-1);
         if (spare) {
             t->joined = true;
             workers__list_push(&pool->spare, &t->free);
@@ -281,7 +285,6 @@ worker_spawn(workers_pool *pool, unsigned id, const workers_job *job,
         }
         return -err;
     }
-    workers__futex_threads(1);
     pool->nthreads++;
     if (!spare) {
         t->next_all = pool->threads;
