@@ -153,9 +153,9 @@ struct workers__thread {
     /* (L) Its thread has been joined, or a thread is joining it: nobody
      * else may. */
     bool joined;
-    struct workers__list active; /* (L) in pool->active while a worker */
-    struct workers__list rest;   /* (L) in pool->resting while resting */
-    struct workers__list free;   /* (L) in pool->parked or pool->spare */
+    struct workers__list active;      /* (L) in pool->active while a worker */
+    struct workers__list rest;        /* (L) in pool->resting while resting */
+    struct workers__list free;        /* (L) in pool->parked or pool->spare */
     struct workers__thread *next_all; /* (L) every record, for the join */
 };
 

@@ -469,8 +469,7 @@ WORKERS_API int workers_pool_resume(workers_pool *pool);
  * stop_on_errors stopped the pool); an error of the more() that failed
  * while adding up to min (a builder or middleware error, -EAGAIN/-ENOMEM):
  * the new limits are kept and the count is what could be reached.
- * Thread-safe; never from a job of this pool if it may add workers (it
- * would wait for the builder, as more does).
+ * Thread-safe; never from the pool's builder (as for more).
  */
 WORKERS_API int workers_pool_set_limits(workers_pool *pool, int min, int max);
 

@@ -27,7 +27,8 @@ workers__pool_stop_locked(workers_pool *pool, int err)
     pool->first_err = err;
     for (struct workers__list *n = pool->active.next; n != &pool->active;
          n = n->next)
-        workers_ctx_cancel(&WORKERS__OF(n, struct workers__thread, active)->ctx);
+        workers_ctx_cancel(
+            &WORKERS__OF(n, struct workers__thread, active)->ctx);
     struct workers__thread *t;
     while ((t = workers__rest_pop(pool)) != NULL)
         workers__futex_wake_all(&t->park);
@@ -54,7 +55,8 @@ workers__pool_shut(workers_pool *pool)
     while (!workers__list_empty(&active)) {
         struct workers__list *n = active.next;
         workers__list_remove(n);
-        workers_ctx_cancel(&WORKERS__OF(n, struct workers__thread, active)->ctx);
+        workers_ctx_cancel(
+            &WORKERS__OF(n, struct workers__thread, active)->ctx);
     }
     workers__rest_release(pool);
     return 0;

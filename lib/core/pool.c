@@ -310,9 +310,8 @@ workers__pool_remove(workers_pool *pool, bool above_max)
     int keep = above_max ? pool->cfg.max : pool->cfg.min;
     int err = atomic_load(&pool->closed) || pool->stopped ? WORKERS_ECLOSED
               : !pool->started                            ? WORKERS_ENOTSTARTED
-              : pool->nactive <= keep || (above_max && keep == 0)
-                  ? WORKERS_EMIN
-                  : 0;
+              : pool->nactive <= keep || (above_max && keep == 0) ? WORKERS_EMIN
+                                                                  : 0;
     _Atomic uint32_t *wake = err == 0 ? workers__worker_remove(pool) : NULL;
     pthread_mutex_unlock(&pool->lock);
     /* The wake-up waits until the lock is dropped, so the woken worker does

@@ -332,8 +332,9 @@ workers__worker_remove(workers_pool *pool)
 {
     bool resting = !workers__list_empty(&pool->resting);
     struct workers__thread *t =
-        resting ? WORKERS__OF(pool->resting.next, struct workers__thread, rest)
-                : WORKERS__OF(pool->active.next, struct workers__thread, active);
+        resting
+            ? WORKERS__OF(pool->resting.next, struct workers__thread, rest)
+            : WORKERS__OF(pool->active.next, struct workers__thread, active);
     workers__list_remove(&t->active);
     pool->nactive--;
     /* Marked cancelled under the lock: until it is, the worker cannot

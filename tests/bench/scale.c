@@ -28,9 +28,9 @@
  */
 #include "bench.h"
 
-#include <linux/futex.h>
 #include <dirent.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
