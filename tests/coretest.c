@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,20 @@ ct_thread_count(void)
     return n;
 }
 
+int
+ct_dir_count(const char *path)
+{
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 bool
 ct_flag_set(void *arg)
 {
@@ -70,7 +85,8 @@ ct_pool_parked(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
     int n = 0;
-    for (struct workers__thread *t = pool->free_threads; t; t = t->next_free)
+    for (struct workers__list *l = pool->parked.next; l != &pool->parked;
+         l = l->next)
         n++;
     pthread_mutex_unlock(&pool->lock);
     return n;

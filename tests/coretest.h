@@ -27,6 +27,10 @@ int ct_gate_waiting(ct_gate *g);
 /* The number of threads in this process (/proc/self/status). */
 int ct_thread_count(void);
 
+/* The number of entries in a /proc folder: "/proc/self/task" counts the
+ * threads, "/proc/self/fd" the descriptors (plus the one reading it). */
+int ct_dir_count(const char *path);
+
 /* White-box looks into a pool (internal.h), under its lock: threads parked
  * on its free list, threads ever created, and whether stop_on_errors fired. */
 typedef struct workers_pool workers_pool;
