@@ -136,7 +136,7 @@ workers__list_take(struct workers__list *to, struct workers__list *from)
  * share that line.
  */
 enum workers__park {
-    WORKERS__PARK_WAIT, /* idle (parked) or resting (paused), sleeping */
+    WORKERS__PARK_WAIT, /* parked, or resting (paused, idle wait): asleep */
     WORKERS__PARK_RUN,  /* running a worker, or given one by more() */
     WORKERS__PARK_EXIT  /* workers_pool_free(): return from the thread */
 };
@@ -187,7 +187,8 @@ struct workers_pool {
     bool stopped;  /* (L) stop_on_errors fired */
     int first_err; /* (L) the error that stopped it */
     /* (L) Workers not removed, most recent first, and nactive of them;
-     * those of them resting (paused between two runs), most recent first. */
+     * those of them resting between two runs (paused, or in their idle wait
+     * after a WORKERS_EIDLE run), most recently rested first. */
     struct workers__list active, resting;
     int nactive, nresting;
     /* (L) Threads without a worker, most recently parked first. */
@@ -223,10 +224,13 @@ struct workers_pool {
     workers_ctx stopped_ev;
     workers_ctx idle_ev;
 
-    /* Set by pause, cleared by resume, under lock; every worker loads it
-     * before each run, so it sits alone in the pool's last cache line
-     * (the pool is allocated aligned to it), which nothing else writes. */
+    /* paused is set by pause, cleared by resume; idle_wait (cfg.idle_wait_ns
+     * at first) is set by set_idle_wait; both under lock. Every worker loads
+     * paused before each run and idle_wait after each WORKERS_EIDLE run, so
+     * they sit alone in the pool's last cache line (the pool is allocated
+     * aligned to it), which nothing else writes. */
     _Alignas(WORKERS__CACHELINE) _Atomic bool paused;
+    _Atomic uint64_t idle_wait;
 };
 
 /* worker.c: with pool->lock held. Gives *job to a parked thread or a new
@@ -500,8 +504,8 @@ void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
                                int current, uint64_t now,
                                workers_autoscale_decision *d);
 
-/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job
- * and a value. The wrapper's free frees the inner job. */
+/* middleware/wrapper.c: the state of retry and wait, an inner job and a
+ * value. The wrapper's free frees the inner job. */
 struct workers__wrapper {
     workers_job inner;
     uint64_t value;

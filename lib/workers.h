@@ -9,7 +9,7 @@
  * - A job builder makes one job per worker, so per-worker state needs no
  *   lock: a built job is only ever run by its own worker.
  * - Middlewares wrap each worker's job (counter, elapsed, retry, wait,
- *   idle wait, autoscale, or your own).
+ *   autoscale, or your own).
  * - Every pool function may be called from any thread at any time.
  *
  * Errors: every function that can fail returns 0 or a negative code: one of
@@ -194,8 +194,8 @@ WORKERS_API int workers_ctx_new_for(workers_ctx **out,
  * WORKERS_EIDLE. That is an outcome, not an error: stop_on_errors does not
  * stop on it, the retry middleware does not retry it, the counter counts it
  * as idle rather than failed, the autoscaler counts its time as idle, and
- * workers_idle_wait() pauses the worker after it so that an empty queue is
- * not polled hot.
+ * the pool's idle wait (workers_config.idle_wait_ns) rests the worker after
+ * it so that an empty queue is not polled hot.
  */
 typedef int (*workers_job_fn)(workers_ctx *ctx, void *arg);
 
@@ -333,6 +333,21 @@ typedef struct workers_config {
      * descriptors) again once the timeout has passed.
      */
     uint64_t park_timeout_ns;
+    /*
+     * The idle wait: how long a worker rests after a run that returned
+     * WORKERS_EIDLE (it found no work) before its next run, so that a job
+     * polling an empty queue does not spin; 0 (the default) = no rest.
+     * UINT64_MAX = until let go. The worker rests between runs, as a paused
+     * one does: less() removes a resting worker before any inside a run;
+     * less, close, a stop_on_errors stop and resume end the rest at once
+     * (a resumed worker runs again at once), and on a paused pool a worker
+     * whose idle wait is over rests on until resume. The elapsed middleware
+     * and the autoscaler count the rest in no run. Changed at run time by
+     * workers_pool_set_idle_wait(). Each rest takes the pool's lock (twice
+     * when it lasts its full length), so that less() can find the worker:
+     * keep the wait to a millisecond or more.
+     */
+    uint64_t idle_wait_ns;
 } workers_config;
 
 #define WORKERS_PARK_TIMEOUT_DEFAULT_NS UINT64_C(10000000000)
@@ -343,7 +358,8 @@ typedef struct workers_pool workers_pool;
  * Checks cfg (NULL = all defaults) without making a pool: 0, or
  * WORKERS_EINVALMIN (min < 0), WORKERS_EINVALMAX (max != 0 && max < min),
  * WORKERS_EINVALINITIAL (initial != 0 and initial < min, or max != 0 and
- * initial > max). Every park_timeout_ns is valid. Thread-safe.
+ * initial > max). Every park_timeout_ns and idle_wait_ns is valid.
+ * Thread-safe.
  */
 WORKERS_API int workers_config_validate(const workers_config *cfg);
 
@@ -431,12 +447,14 @@ WORKERS_API int workers_pool_more(workers_pool *pool);
 
 /*
  * Removes one worker, never one inside a run if one can go that is not:
- * a worker resting between two runs (the pool is paused) if there is one,
- * the most recently rested first; else the most recently added worker.
- * (A worker between two runs that does not rest is between them for
- * nanoseconds and is not told apart.) Cancels its context and returns at
- * once, without waiting for its run in progress (close waits for it).
- * Errors: WORKERS_ECLOSED (also once stop_on_errors stopped the pool),
+ * a worker resting between two runs (the pool is paused, or the worker is
+ * in its idle wait after a run that found no work) if there is one, the
+ * most recently rested first; else the most recently added worker. (A
+ * worker between two runs that does not rest is between them for
+ * nanoseconds and is not told apart: without an idle wait, a worker
+ * polling an empty queue is always inside a run.) Cancels its context and
+ * returns at once, without waiting for its run in progress (close waits for
+ * it). Errors: WORKERS_ECLOSED (also once stop_on_errors stopped the pool),
  * WORKERS_ENOTSTARTED, WORKERS_EMIN (current == min). Thread-safe.
  */
 WORKERS_API int workers_pool_less(workers_pool *pool);
@@ -447,7 +465,8 @@ WORKERS_API int workers_pool_current(workers_pool *pool);
 
 /*
  * Go's Close(ctx). The first call marks the pool closed, cancels every
- * worker (a paused pool's too: resting workers end without another run)
+ * worker (resting workers too, paused or in their idle wait: they end
+ * without another run)
  * and waits until the pool is idle: every worker has finished its run in
  * progress, removed workers still finishing their last run included, and
  * every job built for the pool has been freed, including the one a start,
@@ -527,14 +546,28 @@ WORKERS_API int workers_pool_resume(workers_pool *pool);
  */
 WORKERS_API int workers_pool_set_limits(workers_pool *pool, int min, int max);
 
+/*
+ * Changes the pool's idle wait (see workers_config.idle_wait_ns; any value
+ * is valid, 0 = none), for a running pool or before start: every idle run
+ * from now on rests the new length. On a pool not paused the workers in an
+ * idle wait are let go at once, so they run again and rest anew with the
+ * new length; on a paused pool they finish the wait they began. Errors:
+ * WORKERS_ECLOSED (also once stop_on_errors stopped the pool). Thread-safe;
+ * from a job too.
+ */
+WORKERS_API int workers_pool_set_idle_wait(workers_pool *pool,
+                                           uint64_t idle_wait_ns);
+
 /* A snapshot of a pool, taken at once (workers_pool_status_get()). */
 typedef struct workers_pool_status {
     int current;  /* workers not removed, as workers_pool_current() */
     int min, max; /* the limits in force; max 0 = unlimited */
     bool paused;  /* between workers_pool_pause() and _resume() */
-    int resting;  /* workers paused between two runs (<= current) */
+    int resting;  /* workers resting between two runs, paused or in their
+                     idle wait (<= current) */
     int threads;  /* threads alive: working, resting, finishing, or parked
                      for reuse (until their park timeout) */
+    uint64_t idle_wait_ns; /* the idle wait in force */
 } workers_pool_status;
 
 /* Fills *out with the pool's state, all fields read together. On a closed
@@ -636,17 +669,6 @@ WORKERS_API workers_middleware workers_retry(unsigned retries);
  */
 WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
 
-/*
- * Idle wait: after a run that returned WORKERS_EIDLE, pauses the worker
- * pause_ns in workers_ctx_wait(), so that a job polling an empty queue does
- * not spin; less() and close end the pause at once. Returns the run's result
- * (WORKERS_EIDLE even when the pause was cut short); other results pass
- * through without a pause. Give it after the autoscale middleware (outer),
- * so that the pause falls between runs rather than inside an idle one.
- * Stateless. Thread-safe.
- */
-WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
-
 /* ------------------------------------------------------------------ */
 /* Autoscaling                                                         */
 /* ------------------------------------------------------------------ */
@@ -665,8 +687,12 @@ WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
  *
  * There is no hidden thread: the program calls workers_autoscale_tick()
  * from its own timer, and the tick decides and calls workers_pool_more()
- * or workers_pool_less(). It measures in windows that restart at each
- * change of the pool's size, so that each measures one size, and decides:
+ * or workers_pool_less(), which removes a worker resting in the pool's idle
+ * wait before one inside a run: give an autoscaled pool an idle wait
+ * (workers_config.idle_wait_ns), so that a shrink takes a worker that
+ * found no work rather than one doing some. It measures in windows that restart
+ * at each change of the pool's size, so that each measures one size, and
+ * decides:
  * - when a whole quarter window was saturated (utilisation >= (1 + target
  *   + band) / 2: every worker busy, the work may be larger than the pool),
  *   grow at once to ceil(workers / target), at most doubling;

@@ -172,27 +172,13 @@ START_TEST(test_stop_on_errors)
 }
 END_TEST
 
-struct fixed_rc {
-    int rc;
-    atomic_int runs;
-};
-
-static int
-returns_rc(workers_ctx *ctx, void *arg)
-{
-    (void)ctx;
-    struct fixed_rc *f = arg;
-    atomic_fetch_add(&f->runs, 1);
-    return f->rc;
-}
-
 /* ECANCELED never stops a pool; without stop_on_errors nothing does. */
 static void
 check_keeps_running(int rc, bool stop_on_errors)
 {
-    struct fixed_rc f = {rc, 0};
+    ct_rc f = {rc, 0};
     workers_pool *pool = new_pool(1, stop_on_errors);
-    workers_job job = workers_job_func(returns_rc, &f);
+    workers_job job = workers_job_func(ct_rc_job, &f);
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);
     for (unsigned ms = 0; atomic_load(&f.runs) < 10000; ms++) {
         ck_assert_uint_lt(ms, TU_DEADLINE_MS);

@@ -21,25 +21,6 @@ new_pool(int min, int max, int initial)
     return pool;
 }
 
-static workers_pool_status
-status(workers_pool *pool)
-{
-    workers_pool_status st;
-    workers_pool_status_get(pool, &st);
-    return st;
-}
-
-/* Polls until n workers rest. */
-static void
-wait_resting(workers_pool *pool, int n)
-{
-    for (unsigned ms = 0; status(pool).resting != n; ms++) {
-        ck_assert_msg(ms < TU_DEADLINE_MS, "%d workers resting, want %d",
-                      status(pool).resting, n);
-        tu_sleep_ms(1);
-    }
-}
-
 /* Short runs (1 ms, cut short by cancellation), counted; worker ids whose
  * bit is in gated block their first run on the gate, ignoring cancellation
  * and pause, and record whether their context was cancelled meanwhile. */
@@ -101,16 +82,16 @@ START_TEST(test_pause_resume)
     workers_pool *pool = new_pool(0, 0, 3);
     ticker_start(&t, pool, 0);
     wait_runs(&t, 30);
-    ck_assert(!status(pool).paused);
+    ck_assert(!ct_status(pool).paused);
     ck_assert_int_eq(workers_pool_pause(pool), 0);
     ck_assert_int_eq(workers_pool_pause(pool), 0);
-    ck_assert(status(pool).paused);
-    wait_resting(pool, 3);
+    ck_assert(ct_status(pool).paused);
+    ct_wait_resting(pool, 3);
     check_no_run_for(&t, 100);
     ck_assert_int_eq(workers_pool_current(pool), 3);
     ck_assert_int_eq(workers_pool_resume(pool), 0);
-    ck_assert(!status(pool).paused);
-    ck_assert_int_eq(status(pool).resting, 0);
+    ck_assert(!ct_status(pool).paused);
+    ck_assert_int_eq(ct_status(pool).resting, 0);
     wait_runs(&t, atomic_load(&t.runs) + 30);
     ck_assert_int_eq(workers_pool_resume(pool), 0);
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
@@ -133,9 +114,9 @@ START_TEST(test_pause_lets_runs_finish)
         tu_sleep_ms(1);
     }
     ck_assert_int_eq(workers_pool_pause(pool), 0);
-    wait_resting(pool, 1);
+    ct_wait_resting(pool, 1);
     ct_gate_open(&t.gate);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     ck_assert_int_eq(atomic_load(&t.gated_cancelled), 0);
     ck_assert_int_eq(atomic_load(&t.started[2]), 1);
     workers_pool_free(pool);
@@ -151,22 +132,22 @@ START_TEST(test_more_less_close_while_paused)
     ticker_start(&t, pool, 0);
     wait_runs(&t, 2);
     ck_assert_int_eq(workers_pool_pause(pool), 0);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     int runs = atomic_load(&t.runs);
     ck_assert_int_eq(workers_pool_more(pool), 0);
     ck_assert_int_eq(workers_pool_more(pool), 0);
-    wait_resting(pool, 4);
+    ct_wait_resting(pool, 4);
     ck_assert_int_eq(atomic_load(&t.runs), runs);
     ck_assert_int_eq(atomic_load(&t.started[3]), 0);
     ck_assert_int_eq(workers_pool_less(pool), 0);
-    workers_pool_status st = status(pool);
+    workers_pool_status st = ct_status(pool);
     ck_assert_int_eq(st.current, 3);
     ck_assert_int_eq(st.resting, 3);
     uint64_t t0 = tu_now_ms();
     ck_assert_int_eq(workers_pool_close_timeout(pool, 10000 * MS), 0);
     ck_assert_uint_lt(tu_now_ms() - t0, TU_DEADLINE_MS);
     ck_assert_int_eq(atomic_load(&t.runs), runs);
-    st = status(pool);
+    st = ct_status(pool);
     ck_assert_int_eq(st.current, 0);
     ck_assert_int_eq(st.resting, 0);
     workers_pool_free(pool);
@@ -180,7 +161,7 @@ START_TEST(test_pause_before_start)
     workers_pool *pool = new_pool(0, 0, 2);
     ck_assert_int_eq(workers_pool_pause(pool), 0);
     ticker_start(&t, pool, 0);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     ck_assert_int_eq(atomic_load(&t.runs), 0);
     ck_assert_int_eq(workers_pool_resume(pool), 0);
     wait_runs(&t, 10);
@@ -202,18 +183,18 @@ START_TEST(test_less_prefers_resting)
         tu_sleep_ms(1);
     }
     ck_assert_int_eq(workers_pool_pause(pool), 0);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     ck_assert_int_eq(workers_pool_less(pool), 0);
     for (unsigned ms = 0; ct_pool_parked(pool) != 1; ms++) {
         ck_assert_uint_lt(ms, TU_DEADLINE_MS);
         tu_sleep_ms(1);
     }
     ck_assert_int_eq(ct_gate_waiting(&t.gate), 1);
-    workers_pool_status st = status(pool);
+    workers_pool_status st = ct_status(pool);
     ck_assert_int_eq(st.current, 2);
     ck_assert_int_eq(st.resting, 1);
     ct_gate_open(&t.gate);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     ck_assert_int_eq(atomic_load(&t.gated_cancelled), 0);
     /* Nobody rests once resumed: less takes the most recent again. */
     ck_assert_int_eq(workers_pool_resume(pool), 0);
@@ -280,7 +261,7 @@ START_TEST(test_set_limits)
     ck_assert_int_eq(workers_pool_set_limits(pool, -1, 8), WORKERS_EINVALMIN);
     ck_assert_int_eq(workers_pool_set_limits(pool, 3, 2), WORKERS_EINVALMAX);
     ck_assert_int_eq(workers_pool_set_limits(pool, 0, -1), WORKERS_EINVALMAX);
-    workers_pool_status st = status(pool);
+    workers_pool_status st = ct_status(pool);
     ck_assert_int_eq(st.min, 1);
     ck_assert_int_eq(st.max, 8);
     /* Before start: the limits bound how many start. */
@@ -292,7 +273,7 @@ START_TEST(test_set_limits)
     ck_assert_int_eq(workers_pool_set_limits(pool, 0, 2), 0);
     ck_assert_int_eq(workers_pool_current(pool), 2);
     ck_assert_int_eq(workers_pool_set_limits(pool, 5, 6), 0);
-    st = status(pool);
+    st = ct_status(pool);
     ck_assert_int_eq(st.current, 5);
     ck_assert_int_eq(st.min, 5);
     ck_assert_int_eq(st.max, 6);
@@ -309,7 +290,7 @@ START_TEST(test_set_limits)
     /* Paused: added workers rest. */
     ck_assert_int_eq(workers_pool_pause(pool), 0);
     ck_assert_int_eq(workers_pool_set_limits(pool, 2, 4), 0);
-    wait_resting(pool, 2);
+    ct_wait_resting(pool, 2);
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
     ck_assert_int_eq(workers_pool_set_limits(pool, 0, 4), WORKERS_ECLOSED);
     workers_pool_free(pool);
@@ -335,7 +316,7 @@ START_TEST(test_set_limits_builder_error)
     workers_builder b = workers_builder_func(third_fails, &t);
     ck_assert_int_eq(workers_pool_start_with_builder(pool, &b), 0);
     ck_assert_int_eq(workers_pool_set_limits(pool, 4, 0), -77);
-    workers_pool_status st = status(pool);
+    workers_pool_status st = ct_status(pool);
     ck_assert_int_eq(st.current, 2);
     ck_assert_int_eq(st.min, 4);
     ck_assert_int_eq(workers_pool_set_limits(pool, 4, 0), 0);

@@ -1,6 +1,7 @@
 /* Helpers for the core's suites: see coretest.h. */
 #include "coretest.h"
 #include "internal.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -74,6 +75,15 @@ ct_dir_count(const char *path)
     return n;
 }
 
+int
+ct_rc_job(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    ct_rc *f = arg;
+    atomic_fetch_add(&f->runs, 1);
+    return atomic_load(&f->rc);
+}
+
 bool
 ct_flag_set(void *arg)
 {
@@ -110,6 +120,24 @@ ct_pool_stopped(workers_pool *pool)
     bool stopped = pool->stopped;
     pthread_mutex_unlock(&pool->lock);
     return stopped;
+}
+
+workers_pool_status
+ct_status(workers_pool *pool)
+{
+    workers_pool_status st;
+    workers_pool_status_get(pool, &st);
+    return st;
+}
+
+void
+ct_wait_resting(workers_pool *pool, int n)
+{
+    for (unsigned ms = 0; ct_status(pool).resting != n; ms++) {
+        ck_assert_msg(ms < TU_DEADLINE_MS, "%d workers resting, want %d",
+                      ct_status(pool).resting, n);
+        tu_sleep_ms(1);
+    }
 }
 
 int

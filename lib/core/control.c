@@ -1,6 +1,6 @@
 /*
- * Run-time control of a pool: pause and resume, its limits, and a snapshot
- * of its state.
+ * Run-time control of a pool: pause and resume, its limits, its idle wait,
+ * and a snapshot of its state.
  *
  * pause sets the pool's paused flag under the lock. Each worker loads it
  * before each run and, once it is set, rests (worker.c) instead of starting
@@ -11,11 +11,14 @@
  * set_limits changes min and max under the lock, then brings the worker
  * count into them with the steps of less and more, holding add_lock all
  * along so that no more() interleaves.
+ * set_idle_wait stores the idle wait that each worker loads after a run
+ * that found no work, then lets the resting workers go as resume does, so
+ * that those in an idle wait start a new one of the new length.
  */
 #include "internal.h"
 
-/* With lock held: pause, resume and set_limits refuse a closed or stopped
- * pool, as more and less do. */
+/* With lock held: pause, resume, set_limits and set_idle_wait refuse a
+ * closed or stopped pool, as more and less do. */
 static int
 control_can(const workers_pool *pool)
 {
@@ -46,6 +49,20 @@ int
 workers_pool_resume(workers_pool *pool)
 {
     return control_pause(pool, false);
+}
+
+int
+workers_pool_set_idle_wait(workers_pool *pool, uint64_t idle_wait_ns)
+{
+    pthread_mutex_lock(&pool->lock);
+    int err = control_can(pool);
+    if (err == 0)
+        atomic_store_explicit(&pool->idle_wait, idle_wait_ns,
+                              memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+    if (err == 0)
+        workers__rest_release(pool);
+    return err;
 }
 
 static bool
@@ -94,6 +111,8 @@ workers_pool_status_get(workers_pool *pool, workers_pool_status *out)
     out->max = pool->cfg.max;
     out->paused = atomic_load_explicit(&pool->paused, memory_order_relaxed);
     out->resting = pool->nresting;
+    out->idle_wait_ns =
+        atomic_load_explicit(&pool->idle_wait, memory_order_relaxed);
     out->threads = pool->nthreads;
     pthread_mutex_unlock(&pool->lock);
 }

@@ -80,6 +80,7 @@ workers_pool_new_with_config(workers_pool **out, const workers_config *cfg,
     pool->park_timeout = pool->cfg.park_timeout_ns != 0
                              ? pool->cfg.park_timeout_ns
                              : WORKERS_PARK_TIMEOUT_DEFAULT_NS;
+    atomic_init(&pool->idle_wait, pool->cfg.idle_wait_ns);
     workers__list_init(&pool->active);
     workers__list_init(&pool->resting);
     workers__list_init(&pool->parked);

@@ -9,8 +9,10 @@
  * closed. While the pool is paused a worker rests between two runs, on the
  * resting list, sleeping on its park word until resume, less, a stop or a
  * close lets it go; all of those, and the worker's own check before it
- * sleeps, happen under the lock, so no wake-up is lost. The worker's id is
- * given back once its last run has returned, before its job is freed
+ * sleeps, happen under the lock, so no wake-up is lost. After a run that
+ * returned WORKERS_EIDLE it rests the same way for the pool's idle wait,
+ * and also leaves the list by itself once the wait is over. The worker's id
+ * is given back once its last run has returned, before its job is freed
  * (worker_stop).
  *
  * A thread parked for park_timeout on an open pool trims itself: it leaves
@@ -47,18 +49,33 @@ worker_sleep(struct workers__thread *t, uint64_t deadline)
     return v;
 }
 
-/* The pool looked paused: rests until let go. Returns false when the
- * worker must end without another run (its pool is closed). */
-static bool
-worker_rest(struct workers__thread *t, workers_pool *pool)
+/* With lock held: takes resting t off the resting list and lets it go. */
+static void
+rest_take(workers_pool *pool, struct workers__thread *t)
 {
+    workers__list_remove(&t->rest);
+    pool->nresting--;
+    atomic_store_explicit(&t->park, WORKERS__PARK_RUN, memory_order_release);
+}
+
+/* Rests between two runs until let go: idle_ns 0 when the pool looked
+ * paused (it rests only if it still is), else the idle wait after a
+ * WORKERS_EIDLE run, which also ends when idle_ns have passed. Returns
+ * false when the worker must end without another run (its pool is
+ * closed). */
+static bool
+worker_rest(struct workers__thread *t, workers_pool *pool, uint64_t idle_ns)
+{
+    uint64_t deadline =
+        idle_ns != 0 ? workers__deadline_after(idle_ns) : WORKERS__NO_DEADLINE;
     pthread_mutex_lock(&pool->lock);
     bool open = !atomic_load(&pool->closed);
     /* While the pool is open, paused and the worker's cancellation only
      * change under the lock: whatever would let it go comes after it is
      * on the list. */
     bool rest = open &&
-                atomic_load_explicit(&pool->paused, memory_order_relaxed) &&
+                (idle_ns != 0 ||
+                 atomic_load_explicit(&pool->paused, memory_order_relaxed)) &&
                 !atomic_load_explicit(&t->ctx.done, memory_order_relaxed);
     if (rest) {
         atomic_store_explicit(&t->park, WORKERS__PARK_WAIT,
@@ -67,8 +84,20 @@ worker_rest(struct workers__thread *t, workers_pool *pool)
         pool->nresting++;
     }
     pthread_mutex_unlock(&pool->lock);
-    if (rest)
-        worker_sleep(t, WORKERS__NO_DEADLINE);
+    if (!rest)
+        return open;
+    /* The rest falls between two runs: moving waits on tells the elapsed
+     * middleware and the autoscaler that the next run starts after it. */
+    atomic_fetch_add_explicit(&t->ctx.waits, 1, memory_order_relaxed);
+    if (worker_sleep(t, deadline) == WORKERS__PARK_WAIT) {
+        /* The idle wait is over; unless it was let go meanwhile, it leaves
+         * the list by itself. */
+        pthread_mutex_lock(&pool->lock);
+        if (atomic_load_explicit(&t->park, memory_order_relaxed) ==
+            WORKERS__PARK_WAIT)
+            rest_take(pool, t);
+        pthread_mutex_unlock(&pool->lock);
+    }
     return open;
 }
 
@@ -76,8 +105,10 @@ worker_rest(struct workers__thread *t, workers_pool *pool)
  * THE hot path: one iteration is one run of the job. It takes no lock, makes
  * no allocation and no syscall: an acquire load of the worker's flag, a
  * relaxed load of the pool's paused flag (a cache line that only pause and
- * resume write) and an indirect call. Errors leave the loop only with
- * stop_on_errors, and only those workers_result_is_error() calls errors (a
+ * resume write), an indirect call and a compare of its result with
+ * WORKERS_EIDLE (only a run that found no work looks at the idle wait, and
+ * rests: the one pause a worker makes by design). Errors leave the loop only
+ * with stop_on_errors, and only those workers_result_is_error() calls errors (a
  * cancellation, WORKERS_ECANCELED or -ECANCELED, and WORKERS_EIDLE never
  * do); otherwise only the middlewares see them.
  */
@@ -90,13 +121,19 @@ worker_loop(struct workers__thread *t, workers_pool *pool)
     bool stop_on_errors = pool->cfg.stop_on_errors;
     while (!atomic_load_explicit(&ctx->done, memory_order_acquire)) {
         if (atomic_load_explicit(&pool->paused, memory_order_relaxed)) {
-            if (!worker_rest(t, pool))
+            if (!worker_rest(t, pool, 0))
                 return 0;
             continue;
         }
         int err = fn(ctx, arg);
-        if (stop_on_errors && workers_result_is_error(err))
+        if (err == WORKERS_EIDLE) {
+            uint64_t idle_ns =
+                atomic_load_explicit(&pool->idle_wait, memory_order_relaxed);
+            if (idle_ns != 0 && !worker_rest(t, pool, idle_ns))
+                return 0;
+        } else if (stop_on_errors && workers_result_is_error(err)) {
             return err;
+        }
     }
     return 0;
 }
@@ -369,9 +406,7 @@ workers__rest_pop(workers_pool *pool)
         return NULL;
     struct workers__thread *t =
         WORKERS__OF(pool->resting.next, struct workers__thread, rest);
-    workers__list_remove(&t->rest);
-    pool->nresting--;
-    atomic_store_explicit(&t->park, WORKERS__PARK_RUN, memory_order_release);
+    rest_take(pool, t);
     return t;
 }
 
