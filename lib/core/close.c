@@ -5,9 +5,10 @@
  * A stop leaves the pool open but refusing more/less (WORKERS_ECLOSED) and
  * wakes run() through stopped_ev; only close ends it. A shutdown marks the
  * pool closed, detaches the active list and cancels those workers after
- * dropping the lock, so that the workers it wakes can take the lock to
- * finish while the rest are still being cancelled, then lets the resting
- * ones go. That is safe because a closed pool never reuses a thread and
+ * dropping the lock, so that the lock is free for a worker that needs it
+ * (one stopping with an error; one finishing cleanly on a closed pool skips
+ * it, worker.c) while the rest are still being cancelled, then lets the
+ * resting ones go. That is safe because a closed pool never reuses a thread and
  * thread records live until workers_pool_free(). busy counts the workers
  * and the start/more calls building a job; the last of them to finish on a
  * closed pool cancels idle_ev, which close and wait wait on. Threads do not
