@@ -182,7 +182,9 @@ static bool control;
 
 /* Fails one call in four, so that retry and the counter's failure path
  * run too (retry then succeeds on the next call), and finds no work one
- * in four, so that the idle paths run. */
+ * in 64, so that the idle paths run: the rest after it (the pool's lock
+ * twice and a futex wait) costs far more than a run, even for a 1 ns wait;
+ * one in four made this program take 16 s instead of under one. */
 static int
 job(workers_ctx *ctx, void *arg)
 {
@@ -195,7 +197,7 @@ job(workers_ctx *ctx, void *arg)
         void *volatile p = malloc(16);
         free(p);
     }
-    return n % 4 == 0 ? WORKERS_EJOB : n % 4 == 2 ? WORKERS_EIDLE : 0;
+    return n % 4 == 0 ? WORKERS_EJOB : n % 64 == 2 ? WORKERS_EIDLE : 0;
 }
 
 static int
@@ -260,9 +262,8 @@ main(int argc, char **argv)
     workers_middleware mws[] = {workers_retry(3), workers_counter_middleware(c),
                                 workers_elapsed_middleware(e),
                                 workers_autoscale_middleware(as)};
-    /* A 1 ns idle wait: every idle run (one in four) rests through the
-     * pool's resting list and leaves it by itself, so that path is counted
-     * too, at about the cost of a run. */
+    /* A 1 ns idle wait: every idle run rests through the pool's resting
+     * list and leaves it by itself, so that path is counted too. */
     workers_config cfg = {.min = NWORKERS, .max = NWORKERS, .idle_wait_ns = 1};
     workers_pool *p;
     if ((err = workers_pool_new_with_config(&p, &cfg, mws, 4)) != 0)
