@@ -12,6 +12,7 @@
 #include "workersd.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,30 @@ raise_nofile(void)
         wd_log(WD_LOG_DEBUG, "cannot raise the descriptor limit");
 }
 
+/*
+ * The first thing main does. SIGPIPE is ignored so that `workersd -t ... |
+ * true` (a message written to a closed pipe) exits with its own code, not
+ * 141; the jobs get it back at its default when spawned. The signals the
+ * loop handles are blocked, so that one arriving during the config read,
+ * dlopen or job_init waits pending instead of killing us by its default
+ * action (as PID 1 of a namespace, it would be dropped): the loop unblocks
+ * them once its watchers are in place (daemon/loop.c), and SIGHUP waits
+ * until one is. Every thread made from here on inherits the block.
+ */
+static void
+early_signals(void)
+{
+    static const int held[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
+                               SIGQUIT, SIGHUP,  SIGCHLD};
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
+        sigaddset(&set, held[i]);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -86,6 +111,7 @@ main(int argc, char **argv)
     const wd_config *snapshot;
     wd_job *job;
 
+    early_signals();
     while ((opt = getopt_long(argc, argv, "c:tvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':

@@ -60,6 +60,20 @@ void wd_log_init(int verbosity);
 void wd_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A line that may repeat fast: one a second at most passes. Zero-init. */
+#define WD_LOG_LIMIT_NS 1000000000u
+struct wd_log_limit {
+    bool passed;      /* a line passed already */
+    uint64_t last_ns; /* when (CLOCK_MONOTONIC) */
+    unsigned dropped; /* lines dropped since */
+};
+/* As wd_log, through l: a line within WD_LOG_LIMIT_NS of the last one that
+ * passed is dropped and counted; the next one that passes ends with
+ * " (N more)". The caller owns l; not thread-safe: one thread per l (the
+ * loop's limiters are the loop thread's). */
+void wd_log_limited(struct wd_log_limit *l, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- config.c ------------------------------------------------------- */
 
 typedef struct wd_config {
@@ -271,6 +285,10 @@ void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* WATCHDOG_USEC for this pid, in microseconds (100ms at least), or 0 when
  * not asked or not notifying. */
 uint64_t wd_notify_watchdog_usec(void);
+/* Whether systemd runs us (NOTIFY_SOCKET or INVOCATION_ID was set at
+ * wd_notify_init); if so, our unit's name in buf (from our cgroup,
+ * "workersd" when it names none). For the log's advice on signals. */
+bool wd_notify_unit(char *buf, size_t len);
 void wd_notify_close(void);
 
 /* ---- daemon/generation.c: a generation ---------------------------------- */

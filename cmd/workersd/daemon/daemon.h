@@ -48,6 +48,8 @@ struct wd_daemon {
     int close_rc;             /* the closer's; read after `drained` */
 
     ev_signal sig_more, sig_less, sig_int, sig_term, sig_chld;
+    ev_signal sig_quit;            /* closes as SIGTERM does */
+    struct wd_log_limit ignored;   /* "SIGUSR1 ignored" while not running */
     ev_async gen_changed; /* a generation opened or closed */
     ev_async job_failed;  /* StopOnErrors: the pool's first job error */
     ev_async drained;     /* the closer thread freed the pool */
