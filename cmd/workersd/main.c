@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 static void
 usage(FILE *out)
@@ -50,21 +49,6 @@ usage(FILE *out)
             "  70  internal failure (the workers could not start, ...)\n"
             "  78  configuration error (or the plugin would not load or "
             "init)\n");
-}
-
-/* Every worker may hold a context eventfd and its shell child a pidfd:
- * thousands of workers need more descriptors than the default soft limit
- * of 1024, so take what the hard limit allows. */
-static void
-raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        wd_log(WD_LOG_DEBUG, "cannot raise the descriptor limit");
 }
 
 /*
@@ -146,22 +130,28 @@ main(int argc, char **argv)
     }
 
     wd_log_init(verbosity);
-    raise_nofile();
     if (wd_config_load(path, &cfg, err, sizeof err) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
         return WD_EXIT_CONFIG;
     }
     if (test) {
+        int rc = wd_job_open(&cfg, false, &job, err, sizeof err);
         code = WD_EXIT_OK;
-        if (wd_job_open(&cfg, false, &job, err, sizeof err) != 0) {
+        if (rc != 0) {
             wd_log(WD_LOG_ERR, "%s", err);
-            code = WD_EXIT_CONFIG;
+            code = wd_job_exit_code(rc);
         } else {
             wd_job_close(job);
             wd_log(WD_LOG_NOTICE, "configuration file %s OK", path);
         }
         wd_config_free(&cfg);
         return code;
+    }
+    /* Before the loop: libev aborts when it cannot make its descriptors. */
+    if (wd_nofile_check(&cfg.pool, err, sizeof err) != 0) {
+        wd_log(WD_LOG_ERR, "%s", err);
+        wd_config_free(&cfg);
+        return WD_EXIT_SOFTWARE;
     }
     /* A notify socket we cannot use must not stop the service. */
     if (wd_notify_init(err, sizeof err) != 0)

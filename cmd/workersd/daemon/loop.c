@@ -22,8 +22,9 @@
  * The start: the first generation opens on its own thread while the loop
  * already runs, so SIGINT or SIGTERM stops a start that hangs in job_init
  * (the drain then waits for it KillGrace at most). Once it is OPEN the pool
- * starts on it; if it FAILED (a load error, job_init refused) the daemon
- * ends with exit 78, nothing having started.
+ * starts on it; if it FAILED the daemon ends with exit 78 (a load error,
+ * job_init refused) or 70 (no memory, thread or descriptor for it),
+ * nothing having started.
  */
 #include "daemon.h"
 
@@ -77,8 +78,8 @@ start(struct wd_daemon *d, wd_gen *g)
     char buf[96];
     if (wd_gen_state(g) == WD_GEN_FAILED) {
         wd_log(WD_LOG_ERR, "%s", wd_gen_error(g));
+        d->code = wd_gen_exit_code(g);
         wd_gen_unref(g);
-        d->code = WD_EXIT_CONFIG;
         wd_drain_begin(d, NULL);
         return;
     }
