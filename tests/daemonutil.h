@@ -63,6 +63,10 @@ pid_t du_spawn_bin(const char *name, const char *dir, const char *const *args,
 pid_t du_spawn_prog(const char *bin, const char *dir, const char *const *args,
                     const char *const *env_extra, bool drop_dac);
 
+/* The RLIMIT_NOFILE (soft, hard) the programs this test process spawns
+ * from now on get, set in the child just before exec; 0, 0: its own. */
+void du_spawn_nofile(unsigned long soft, unsigned long hard);
+
 /* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
  * or -1 on timeout (it is then SIGKILLed and reaped). */
 int du_wait(pid_t pid, unsigned timeout_ms);
@@ -114,5 +118,7 @@ int du_notify_socket(const char *name);
 
 /* Reads datagrams for up to timeout_ms until one contains needle. */
 bool du_notify_expect(int fd, const char *needle, unsigned timeout_ms);
+/* As du_notify_expect; returns that datagram (kept), or NULL. */
+char *du_notify_get(int fd, const char *needle, unsigned timeout_ms);
 
 #endif
