@@ -209,6 +209,10 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
         closefrom(3);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Not under systemd unless a test says so: the start line and the
+         * notifications depend on these. */
+        unsetenv("INVOCATION_ID");
+        unsetenv("NOTIFY_SOCKET");
         putenv(dirvar);
         for (; env_extra != NULL && *env_extra != NULL; env_extra++)
             putenv((char *)*env_extra);

@@ -52,6 +52,8 @@ void du_dac_override(bool on);
  * (an ini line holds 198 bytes, and the folder's path under a long TMPDIR
  * would not fit in it twice). stdin is /dev/null, stdout and stderr go to
  * the files dir/out and dir/err; no descriptor of the test leaks into it.
+ * INVOCATION_ID and NOTIFY_SOCKET are not inherited (env_extra may set
+ * them): the daemon is not under systemd unless a test says so.
  * drop_dac: the daemon runs without the capabilities of du_dac_override.
  */
 pid_t du_spawn(const char *dir, const char *const *args,
