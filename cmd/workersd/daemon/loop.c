@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
@@ -272,6 +273,17 @@ stop_signal_watchers(struct wd_daemon *d)
     ev_signal_stop(d->loop, &d->sig_chld);
 }
 
+/* libev cannot make a descriptor it needs (its signal and async pipe:
+ * nofile.c checked the limit, but another process may share it) or its
+ * backend failed: it would abort() with a core dump. Its pipe is made by
+ * the first signal watcher, before any job runs: nothing is left behind. */
+static void
+on_loop_error(const char *msg)
+{
+    wd_log(WD_LOG_ERR, "event loop: %s: %s", msg, strerror(errno));
+    _exit(WD_EXIT_SOFTWARE);
+}
+
 int
 wd_daemon_run(const wd_config *cfg)
 {
@@ -284,6 +296,7 @@ wd_daemon_run(const wd_config *cfg)
      * signals wait pending rather than kill us. */
     mask_signals(SIG_BLOCK);
 
+    ev_set_syserr_cb(on_loop_error);
     /* NOSIGMASK: we unblock our signals in this thread ourselves
      * (pthread_sigmask), as POSIX wants in a threaded program. */
     d.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
