@@ -72,10 +72,12 @@ usage(FILE *out)
  * dlopen or job_init waits pending instead of killing us by its default
  * action (as PID 1 of a namespace, it would be dropped): the loop unblocks
  * them once its watchers are in place (daemon/loop.c), and SIGHUP waits
- * until one is. Every thread made from here on inherits the block.
+ * until one is. Every thread made from here on inherits the block. -t has
+ * no loop: it gets the mask it was started with back (old), so Ctrl-C
+ * still ends a slow check.
  */
 static void
-early_signals(void)
+early_signals(sigset_t *old)
 {
     static const int held[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
                                SIGQUIT, SIGHUP,  SIGCHLD};
@@ -85,7 +87,7 @@ early_signals(void)
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
         sigaddset(&set, held[i]);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 int
@@ -107,8 +109,9 @@ main(int argc, char **argv)
     wd_config cfg;
     const wd_config *snapshot;
     wd_job *job;
+    sigset_t started_mask;
 
-    early_signals();
+    early_signals(&started_mask);
     while ((opt = getopt_long(argc, argv, "c:tvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -143,6 +146,8 @@ main(int argc, char **argv)
     }
 
     wd_log_init(verbosity);
+    if (test)
+        pthread_sigmask(SIG_SETMASK, &started_mask, NULL);
     if (wd_config_load(path, &cfg, err, sizeof err) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
         return WD_EXIT_CONFIG;
