@@ -1223,8 +1223,8 @@ START_TEST(test_nofile_too_low)
 
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         char *dir = du_mkdtemp(), *err = du_fmt("%s/err", dir);
-        char *ini = du_write_str(dir, "test.ini",
-                                 "[job]\nCommand = exec sleep 1000\n");
+        char *ini =
+            du_write_str(dir, "test.ini", "[job]\nCommand = exec sleep 1000\n");
         const char *args[] = {"-c", ini, NULL};
 
         du_spawn_nofile(limits[i], limits[i]);
@@ -1272,11 +1272,11 @@ START_TEST(test_systemd_start_line)
     const char *envs[] = {"INVOCATION_ID=0123456789abcdef", NULL};
 
     start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
-    expect_log(&r, " more adds a worker (or systemctl kill --kill-whom=main "
-                   "-s SIGUSR1 ",
+    expect_log(&r,
+               " more adds a worker (or systemctl kill --kill-whom=main "
+               "-s SIGUSR1 ",
                1);
-    ck_assert_int_eq(du_count_in(r.err, du_fmt("workersctl -c %s", r.ini)),
-                     1);
+    ck_assert_int_eq(du_count_in(r.err, du_fmt("workersctl -c %s", r.ini)), 1);
     ck_assert_int_eq(du_count_in(r.err, "kill -USR1"), 0);
     ck_assert_int_eq(du_count_in(r.err, "Ctrl-C"), 0);
     stop(&r, SIGTERM, 0);

@@ -82,8 +82,8 @@ wd_nofile_check(const workers_config *pool, char *err, size_t errlen)
                  "daemon, %u per worker)",
                  (unsigned long long)rl.rlim_cur, initial,
                  initial == 1 ? " needs" : "s need",
-                 (unsigned long long)needed(initial),
-                 NOFILE_DAEMON, NOFILE_PER_WORKER);
+                 (unsigned long long)needed(initial), NOFILE_DAEMON,
+                 NOFILE_PER_WORKER);
         return -1;
     }
     if (pool->max != 0 && rl.rlim_cur < need_max)

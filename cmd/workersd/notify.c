@@ -87,8 +87,8 @@ wd_notify_init(char *err, size_t errlen)
     int rc = 0;
 
     watchdog_usec = read_watchdog();
-    under_systemd = (name != NULL && *name != '\0') ||
-                    getenv("INVOCATION_ID") != NULL;
+    under_systemd =
+        (name != NULL && *name != '\0') || getenv("INVOCATION_ID") != NULL;
     if (name == NULL || *name == '\0')
         goto out;
     len = strlen(name);

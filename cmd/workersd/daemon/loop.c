@@ -4,7 +4,7 @@
  *
  * Threads:
  * - the main thread runs the loop. It is the only thread with SIGUSR1,
- *   SIGUSR2, SIGINT, SIGTERM, SIGQUIT and SIGCHLD unblocked (every other thread is
+ *   SIGUSR2, SIGINT, SIGTERM, SIGQUIT, SIGCHLD unblocked (other threads are
  *   created with all signals blocked), and the only one that calls more and
  *   less. The loop is made with ev_loop_new, never ev_default_loop: the
  *   default loop installs a SIGCHLD handler that reaps with waitpid(-1) and
@@ -35,8 +35,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
-                                      SIGQUIT, SIGCHLD};
+static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT,
+                                      SIGTERM, SIGQUIT, SIGCHLD};
 
 static void
 mask_signals(int how)
@@ -166,8 +166,7 @@ on_scale(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     if (d->phase != WD_RUNNING) {
         wd_log_limited(&d->ignored, WD_LOG_INFO, "%s: %s ignored",
-                       d->phase == WD_STARTING ? "starting" : "closing",
-                       name);
+                       d->phase == WD_STARTING ? "starting" : "closing", name);
         return;
     }
     workers_pool *pool = wd_pool_workers(d->pool);
@@ -274,9 +273,10 @@ stop_signal_watchers(struct wd_daemon *d)
 }
 
 /* libev cannot make a descriptor it needs (its signal and async pipe:
- * nofile.c checked the limit, but another process may share it) or its
- * backend failed: it would abort() with a core dump. Its pipe is made by
- * the first signal watcher, before any job runs: nothing is left behind. */
+ * nofile.c checked the limit, but descriptors inherited from our parent
+ * count too) or its backend failed: it would abort() with a core dump.
+ * Its pipe is made by the first signal watcher, before any job runs:
+ * nothing is left behind. */
 static void
 on_loop_error(const char *msg)
 {

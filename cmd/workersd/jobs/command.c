@@ -58,7 +58,7 @@ typedef struct wd_cmd {
     const wd_config *cfg;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
-    char **env; /* the daemon's environment, deep-copied, NULL-terminated */
+    char **env;   /* the daemon's environment, deep-copied, NULL-terminated */
     char *script; /* what sh -c runs: the Command, or it after a ulimit */
     size_t nenv;
     wd_deadlines *timer; /* only when opened with init */
