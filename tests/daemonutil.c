@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -165,6 +166,14 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     return pid;
 }
 
+static struct rlimit spawn_nofile; /* {0, 0}: the test's own */
+
+void
+du_spawn_nofile(unsigned long soft, unsigned long hard)
+{
+    spawn_nofile = (struct rlimit){soft, hard};
+}
+
 pid_t
 du_spawn_prog(const char *bin, const char *dir, const char *const *args,
               const char *const *env_extra, bool drop_dac)
@@ -200,6 +209,10 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
         closefrom(3);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Not under systemd unless a test says so: the start line and the
+         * notifications depend on these. */
+        unsetenv("INVOCATION_ID");
+        unsetenv("NOTIFY_SOCKET");
         putenv(dirvar);
         for (; env_extra != NULL && *env_extra != NULL; env_extra++)
             putenv((char *)*env_extra);
@@ -208,6 +221,9 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
             prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
             prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
         }
+        if (spawn_nofile.rlim_max != 0 &&
+            setrlimit(RLIMIT_NOFILE, &spawn_nofile) != 0)
+            _exit(127);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -478,6 +494,12 @@ du_notify_socket(const char *name)
 bool
 du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
 {
+    return du_notify_get(fd, needle, timeout_ms) != NULL;
+}
+
+char *
+du_notify_get(int fd, const char *needle, unsigned timeout_ms)
+{
     uint64_t end = tu_now_ms() + timeout_ms;
     char buf[1024];
 
@@ -486,7 +508,7 @@ du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
         struct pollfd pfd = {fd, POLLIN, 0};
 
         if (now >= end)
-            return false;
+            return NULL;
         if (poll(&pfd, 1, (int)(end - now)) <= 0)
             continue;
         ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
@@ -494,6 +516,6 @@ du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
             continue;
         buf[n] = '\0';
         if (strstr(buf, needle) != NULL)
-            return true;
+            return du_fmt("%s", buf);
     }
 }

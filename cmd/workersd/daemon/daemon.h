@@ -48,12 +48,16 @@ struct wd_daemon {
     int close_rc;             /* the closer's; read after `drained` */
 
     ev_signal sig_more, sig_less, sig_int, sig_term, sig_chld;
+    ev_signal sig_quit;            /* closes as SIGTERM does */
+    struct wd_log_limit ignored;   /* "SIGUSR1 ignored" while not running */
     ev_async gen_changed; /* a generation opened or closed */
     ev_async job_failed;  /* StopOnErrors: the pool's first job error */
     ev_async drained;     /* the closer thread freed the pool */
     ev_timer close_timer; /* CloseTimeout */
     ev_timer abandon;     /* runs that outlive the kill */
     ev_timer hook_timer;  /* job_init/job_fini, once stopping: KillGrace */
+    ev_timer extend;      /* systemd's EXTEND_TIMEOUT_USEC while closing */
+    uint64_t close_end_ns; /* the close's bound, WD_CLOSE_UNBOUNDED if none */
     ev_timer ping;        /* systemd's watchdog */
 };
 
@@ -76,6 +80,8 @@ void wd_daemon_kill(struct wd_daemon *d, int sig);
 void wd_daemon_reap_gens(struct wd_daemon *d);
 
 /* ---- drain.c ----------------------------------------------------------- */
+
+#define WD_CLOSE_UNBOUNDED UINT64_MAX
 
 /* Makes the closer thread (sleeping) and its contexts. 0 or an error. */
 int wd_drain_prepare(struct wd_daemon *d);

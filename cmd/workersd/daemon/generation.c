@@ -30,6 +30,7 @@ struct wd_gen {
     size_t nmws;
     _Atomic int state; /* enum wd_gen_state */
     char err[WD_ERRLEN];
+    int open_rc; /* wd_job_open()'s, set before FAILED */
     void (*notify)(void *arg);
     void *arg;
     pthread_t thread;
@@ -67,6 +68,7 @@ gen_main(void *arg)
         build_middlewares(g);
     else
         g->job = NULL;
+    g->open_rc = r;
     atomic_store_explicit(&g->state, r == 0 ? WD_GEN_OPEN : WD_GEN_FAILED,
                           memory_order_release);
     if (g->notify != NULL)
@@ -135,6 +137,12 @@ const char *
 wd_gen_error(const wd_gen *g)
 {
     return g->err;
+}
+
+int
+wd_gen_exit_code(const wd_gen *g)
+{
+    return wd_job_exit_code(g->open_rc);
 }
 
 const wd_config *
