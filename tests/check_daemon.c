@@ -240,13 +240,13 @@ START_TEST(test_scale_limits)
           "[job]\nCommand = exec sleep 1000\n");
     expect_children(&r, 2);
     kill(r.pid, SIGUSR1);
-    expect_log(&r, "max reached (2)", 1);
+    expect_log(&r, "workers: 2 -> 2 (max reached)", 1);
     ck_assert_int_eq(du_children(r.pid), 2);
     kill(r.pid, SIGUSR2);
     expect_log(&r, "workers: 2 -> 1", 1);
     expect_children(&r, 1);
     kill(r.pid, SIGUSR2);
-    expect_log(&r, "min reached (1)", 1);
+    expect_log(&r, "workers: 1 -> 1 (min reached)", 1);
     ck_assert_int_eq(du_children(r.pid), 1);
     /* Back up from the minimum, still working. */
     kill(r.pid, SIGUSR1);
