@@ -254,6 +254,43 @@ START_TEST(test_wire_reload_refused)
 }
 END_TEST
 
+/* No busy worker in the status. */
+static bool
+idle(void *arg)
+{
+    return status_int(arg, "busy") == 0;
+}
+
+/* pause: the runs in progress finish and none starts for a whole second,
+ * the count kept; resume: runs start again. */
+START_TEST(test_wire_pause)
+{
+    struct wire w;
+    char *out;
+
+    wire_start(&w, "[pool]\nInitial = 2\n[job]\n"
+                   "Command = echo r >> \"$DIR/runs\"; sleep 0.05\n");
+    ck_assert(du_wait_for(w.runs, "r", 4, TU_DEADLINE_MS));
+    ck_assert_int_eq(ctl(&w, &out, NULL, "pause", NULL), 0);
+    ck_assert(tu_wait_until(idle, &w, TU_DEADLINE_MS));
+    int runs = du_count_in(w.runs, "r");
+    tu_sleep_ms(1000);
+    ck_assert_int_eq(du_count_in(w.runs, "r"), runs);
+    json_t *s = status(&w);
+    ck_assert(json_is_true(json_object_get(s, "paused")));
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "workers")), 2);
+    json_decref(s);
+    ck_assert_int_eq(ctl(&w, &out, NULL, "resume", NULL), 0);
+    ck_assert(du_wait_for(w.runs, "r", runs + 4, TU_DEADLINE_MS));
+    s = status(&w);
+    ck_assert(json_is_false(json_object_get(s, "paused")));
+    json_decref(s);
+    /* A close works while paused. */
+    ck_assert_int_eq(ctl(&w, &out, NULL, "pause", NULL), 0);
+    ck_assert_int_eq(wire_stop(&w), 0);
+}
+END_TEST
+
 /* The status JSON's counts match a job that fails every 3rd run. */
 START_TEST(test_wire_status_counts)
 {
@@ -350,6 +387,7 @@ make_wire_suite(void)
     tcase_add_test(tc, test_wire_stop_code);
     tcase_add_test(tc, test_wire_reload_rolls);
     tcase_add_test(tc, test_wire_reload_refused);
+    tcase_add_test(tc, test_wire_pause);
     tcase_add_test(tc, test_wire_status_counts);
     tcase_add_test(tc, test_wire_metrics_promtool);
     tcase_add_test(tc, test_wire_busy_clients);

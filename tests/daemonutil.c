@@ -172,7 +172,9 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
  * a pool.ini would meet there, the second refused. So the ini file of a
  * "-c FILE" that has no [control] section of its own gets "Socket = none"
  * appended: only the suites that test the socket (check_wire.c) have one.
- * workersctl's own -c is left alone: it reads the socket from the file.
+ * Only files in a du_mkdtemp() folder: the shipped conf/ files are run
+ * with -t, which opens no socket. workersctl's own -c is left alone: it
+ * reads the socket from the file.
  */
 static void
 quiet_control(const char *bin, const char *const *args)
@@ -183,7 +185,8 @@ quiet_control(const char *bin, const char *const *args)
     for (size_t i = 0; args[i] != NULL && args[i + 1] != NULL; i++) {
         struct stat st;
         const char *ini = args[i + 1];
-        if (strcmp(args[i], "-c") != 0 || stat(ini, &st) != 0 ||
+        if (strcmp(args[i], "-c") != 0 || strstr(ini, "/wdtest.") == NULL ||
+            stat(ini, &st) != 0 ||
             !S_ISREG(st.st_mode) || strstr(du_read(ini), "[control]") != NULL)
             continue;
         FILE *f = fopen(ini, "a");
