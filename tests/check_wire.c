@@ -32,9 +32,10 @@ struct wire {
 };
 
 /* Writes the ini (sections as given, then [control] Socket) and starts the
- * daemon; returns once it started its workers. */
+ * daemon with env (NULL-terminated, or NULL) added to its environment;
+ * returns once it started its workers. */
 static void
-wire_start(struct wire *w, const char *sections)
+wire_start_env(struct wire *w, const char *sections, const char *const *env)
 {
     static int n;
     w->dir = du_mkdtemp();
@@ -46,9 +47,15 @@ wire_start(struct wire *w, const char *sections)
     w->err = du_fmt("%s/err", w->dir);
     w->runs = du_write_str(w->dir, "runs", "");
     const char *args[] = {"-c", w->ini, NULL};
-    w->pid = du_spawn(w->dir, args, NULL, false);
+    w->pid = du_spawn(w->dir, args, env, false);
     ck_assert_msg(du_wait_for(w->err, "started ", 1, TU_DEADLINE_MS), "%s",
                   du_read(w->err));
+}
+
+static void
+wire_start(struct wire *w, const char *sections)
+{
+    wire_start_env(w, sections, NULL);
 }
 
 /* Rewrites the daemon's ini file with other sections (same socket). */
@@ -374,6 +381,52 @@ START_TEST(test_wire_busy_clients)
 }
 END_TEST
 
+/* systemd hears READY=1 with the new STATUS=, RELOADING=1 and READY=1
+ * around a reload, "paused" in STATUS=. */
+START_TEST(test_wire_notify)
+{
+    struct wire w;
+    char *out;
+    char *name = du_fmt("@wdwire.%ld", (long)getpid());
+    int fd = du_notify_socket(name);
+    const char *env[] = {du_fmt("NOTIFY_SOCKET=%s", name), NULL};
+
+    wire_start_env(&w, "[pool]\nInitial = 1\n[job]\nCommand = sleep 1000\n",
+                   env);
+    ck_assert(du_notify_expect(fd, "READY=1\nMAINPID=", TU_DEADLINE_MS));
+    ck_assert(du_notify_expect(fd, "STATUS=1 worker (1 busy)", TU_DEADLINE_MS));
+    ck_assert_int_eq(ctl(&w, &out, NULL, "reload", NULL), 0);
+    ck_assert(du_notify_expect(fd, "RELOADING=1\nMONOTONIC_USEC=",
+                               TU_DEADLINE_MS));
+    ck_assert(du_notify_expect(fd, "READY=1\nSTATUS=", TU_DEADLINE_MS));
+    ck_assert_int_eq(ctl(&w, &out, NULL, "pause", NULL), 0);
+    ck_assert(du_notify_expect(fd, "STATUS=paused", TU_DEADLINE_MS));
+    ck_assert_int_eq(wire_stop(&w), 0);
+    close(fd);
+}
+END_TEST
+
+/* A second daemon on a socket a live one serves: exit 78, naming it. */
+START_TEST(test_wire_socket_taken)
+{
+    struct wire w;
+
+    wire_start(&w, "[pool]\nInitial = 1\n[job]\nCommand = sleep 1000\n");
+    char *dir = du_mkdtemp();
+    char *ini = du_write_str(dir, "pool.ini",
+                             du_fmt("[job]\nCommand = sleep 1000\n"
+                                    "[control]\nSocket = %s\n",
+                                    w.sock));
+    const char *args[] = {"-c", ini, NULL};
+    ck_assert_int_eq(du_run(dir, args), 78);
+    char *err = du_read(du_fmt("%s/err", dir));
+    ck_assert_msg(strstr(err, w.sock) != NULL, "%s", err);
+    du_rmtree(dir);
+    ck_assert_int_eq(status_int(&w, "workers"), 1);
+    ck_assert_int_eq(wire_stop(&w), 0);
+}
+END_TEST
+
 Suite *make_wire_suite(void);
 
 Suite *
@@ -391,6 +444,8 @@ make_wire_suite(void)
     tcase_add_test(tc, test_wire_status_counts);
     tcase_add_test(tc, test_wire_metrics_promtool);
     tcase_add_test(tc, test_wire_busy_clients);
+    tcase_add_test(tc, test_wire_notify);
+    tcase_add_test(tc, test_wire_socket_taken);
     suite_add_tcase(s, tc);
     return s;
 }
