@@ -240,13 +240,13 @@ START_TEST(test_scale_limits)
           "[job]\nCommand = exec sleep 1000\n");
     expect_children(&r, 2);
     kill(r.pid, SIGUSR1);
-    expect_log(&r, "workers: 2 -> 2 (max reached)", 1);
+    expect_log(&r, "max reached (2)", 1);
     ck_assert_int_eq(du_children(r.pid), 2);
     kill(r.pid, SIGUSR2);
     expect_log(&r, "workers: 2 -> 1", 1);
     expect_children(&r, 1);
     kill(r.pid, SIGUSR2);
-    expect_log(&r, "workers: 1 -> 1 (min reached)", 1);
+    expect_log(&r, "min reached (1)", 1);
     ck_assert_int_eq(du_children(r.pid), 1);
     /* Back up from the minimum, still working. */
     kill(r.pid, SIGUSR1);
@@ -833,12 +833,12 @@ START_TEST(test_signal_storm)
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(kill(r.pid, i % 3 == 2 ? SIGUSR2 : SIGUSR1), 0);
     /* Still answering: add until the max stops it, one signal per line. */
-    for (int i = 0; i < 20 && du_count_in(r.err, "4 -> 4 (max reached)") == 0; i++) {
+    for (int i = 0; i < 20 && du_count_in(r.err, "max reached (4)") == 0; i++) {
         int lines = du_count_in(r.err, "\n");
         kill(r.pid, SIGUSR1);
         expect_log(&r, "\n", lines + 1);
     }
-    ck_assert_int_ge(du_count_in(r.err, "4 -> 4 (max reached)"), 1);
+    ck_assert_int_ge(du_count_in(r.err, "max reached (4)"), 1);
     /* Every change stayed within [Min, Max]. */
     char *log = du_read(r.err);
     for (char *p = log; (p = strstr(p, "workers: ")) != NULL; p++) {

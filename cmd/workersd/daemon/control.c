@@ -30,7 +30,12 @@ wd_scale(struct wd_daemon *d, int delta, char *msg, size_t len)
     wd_observe_workers(d);
     if (rc == 0) {
         snprintf(msg, len, "workers: %d -> %d%s", before, d->workers, note);
-        wd_log(WD_LOG_INFO, "%s", msg);
+        /* Nothing moved: the log keeps the signals' wording of old. */
+        if (before == d->workers && note[0] != '\0')
+            wd_log(WD_LOG_INFO, "%s reached (%d)", delta > 0 ? "max" : "min",
+                   before);
+        else
+            wd_log(WD_LOG_INFO, "%s", msg);
     } else {
         snprintf(msg, len, "workers: %d -> %d: %s %s", before, d->workers,
                  delta > 0 ? "adding a worker" : "removing a worker",
@@ -68,6 +73,7 @@ set_workers(struct wd_daemon *d, int n)
         return wd_control_fail(WD_CONTROL_EXIT_REFUSED,
                                "set %d: above Max (%d): nothing changed", n,
                                lim->max);
+    wd_observe_workers(d);
     if (wd_scale(d, n - d->workers, msg, sizeof msg) != 0)
         return wd_control_fail(WD_CONTROL_EXIT_REFUSED, "%s", msg);
     return wd_control_ok("%s", msg);

@@ -6,8 +6,9 @@
  * and only when it changed.
  *
  * Loop thread only. The facts the metrics ask for are the loop's own
- * fields: the worker count is cached by the loop (d->workers), since once
- * draining the closer thread owns the pool and the loop makes no pool call.
+ * fields. The worker count is read from the pool while it runs and cached
+ * (d->workers): once draining, the closer thread owns the pool and the loop
+ * makes no pool call, so the last count is shown.
  */
 #include "daemon.h"
 
@@ -20,8 +21,10 @@
 static void
 facts(void *arg, wd_facts *f)
 {
-    const struct wd_daemon *d = arg;
+    struct wd_daemon *d = arg;
 
+    if (d->phase == WD_RUNNING)
+        wd_observe_workers(d);
     f->pid = (long)getpid();
     f->version = WORKERS_VERSION_STRING;
     f->config = d->cfg->path;
