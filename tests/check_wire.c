@@ -261,6 +261,33 @@ START_TEST(test_wire_reload_refused)
 }
 END_TEST
 
+/* A plugin rebuilt in place (same path, same inode, new code) and
+ * reloaded: the new code runs. */
+START_TEST(test_wire_plugin_rebuilt)
+{
+    struct wire w;
+    char *out;
+    const char *example = du_fmt("%s/plugins/example.so", WORKERS_BUILD_DIR);
+    const char *failing =
+        du_fmt("%s/tests/plugins/failing.so", WORKERS_BUILD_DIR);
+    char *dir = du_mkdtemp();
+    char *so = du_fmt("%s/p.so", dir);
+    ck_assert_int_eq(system(du_fmt("cp '%s' '%s'", example, so)), 0);
+    wire_start(&w, du_fmt("[pool]\nInitial = 1\n[job]\nPlugin = %s\n"
+                          "Arg = 10\n",
+                          so));
+    /* Overwritten, not replaced: cp keeps the inode. */
+    ck_assert_int_eq(system(du_fmt("cp '%s' '%s'", failing, so)), 0);
+    ck_assert_int_eq(ctl(&w, &out, NULL, "reload", NULL), 0);
+    ck_assert_msg(strstr(out, "Plugin reloaded: rolling 1 worker") != NULL,
+                  "%s", out);
+    ck_assert_msg(du_wait_for(w.err, "input/output error", 1, TU_DEADLINE_MS),
+                  "%s", du_read(w.err));
+    ck_assert_int_eq(wire_stop(&w), 0);
+    du_rmtree(dir);
+}
+END_TEST
+
 /* No busy worker in the status. */
 static bool
 idle(void *arg)
@@ -440,6 +467,7 @@ make_wire_suite(void)
     tcase_add_test(tc, test_wire_stop_code);
     tcase_add_test(tc, test_wire_reload_rolls);
     tcase_add_test(tc, test_wire_reload_refused);
+    tcase_add_test(tc, test_wire_plugin_rebuilt);
     tcase_add_test(tc, test_wire_pause);
     tcase_add_test(tc, test_wire_status_counts);
     tcase_add_test(tc, test_wire_metrics_promtool);
