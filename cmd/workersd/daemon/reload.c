@@ -164,6 +164,7 @@ wd_reload(struct wd_daemon *d, wd_control_client *c)
                                                 "reload refused: %s", why));
         return;
     }
+    wd_observe_workers(d); /* for "rolling N workers" */
     wd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
               (unsigned long long)(wd_now_ns() / 1000));
     if (wd_config_load(d->cfg->path, &loaded, err, sizeof err) != 0) {
