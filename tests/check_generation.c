@@ -114,7 +114,7 @@ static wd_gen *
 open_gen(const wd_config *cfg)
 {
     wd_gen *g;
-    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, NULL, &g), 0);
     ck_assert(tu_wait_until(not_opening, g, TU_DEADLINE_MS));
     ck_assert_msg(wd_gen_state(g) == WD_GEN_OPEN, "%s", wd_gen_error(g));
     return g;
@@ -188,7 +188,7 @@ START_TEST(gen_hooks_on_own_thread)
     atomic_int notes = 0;
     wd_gen *g;
     /* job_init blocks, the open does not. */
-    ck_assert_int_eq(wd_gen_open(cfg, count_notify, &notes, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, count_notify, &notes, &g), 0);
     ck_assert(tu_wait_until(in_init, c, TU_DEADLINE_MS));
     ck_assert_int_eq(wd_gen_state(g), WD_GEN_OPENING);
     ck_assert_int_ne(c->init_tid, gettid());
@@ -215,7 +215,7 @@ START_TEST(gen_open_fails)
 {
     const wd_config *cfg = plugin_config("g.ini", "", "initfail", NULL);
     wd_gen *g;
-    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, NULL, &g), 0);
     wd_config_unref(cfg);
     ck_assert(tu_wait_until(not_opening, g, TU_DEADLINE_MS));
     ck_assert_int_eq(wd_gen_state(g), WD_GEN_FAILED);
@@ -389,10 +389,12 @@ START_TEST(reload_loads_rebuilt_plugin)
     wd_gen *gb = open_gen(cb);
     wd_pool_install(p, gb);
     a->release = 1;
-    /* failing.so's job_do returns -EIO: the pool stops on it. */
+    /* failing.so's job_do returns -EIO: the pool records it (StopOnErrors
+     * is workersd's, pool.c: the daemon's loop then closes the pool, and
+     * the library's own close sees no error). */
     ck_assert(tu_wait_until(pool_failed, p, TU_DEADLINE_MS));
     ck_assert_int_eq(wd_pool_job_error(p), -EIO);
-    ck_assert_int_eq(workers_pool_close(wd_pool_workers(p), NULL), -EIO);
+    ck_assert_int_eq(workers_pool_close(wd_pool_workers(p), NULL), 0);
     wd_pool_free(p);
     free_gen(ga);
     ck_assert_uint_eq(a->started, 2);

@@ -353,11 +353,15 @@ enum wd_gen_state {
  * thread when the open ended (OPEN or FAILED) and again when CLOSED; it must
  * be quick and must not call into the generation (ev_async_send is the
  * daemon's). Generations are numbered 1, 2, ... in the order they are
- * opened. Errors: -ENOMEM, a negated pthread error (then nothing was
- * started and notify is never called). Thread-safe.
+ * opened. stats (stats/stats.h), if not NULL, counts its runs: its
+ * middleware is the innermost; it is borrowed and must outlive every job
+ * of the generation (one wd_stats for the daemon's life, so that counts go
+ * on across reloads). Errors: -ENOMEM, a negated pthread error (then
+ * nothing was started and notify is never called). Thread-safe.
  */
-int wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
-                wd_gen **out);
+typedef struct wd_stats wd_stats;
+int wd_gen_open(const wd_config *cfg, wd_stats *stats,
+                void (*notify)(void *arg), void *arg, wd_gen **out);
 /* The state now (an acquire load: a thread that sees OPEN sees the job).
  * Thread-safe, on a handle not freed. */
 enum wd_gen_state wd_gen_state(const wd_gen *g);
@@ -446,6 +450,9 @@ workers_pool *wd_pool_workers(wd_pool *p);
 /* The first job error the pool stopped for (StopOnErrors), 0 if none.
  * Thread-safe. */
 int wd_pool_job_error(wd_pool *p);
+/* StopOnErrors from now on (a reload); the first job error after it is
+ * turned on calls failed(). Thread-safe. */
+void wd_pool_set_stop_on_errors(wd_pool *p, bool on);
 /* Frees the libworkers pool (closing it without a deadline if it was not
  * closed, joining every worker), then releases the current generation.
  * Blocks until every run returned: call it off the loop (drain.c). */

@@ -118,6 +118,9 @@ void bn_signal(const bn_opts *o);
 /* ---- metrics.c: section 6, workersd's statistics and their renders ------ */
 void bn_metrics(const bn_opts *o);
 
+/* ---- control.c: section 7, workersd's control socket --------------------- */
+void bn_control(const bn_opts *o);
+
 /* ---- spawn.c: child processes -------------------------------------------- */
 
 /* posix_spawn of argv[0] (a path) with envp (NULL = environ), stdin from

@@ -124,7 +124,9 @@ void
 wd_drain_begin(struct wd_daemon *d, const char *why)
 {
     char dl[32] = "none";
-    uint64_t ns = d->cfg->close_timeout_ns;
+    /* workersctl stop --timeout gives its own. */
+    uint64_t ns =
+        d->stop_timeout_set ? d->stop_timeout_ns : d->cfg->close_timeout_ns;
     bool started = d->phase != WD_STARTING;
 
     d->phase = WD_DRAINING;
@@ -133,6 +135,7 @@ wd_drain_begin(struct wd_daemon *d, const char *why)
             wd_duration(ns, dl, sizeof dl);
             ev_timer_set(&d->close_timer, (double)ns / 1e9, 0.);
             ev_timer_start(d->loop, &d->close_timer);
+            d->deadline_ns = wd_deadline(wd_now_ns(), ns);
         }
         wd_notify("STOPPING=1\nSTATUS=stopping (%s)", why);
         close_bound(d, started, ns);
@@ -326,7 +329,5 @@ wd_drain_end(struct wd_daemon *d)
     workers_ctx_free(d->drain_limit);
     workers_ctx_free(d->drain_begin);
     free(d->gens);
-    wd_config_unref(d->cfg);
-    ev_loop_destroy(d->loop);
     return code;
 }

@@ -28,7 +28,7 @@ wd_daemon_open(struct wd_daemon *d, const wd_config *cfg, wd_gen **out)
         d->gens = g;
         d->gens_cap = cap;
     }
-    int r = wd_gen_open(cfg, gen_notify, d, out);
+    int r = wd_gen_open(cfg, d->stats, gen_notify, d, out);
     if (r == 0)
         d->gens[d->ngens++] = *out;
     return r;

@@ -4,7 +4,8 @@
  *
  * Threads:
  * - the main thread runs the loop. It is the only thread with SIGUSR1,
- *   SIGUSR2, SIGINT, SIGTERM, SIGQUIT, SIGCHLD unblocked (other threads are
+ *   SIGUSR2, SIGINT, SIGTERM, SIGQUIT, SIGHUP (reload.c) and SIGCHLD
+ *   unblocked (every other thread is
  *   created with all signals blocked), and the only one that calls more and
  *   less. The loop is made with ev_loop_new, never ev_default_loop: the
  *   default loop installs a SIGCHLD handler that reaps with waitpid(-1) and
@@ -25,6 +26,9 @@
  * starts on it; if it FAILED the daemon ends with exit 78 (a load error,
  * job_init refused) or 70 (no memory, thread or descriptor for it),
  * nothing having started.
+ * The control socket (control.c) and the metrics (observe.c) open
+ * before, so that a socket or port in use is a start-up error (exit 78)
+ * before any job code runs.
  */
 #include "daemon.h"
 
@@ -35,8 +39,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT,
-                                      SIGTERM, SIGQUIT, SIGCHLD};
+static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
+                                      SIGQUIT, SIGHUP,  SIGCHLD};
 
 static void
 mask_signals(int how)
@@ -98,8 +102,10 @@ start(struct wd_daemon *d, wd_gen *g)
     }
     d->phase = WD_RUNNING;
     long pid = (long)getpid();
-    int n = workers_pool_current(wd_pool_workers(d->pool));
-    wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, pid);
+    wd_observe_workers(d);
+    int n = d->workers;
+    snprintf(buf, sizeof buf, "READY=1\nMAINPID=%ld", pid);
+    wd_observe_notify(d, buf);
     log_started(d, n, pid);
 }
 
@@ -114,6 +120,7 @@ on_gen_changed(struct ev_loop *loop, ev_async *w, int revents)
         d->opening = NULL;
         start(d, g);
     }
+    wd_reload_check(d);
     wd_daemon_reap_gens(d);
     wd_drain_check(d);
 }
@@ -128,13 +135,9 @@ stop_signal_name(int sig)
     return sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM";
 }
 
-static void
-on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+void
+wd_daemon_stop(struct wd_daemon *d, const char *name)
 {
-    struct wd_daemon *d = ev_userdata(loop);
-    const char *name = stop_signal_name(w->signum);
-
-    (void)revents;
     switch (d->phase) {
     case WD_STARTING:
         if (d->opening != NULL) {
@@ -155,13 +158,25 @@ on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
+on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    wd_daemon_stop(ev_userdata(loop), stop_signal_name(w->signum));
+}
+
+static void
+on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w, (void)revents;
+    wd_reload(ev_userdata(loop), NULL);
+}
+
+static void
 on_scale(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct wd_daemon *d = ev_userdata(loop);
-    bool more = w->signum == SIGUSR1;
-    const char *name = more ? "SIGUSR1" : "SIGUSR2";
-    int before, rc;
-    char buf[96];
+    const char *name = w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+    char msg[160];
 
     (void)revents;
     if (d->phase != WD_RUNNING) {
@@ -169,20 +184,7 @@ on_scale(struct ev_loop *loop, ev_signal *w, int revents)
                        d->phase == WD_STARTING ? "starting" : "closing", name);
         return;
     }
-    workers_pool *pool = wd_pool_workers(d->pool);
-    before = workers_pool_current(pool);
-    rc = more ? workers_pool_more(pool) : workers_pool_less(pool);
-    if (rc == 0) {
-        int now = workers_pool_current(pool);
-        wd_log(WD_LOG_INFO, "workers: %d -> %d", before, now);
-        wd_notify("STATUS=%d workers", now);
-    } else if (rc == WORKERS_EMAX || rc == WORKERS_EMIN) {
-        wd_log(WD_LOG_INFO, "%s reached (%d)", more ? "max" : "min", before);
-    } else {
-        wd_log(WD_LOG_WARNING, "%s: %s",
-               more ? "adding a worker" : "removing a worker",
-               wd_describe(rc, buf, sizeof buf));
-    }
+    wd_scale(d, w->signum == SIGUSR1 ? 1 : -1, msg, sizeof msg);
 }
 
 /* A worker's thread: the pool's first job error (StopOnErrors). */
@@ -240,6 +242,7 @@ init_watchers(struct wd_daemon *d)
     ev_signal_init(&d->sig_term, on_stop_signal, SIGTERM);
     ev_signal_init(&d->sig_quit, on_stop_signal, SIGQUIT);
     ev_signal_init(&d->sig_chld, on_child, SIGCHLD);
+    ev_signal_init(&d->sig_hup, on_reload_signal, SIGHUP);
     ev_async_init(&d->gen_changed, on_gen_changed);
     ev_async_init(&d->job_failed, on_job_failed);
     ev_signal_start(loop, &d->sig_more);
@@ -248,6 +251,7 @@ init_watchers(struct wd_daemon *d)
     ev_signal_start(loop, &d->sig_term);
     ev_signal_start(loop, &d->sig_quit);
     ev_signal_start(loop, &d->sig_chld);
+    ev_signal_start(loop, &d->sig_hup);
     ev_async_start(loop, &d->gen_changed);
     ev_async_start(loop, &d->job_failed);
     wd_drain_watchers(d);
@@ -270,6 +274,7 @@ stop_signal_watchers(struct wd_daemon *d)
     ev_signal_stop(d->loop, &d->sig_term);
     ev_signal_stop(d->loop, &d->sig_quit);
     ev_signal_stop(d->loop, &d->sig_chld);
+    ev_signal_stop(d->loop, &d->sig_hup);
 }
 
 /* libev cannot make a descriptor it needs (its signal and async pipe:
@@ -289,7 +294,7 @@ wd_daemon_run(const wd_config *cfg)
 {
     struct wd_daemon d = {.cfg = cfg, .phase = WD_STARTING};
     char buf[96];
-    int rc;
+    int rc, code;
 
     /* main() ignored SIGPIPE and blocked these already; blocked again for
      * a caller that did not: until the loop's handlers are in place, the
@@ -305,11 +310,21 @@ wd_daemon_run(const wd_config *cfg)
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
     }
+    ev_set_userdata(d.loop, &d);
+    if (wd_observe_open(&d, cfg, &code) != 0 ||
+        (code = WD_EXIT_CONFIG, wd_control_start(&d)) != 0) {
+        wd_observe_free(&d);
+        ev_loop_destroy(d.loop);
+        wd_config_unref(cfg);
+        return code;
+    }
     if ((rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
         (rc = wd_drain_prepare(&d)) != 0) {
         wd_log(WD_LOG_ERR, "cannot set up the pool: %s",
                wd_describe(rc, buf, sizeof buf));
         wd_pool_free(d.pool);
+        wd_control_end(&d, WD_EXIT_SOFTWARE);
+        wd_observe_free(&d);
         ev_loop_destroy(d.loop);
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
@@ -332,5 +347,11 @@ wd_daemon_run(const wd_config *cfg)
     /* Late signals stay pending until we exit. */
     mask_signals(SIG_BLOCK);
     stop_signal_watchers(&d);
-    return wd_drain_end(&d);
+    code = wd_drain_end(&d);
+    /* The pool is freed: the metrics' last file has the final counts. */
+    wd_observe_free(&d);
+    wd_control_end(&d, code);
+    wd_config_unref(d.cfg);
+    ev_loop_destroy(d.loop);
+    return code;
 }
