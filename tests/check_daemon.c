@@ -1066,19 +1066,20 @@ START_TEST(test_signals_during_job_init)
 }
 END_TEST
 
-/* main() has run its first instruction: the signals it blocks (SIGHUP
- * among them) show in the process's blocked set. A signal sent before
- * that, between the exec and main, meets the default action whatever the
- * daemon does. */
+/* main() has run its first instruction: SIGHUP shows in the process's
+ * blocked set (main blocks it) or, once the loop runs, in its caught set
+ * (the reload watcher). A signal sent before that, between the exec and
+ * main, meets the default action whatever the daemon does. */
 static bool
 holds_signals(void *pidp)
 {
     char *status = du_read(du_fmt("/proc/%ld/status", (long)*(pid_t *)pidp));
-    char *blk = strstr(status, "\nSigBlk:");
-    unsigned long long mask;
+    const unsigned long long hup = 1ull << (SIGHUP - 1);
+    unsigned long long blk = 0, cgt = 0;
+    char *b = strstr(status, "\nSigBlk:"), *c = strstr(status, "\nSigCgt:");
 
-    return blk != NULL && sscanf(blk, "\nSigBlk: %llx", &mask) == 1 &&
-           (mask & (1ull << (SIGHUP - 1))) != 0;
+    return b != NULL && c != NULL && sscanf(b, "\nSigBlk: %llx", &blk) == 1 &&
+           sscanf(c, "\nSigCgt: %llx", &cgt) == 1 && ((blk | cgt) & hup) != 0;
 }
 
 /* Signals sent as soon as workersd runs, while it reads its config and
