@@ -75,7 +75,11 @@ typedef struct wd_config {
     struct wd_backoff {
         uint64_t min_ns, max_ns;
     } backoff;
-    unsigned retry;   /* [middleware] Retry, 0 = none */
+    /* [job] IdleExitCode: a Command exiting with it found no work (the run
+     * returns WORKERS_EIDLE); default 75 (EX_TEMPFAIL), 0 = none. */
+    int idle_exit_code;
+    uint64_t idle_wait_ns; /* [job] IdleWait, default 1 s; 0 = none */
+    unsigned retry;        /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
     /* [control], the settings of control/control.h's wd_control_open */
     char *socket;         /* Socket: NULL = the default, "none" = off */
@@ -87,6 +91,13 @@ typedef struct wd_config {
         char *file;           /* File, NULL = no file */
         uint64_t interval_ns; /* Interval, default 15 s */
     } metrics;
+    /* [autoscale]: see daemon/daemon.h's wd_autoscaler_* */
+    struct wd_autoscale_cfg {
+        bool configured; /* any key given: the middleware is in the chain */
+        bool enable;     /* Enable, default false */
+        /* Target (0.8), Window (10 s), Cooldown (30 s), all set */
+        workers_autoscale_policy policy;
+    } autoscale;
 } wd_config;
 
 /*
