@@ -469,6 +469,36 @@ set_value(struct parse *p, const struct key *k, const char *value)
     return "unknown key kind";
 }
 
+/*
+ * The bounds of single keys beyond their kind's: NULL, or why the value
+ * just stored is out of them.
+ * - IdleExitCode: an exit status a shell gives only when told to. 126 and
+ *   127 are its "cannot execute" and "not found", above 128 a signal's: a
+ *   broken command must not pass for an idle one.
+ * - Window, Cooldown: the library takes 0 for its default, so a 0 written
+ *   here is refused rather than read as 10 s or 30 s; the timer ticks every
+ *   quarter Window, so a Window under 100ms would only spin it.
+ */
+static const char *
+key_range(const wd_config *cfg, size_t key)
+{
+    switch (key) {
+    case KEY_IDLE_EXIT_CODE:
+        return cfg->idle_exit_code > 125 ? "must be 0 (none) or 1..125 (126 "
+                                           "and up are the shell's own and "
+                                           "signals')"
+                                         : NULL;
+    case KEY_AS_WINDOW:
+        return cfg->autoscale.policy.window_ns < SEC_NS / 10
+                   ? "must be 100ms or more"
+                   : NULL;
+    case KEY_AS_COOLDOWN:
+        return cfg->autoscale.policy.cooldown_ns == 0 ? "must be above 0"
+                                                      : NULL;
+    }
+    return NULL;
+}
+
 /* ---- inih callbacks ------------------------------------------------------ */
 
 /*
@@ -632,7 +662,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
         fail(p, p->lineno, "%s = : empty value", k->name);
         return 0;
     }
-    if ((why = set_value(p, k, value)) != NULL) {
+    if ((why = set_value(p, k, value)) != NULL ||
+        (why = key_range(p->cfg, i)) != NULL) {
         fail(p, p->lineno, "%s = %s: %s", k->name, qv, why);
         return 0;
     }
@@ -674,48 +705,24 @@ check_pool(struct parse *p)
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
 }
 
-/* IdleExitCode: an exit status a shell gives only when told to. 126 and
- * 127 are its "cannot execute" and "not found", above 128 a signal's: a
- * broken command must not pass for an idle one. */
+/* IdleExitCode for a Plugin: a cross-key check, once the file is read. */
 static void
 check_idle(struct parse *p)
 {
-    int code = p->cfg->idle_exit_code;
-
-    if (p->failed)
-        return;
-    if (code > 125)
-        fail(p, p->set_on[KEY_IDLE_EXIT_CODE],
-             "IdleExitCode = %d: must be 0 (none) or 1..125 (126 and up "
-             "are the shell's own and signals')",
-             code);
-    else if (p->set_on[KEY_IDLE_EXIT_CODE] != 0 && code != 0 &&
-             p->cfg->plugin != NULL)
+    if (!p->failed && p->set_on[KEY_IDLE_EXIT_CODE] != 0 &&
+        p->cfg->idle_exit_code != 0 && p->cfg->plugin != NULL)
         fail(p, p->set_on[KEY_IDLE_EXIT_CODE],
              "IdleExitCode = %d: only a Command exits; a Plugin's job_do "
              "returns WORKERS_EIDLE",
-             code);
+             p->cfg->idle_exit_code);
 }
 
-/* [autoscale]: any key makes the autoscaler available (configured). The
- * library takes 0 for its default, so a 0 written here is refused rather
- * than read as 10 s or 30 s; the timer ticks every quarter Window, so a
- * Window under 100ms would only spin it. */
+/* [autoscale]: any key makes the autoscaler available. */
 static void
 check_autoscale(struct parse *p)
 {
-    struct wd_autoscale_cfg *as = &p->cfg->autoscale;
-    char d[32];
-
     for (int k = KEY_AS_ENABLE; k <= KEY_AS_COOLDOWN; k++)
-        as->configured |= p->set_on[k] != 0;
-    if (p->failed)
-        return;
-    if (as->policy.window_ns < SEC_NS / 10)
-        fail(p, p->set_on[KEY_AS_WINDOW], "Window = %s: must be 100ms or more",
-             wd_duration(as->policy.window_ns, d, sizeof d));
-    else if (as->policy.cooldown_ns == 0)
-        fail(p, p->set_on[KEY_AS_COOLDOWN], "Cooldown = 0: must be above 0");
+        p->cfg->autoscale.configured |= p->set_on[k] != 0;
 }
 
 /* A relative Plugin path is relative to the ini file's folder; the file

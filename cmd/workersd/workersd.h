@@ -187,6 +187,8 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
  * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
  *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
  *   a command got SIGTERM and SIGCONT, and SIGKILL after KillGrace;
+ * - WORKERS_EIDLE: the shell exited with IdleExitCode / job_do returned
+ *   it: the run found no work. Not a failure: no log line;
  * - WORKERS_ECANCELED: the worker's context was cancelled (less, close)
  *   before the run started, or by the time the shell ended without exit 0:
  *   not an error. A command's group got SIGTERM and SIGCONT at the cancel,
