@@ -114,7 +114,7 @@ static wd_gen *
 open_gen(const wd_config *cfg)
 {
     wd_gen *g;
-    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, NULL, &g), 0);
     ck_assert(tu_wait_until(not_opening, g, TU_DEADLINE_MS));
     ck_assert_msg(wd_gen_state(g) == WD_GEN_OPEN, "%s", wd_gen_error(g));
     return g;
@@ -188,7 +188,7 @@ START_TEST(gen_hooks_on_own_thread)
     atomic_int notes = 0;
     wd_gen *g;
     /* job_init blocks, the open does not. */
-    ck_assert_int_eq(wd_gen_open(cfg, count_notify, &notes, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, count_notify, &notes, &g), 0);
     ck_assert(tu_wait_until(in_init, c, TU_DEADLINE_MS));
     ck_assert_int_eq(wd_gen_state(g), WD_GEN_OPENING);
     ck_assert_int_ne(c->init_tid, gettid());
@@ -215,7 +215,7 @@ START_TEST(gen_open_fails)
 {
     const wd_config *cfg = plugin_config("g.ini", "", "initfail", NULL);
     wd_gen *g;
-    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, &g), 0);
+    ck_assert_int_eq(wd_gen_open(cfg, NULL, NULL, NULL, &g), 0);
     wd_config_unref(cfg);
     ck_assert(tu_wait_until(not_opening, g, TU_DEADLINE_MS));
     ck_assert_int_eq(wd_gen_state(g), WD_GEN_FAILED);

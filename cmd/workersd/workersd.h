@@ -290,7 +290,7 @@ void wd_notify_close(void);
 
 /*
  * A generation: a config snapshot, the job it names and the middlewares it
- * asks for (Wait, Retry, ErrorBackoff), opened and closed on a thread of its
+ * asks for (Wait, Retry, the autoscaler's, ErrorBackoff), opened and closed on a thread of its
  * own, so that plugin code (dlopen, job_init, job_fini) never runs on the
  * loop. More than one may be alive at once: a reload opens a new one while
  * workers still finish runs of the old.
@@ -319,7 +319,7 @@ enum wd_gen_state {
 
 /*
  * Opens a generation for the snapshot cfg (it takes a reference of its own)
- * on a new thread, and returns at once with the state OPENING and one
+ * and shared (copied; may be NULL) on a new thread, and returns at once with the state OPENING and one
  * reference, the caller's. notify(arg), if not NULL, is called from that
  * thread when the open ended (OPEN or FAILED) and again when CLOSED; it must
  * be quick and must not call into the generation (ev_async_send is the
@@ -327,8 +327,15 @@ enum wd_gen_state {
  * opened. Errors: -ENOMEM, a negated pthread error (then nothing was
  * started and notify is never called). Thread-safe.
  */
-int wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
-                wd_gen **out);
+/* What a generation borrows from the daemon for its middlewares: objects
+ * that outlive every generation. NULL fields: none. */
+typedef struct wd_gen_shared {
+    /* Its middleware goes into the chain when cfg has [autoscale]. */
+    workers_autoscale *autoscale;
+} wd_gen_shared;
+
+int wd_gen_open(const wd_config *cfg, const wd_gen_shared *shared,
+                void (*notify)(void *arg), void *arg, wd_gen **out);
 /* The state now (an acquire load: a thread that sees OPEN sees the job).
  * Thread-safe, on a handle not freed. */
 enum wd_gen_state wd_gen_state(const wd_gen *g);

@@ -1,8 +1,9 @@
 /*
  * Private to cmd/workersd/daemon/: the daemon's state, shared by the loop
  * (loop.c: signals, the start, systemd), the drain (drain.c: the pool's
- * close and the generations' end) and the generations it holds (gens.c),
- * grouped by file; loop.c uses drain.c, both use gens.c. generation.c and
+ * close and the generations' end), the generations it holds (gens.c) and
+ * the autoscaler (autoscale.c), grouped by file; loop.c uses drain.c, both
+ * use gens.c. generation.c and
  * pool.c know nothing of it: their interfaces are in workersd.h.
  *
  * Threads: everything here is the loop thread's, except what the closer
@@ -55,6 +56,8 @@ struct wd_daemon {
     ev_timer abandon;     /* runs that outlive the kill */
     ev_timer hook_timer;  /* job_init/job_fini, once stopping: KillGrace */
     ev_timer ping;        /* systemd's watchdog */
+
+    struct wd_autoscaler *autoscaler; /* autoscale.c's, for the daemon's life */
 };
 
 /* ---- gens.c: the generations the daemon holds ---------------------------- */
@@ -91,5 +94,53 @@ void wd_drain_check(struct wd_daemon *d);
 /* After the loop: joins the closer, kills what escaped, frees; returns the
  * exit code. */
 int wd_drain_end(struct wd_daemon *d);
+
+/* ---- autoscale.c: [autoscale] ------------------------------------------ */
+
+struct wd_autoscale_facts; /* metrics/metrics.h */
+
+/*
+ * Makes the daemon's one autoscaler from d->cfg (the first config), before
+ * the first generation opens (its middleware goes into every generation's
+ * chain, see wd_autoscaler_lib), and starts its timer when [autoscale]
+ * Enable is true; the ticks do nothing until the pool runs. 0, -ENOMEM, or
+ * -EINVAL (a policy the loader should have refused).
+ */
+int wd_autoscaler_new(struct wd_daemon *d);
+/* The library's object, for the generations' wd_gen_shared. */
+workers_autoscale *wd_autoscaler_lib(const struct wd_daemon *d);
+/*
+ * A manual resize happened (workersctl set/more/less, SIGUSR1/SIGUSR2):
+ * call it after each successful one. When autoscaling was on, it is off
+ * from now on, logged once ("autoscale: off after a manual resize, ..."),
+ * until wd_autoscaler_enable(d, true). A no-op when off.
+ */
+void wd_autoscaler_manual(struct wd_daemon *d);
+/*
+ * `workersctl autoscale on|off`: on restarts the measurement
+ * (workers_autoscale_set_policy) and ticks again every quarter Window; off
+ * stops the ticks (the size stays as it is). Logged when it changes
+ * anything; asking for the state in force is a no-op returning 0. Errors:
+ * -ENOTSUP when the config in force has no [autoscale] key (say: "no
+ * [autoscale] in the config"), WORKERS_ECLOSED once draining.
+ */
+int wd_autoscaler_enable(struct wd_daemon *d, bool on);
+/*
+ * A reload installed cfg (call it right after wd_daemon_install): its
+ * Target, Window and Cooldown take effect (the measurement restarts, the
+ * cooldown's clock is kept); an Enable the file changed is followed (an
+ * unchanged one keeps the run-time state, e.g. off after a manual resize);
+ * no [autoscale] any more turns it off. The generations opened from now on
+ * put the middleware in their chain or not, as cfg says.
+ */
+void wd_autoscaler_apply(struct wd_daemon *d, const wd_config *cfg);
+/* For the status, STATUS= and the metrics: on/off, target, the last
+ * utilisation measured and the last change's text; all zero when the
+ * config in force has no [autoscale]. */
+void wd_autoscaler_facts(const struct wd_daemon *d,
+                         struct wd_autoscale_facts *out);
+/* Frees it, after wd_drain_end() (the pool freed, the loop gone: the timer
+ * is not touched). NULL autoscaler: a no-op. */
+void wd_autoscaler_free(struct wd_daemon *d);
 
 #endif /* WD_DAEMON_H */

@@ -26,7 +26,8 @@ struct wd_gen {
     unsigned id;
     const wd_config *cfg; /* a reference, until the close */
     wd_job *job;          /* NULL when the open failed */
-    workers_middleware mws[3];
+    wd_gen_shared shared;
+    workers_middleware mws[4];
     size_t nmws;
     _Atomic int state; /* enum wd_gen_state */
     char err[WD_ERRLEN];
@@ -42,9 +43,11 @@ static atomic_uint opened; /* generations numbered so far */
 
 /*
  * The middlewares the config asks for; mws[0] is innermost: Wait paces
- * every attempt, Retry's too; the backoff follows what is left of a failure
- * after the retries. StopOnErrors is the pool's own (pool.c) and sees the
- * result of the whole.
+ * every attempt, Retry's too; the autoscaler times a run with its Wait and
+ * retries (a worker pacing itself is not free for more work) but not the
+ * backoff's pause, which follows what is left of a failure after the
+ * retries. StopOnErrors is the pool's own (pool.c) and sees the result of
+ * the whole.
  */
 static void
 build_middlewares(wd_gen *g)
@@ -54,6 +57,8 @@ build_middlewares(wd_gen *g)
         g->mws[g->nmws++] = workers_wait(cfg->wait_ns);
     if (cfg->retry != 0)
         g->mws[g->nmws++] = workers_retry(cfg->retry);
+    if (cfg->autoscale.configured && g->shared.autoscale != NULL)
+        g->mws[g->nmws++] = workers_autoscale_middleware(g->shared.autoscale);
     if (cfg->backoff.max_ns != 0)
         g->mws[g->nmws++] = wd_backoff(cfg);
 }
@@ -95,8 +100,8 @@ gen_destroy(wd_gen *g)
 }
 
 int
-wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
-            wd_gen **out)
+wd_gen_open(const wd_config *cfg, const wd_gen_shared *shared,
+            void (*notify)(void *arg), void *arg, wd_gen **out)
 {
     wd_gen *g = calloc(1, sizeof *g);
     if (g == NULL)
@@ -111,6 +116,8 @@ wd_gen_open(const wd_config *cfg, void (*notify)(void *arg), void *arg,
     atomic_init(&g->refs, 1);
     atomic_init(&g->state, WD_GEN_OPENING);
     g->cfg = wd_config_ref(cfg);
+    if (shared != NULL)
+        g->shared = *shared;
     g->notify = notify;
     g->arg = arg;
     g->id = atomic_fetch_add(&opened, 1) + 1;

@@ -147,6 +147,7 @@ on_scale(struct ev_loop *loop, ev_signal *w, int revents)
     rc = more ? workers_pool_more(pool) : workers_pool_less(pool);
     if (rc == 0) {
         int now = workers_pool_current(pool);
+        wd_autoscaler_manual(d);
         wd_log(WD_LOG_INFO, "workers: %d -> %d", before, now);
         wd_notify("STATUS=%d workers", now);
     } else if (rc == WORKERS_EMAX || rc == WORKERS_EMIN) {
@@ -264,11 +265,13 @@ wd_daemon_run(const wd_config *cfg)
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
     }
-    if ((rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
+    if ((rc = wd_autoscaler_new(&d)) != 0 ||
+        (rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
         (rc = wd_drain_prepare(&d)) != 0) {
         wd_log(WD_LOG_ERR, "cannot set up the pool: %s",
                wd_describe(rc, buf, sizeof buf));
         wd_pool_free(d.pool);
+        wd_autoscaler_free(&d);
         ev_loop_destroy(d.loop);
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
@@ -291,5 +294,7 @@ wd_daemon_run(const wd_config *cfg)
     /* Late signals stay pending until we exit. */
     mask_signals(SIG_BLOCK);
     stop_signal_watchers(&d);
-    return wd_drain_end(&d);
+    rc = wd_drain_end(&d);
+    wd_autoscaler_free(&d);
+    return rc;
 }
