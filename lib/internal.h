@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <time.h>
 
 #define WORKERS__CACHELINE 64
@@ -59,22 +60,83 @@ int workers__futex_wait(_Atomic uint32_t *word, uint32_t expected,
                         uint64_t deadline_ns);
 /* Wakes every thread sleeping on word. Async-signal-safe. */
 void workers__futex_wake_all(_Atomic uint32_t *word);
-/* Counts the library's threads (+1 when one is made, -1 when joined) and
- * grows the process's futex hash with them; see futex.c. Thread-safe. */
+/* Counts the library's threads (+1 when one is made, -1 when joined) and,
+ * as they double, raises the futex hash size wanted; see futex.c. No
+ * syscall: safe under a lock. Thread-safe. */
 void workers__futex_threads(int delta);
+/* Grows the process's futex hash to the size wanted, if no other thread is
+ * doing so. A syscall that may block for tens of milliseconds: new threads
+ * call it before their first run, holding no lock. Thread-safe. */
+void workers__futex_grow(void);
 /* now + timeout_ns, saturating to WORKERS__NO_DEADLINE. */
 uint64_t workers__deadline_after(uint64_t timeout_ns);
 
 /*
- * pool.c, worker.c, close.c
+ * An intrusive, circular, doubly linked list: a head is a node linked to
+ * itself when empty. A removed node is linked to itself again, so removing
+ * it twice is harmless.
+ */
+struct workers__list {
+    struct workers__list *prev, *next;
+};
+
+#define WORKERS__OF(node, type, member)                                        \
+    ((type *)(void *)((char *)(node)-offsetof(type, member)))
+
+static inline void
+workers__list_init(struct workers__list *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline bool
+workers__list_empty(const struct workers__list *l)
+{
+    return l->next == l;
+}
+
+/* Inserts n first. */
+static inline void
+workers__list_push(struct workers__list *head, struct workers__list *n)
+{
+    n->prev = head;
+    n->next = head->next;
+    head->next->prev = n;
+    head->next = n;
+}
+
+static inline void
+workers__list_remove(struct workers__list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    workers__list_init(n);
+}
+
+/* Moves every node of from, left empty, to the head to. */
+static inline void
+workers__list_take(struct workers__list *to, struct workers__list *from)
+{
+    workers__list_init(to);
+    if (workers__list_empty(from))
+        return;
+    *to = *from;
+    to->next->prev = to->prev->next = to;
+    workers__list_init(from);
+}
+
+/*
+ * pool.c, worker.c, close.c, control.c
  *
- * A thread record is allocated once per thread and kept until
- * workers_pool_free() joins that thread. Its context sits alone in the first
- * cache line: the worker loads ctx.done before every run and nothing else
- * written by other threads may share that line.
+ * A thread record is allocated once and kept until workers_pool_free():
+ * a trimmed thread's record is joined and kept for the next thread, so a
+ * wake-up aimed at a record after the lock is dropped never touches freed
+ * memory. Its context sits alone in the first cache line: the worker loads
+ * ctx.done before every run and nothing else written by other threads may
+ * share that line.
  */
 enum workers__park {
-    WORKERS__PARK_WAIT, /* idle, sleeping on park */
+    WORKERS__PARK_WAIT, /* parked, or resting (paused, idle wait): asleep */
     WORKERS__PARK_RUN,  /* running a worker, or given one by more() */
     WORKERS__PARK_EXIT  /* workers_pool_free(): return from the thread */
 };
@@ -88,8 +150,13 @@ struct workers__thread {
     workers_pool *pool;
     _Atomic uint32_t park; /* futex word, enum workers__park */
     pthread_t tid;
-    struct workers__thread *next_free; /* (L) parked threads */
-    struct workers__thread *next_all;  /* (L) every thread, for the join */
+    /* (L) Its thread has been joined, or a thread is joining it: nobody
+     * else may. */
+    bool joined;
+    struct workers__list active;      /* (L) in pool->active while a worker */
+    struct workers__list rest;        /* (L) in pool->resting while resting */
+    struct workers__list free;        /* (L) in pool->parked or pool->spare */
+    struct workers__thread *next_all; /* (L) every record, for the join */
 };
 
 /*
@@ -98,12 +165,13 @@ struct workers__thread {
  */
 struct workers_pool {
     pthread_mutex_t lock;
-    /* Serialises start and more, so that the builder is never called
-     * concurrently; it is held while the builder and the middlewares run,
-     * but lock is not. */
+    /* Serialises start, more and set_limits' growth, so that the builder
+     * is never called concurrently; it is held while the builder and the
+     * middlewares run, but lock is not. */
     pthread_mutex_t add_lock;
-    workers_config cfg;
-    int initial; /* cfg.initial with its default applied */
+    workers_config cfg; /* cfg.min and cfg.max (L): set_limits changes them */
+    int initial;        /* cfg.initial with its default applied */
+    uint64_t park_timeout; /* cfg.park_timeout_ns with its default */
     workers_middleware *mws;
     size_t nmws;
     pthread_attr_t attr;
@@ -115,12 +183,22 @@ struct workers_pool {
     workers_job job;
     workers_builder builder;
 
-    bool started;                         /* (L) */
-    bool stopped;                         /* (L) stop_on_errors fired */
-    int first_err;                        /* (L) the error that stopped it */
-    struct workers__thread **active;      /* (L) stack, last added on top */
-    int nactive, cap;                     /* (L) */
-    struct workers__thread *free_threads; /* (L) parked, LIFO */
+    bool started;  /* (L) */
+    bool stopped;  /* (L) stop_on_errors fired */
+    int first_err; /* (L) the error that stopped it */
+    /* (L) Workers not removed, most recent first, and nactive of them;
+     * those of them resting between two runs (paused, or in their idle wait
+     * after a WORKERS_EIDLE run), most recently rested first. */
+    struct workers__list active, resting;
+    int nactive, nresting;
+    /* (L) Threads without a worker, most recently parked first. */
+    struct workers__list parked;
+    /* (L) Records whose thread has been joined, ready for a new thread. */
+    struct workers__list spare;
+    /* (L) A thread that trimmed itself and is not joined yet: the next
+     * thread to trim itself joins it, or workers_pool_free() does. */
+    struct workers__thread *reap;
+    int nthreads; /* (L) threads alive (working, resting or parked) */
     /* (L) Bit i set: worker id i + 1 is held by a worker whose job may
      * still run (active, or removed and finishing its last run), so that
      * no two running workers ever share an id. */
@@ -128,14 +206,16 @@ struct workers_pool {
     size_t nids; /* words in ids */
     /* Written under lock, read without it by finishing workers, so that
      * the workers a close wakes leave without queueing on lock. closed is
-     * set (seq_cst) before the closer reads busy; a worker decrements busy
-     * (seq_cst) before it reads closed: whichever comes second sees the
-     * other and cancels idle_ev. busy only grows under lock while open. */
+     * set (seq_cst) before the closer reads busy; busy is decremented
+     * (seq_cst, workers__pool_unbusy) before closed is read: whichever
+     * comes second sees the other and cancels idle_ev. busy only grows
+     * under lock while open. */
     _Atomic bool closed;
-    /* Workers whose job may still run or be unfreed: the active ones and
-     * the removed ones still finishing their last run. */
+    /* Workers whose job may still run or be unfreed (the active ones and
+     * the removed ones still finishing their last run), plus the start,
+     * more and set_limits calls building a job: a close waits for all. */
     _Atomic int busy;
-    struct workers__thread *threads; /* (L) all ever created */
+    struct workers__thread *threads; /* (L) every record */
 
     /* Cancelled, never reset: stopped_ev when the pool stops itself or
      * closes (run waits on it), idle_ev once closed and busy == 0 (close
@@ -143,18 +223,43 @@ struct workers_pool {
      * when a caller's context must be watched too, a descriptor. */
     workers_ctx stopped_ev;
     workers_ctx idle_ev;
+
+    /* paused is set by pause, cleared by resume; idle_wait (cfg.idle_wait_ns
+     * at first) is set by set_idle_wait; both under lock. Every worker loads
+     * paused before each run and idle_wait after each WORKERS_EIDLE run, so
+     * they sit alone in the pool's last cache line (the pool is allocated
+     * aligned to it), which nothing else writes. */
+    _Alignas(WORKERS__CACHELINE) _Atomic bool paused;
+    _Atomic uint64_t idle_wait;
 };
 
 /* worker.c: with pool->lock held. Gives *job to a parked thread or a new
- * one and pushes that worker on the active stack. On success the worker owns
- * *job; on failure (-ENOMEM, -EAGAIN, ...) *job is untouched. A parked
- * thread is handed its worker but not woken: *wake is set to it, and the
- * caller wakes it (futex on wake->park) once it has dropped the lock. */
+ * one and pushes that worker on the active list; the caller has counted
+ * it in busy. On success the worker owns *job; on failure (-ENOMEM,
+ * -EAGAIN, ...) *job is untouched. A parked thread is handed its worker but
+ * not woken: *wake is set to it, and the caller wakes it (futex on
+ * wake->park) once it has dropped the lock. */
 int workers__worker_add(workers_pool *pool, workers_job *job,
                         struct workers__thread **wake);
-/* worker.c: from workers_pool_free(), once closed: makes the thread exit
- * as soon as its job returns, joins it and frees its record. */
-void workers__worker_join(struct workers__thread *t);
+/* worker.c: with pool->lock held and a worker active. Removes a resting
+ * worker if there is one, else the most recent, and cancels it. Returns
+ * the futex word the caller wakes once it has dropped the lock. */
+_Atomic uint32_t *workers__worker_remove(workers_pool *pool);
+/* worker.c: with pool->lock held. Takes the most recent resting worker off
+ * the resting list and lets it go (its park word becomes RUN); the caller
+ * wakes it (futex on ->park). NULL when none rests. */
+struct workers__thread *workers__rest_pop(workers_pool *pool);
+/* worker.c: wakes every resting worker, one at a time, each taken under
+ * the lock and woken after it, while the pool is closed, stopped or not
+ * paused (a new pause leaves the rest resting). Takes pool->lock. */
+void workers__rest_release(workers_pool *pool);
+/* worker.c: from workers_pool_free(), once closed, for every record: makes
+ * its thread exit as soon as its job returns and joins it, unless that
+ * thread is joined already or a trimmed thread is joining it. Joining every
+ * record's thread also waits for those joins. Then worker_free frees each
+ * record. */
+void workers__worker_join(workers_pool *pool, struct workers__thread *t);
+void workers__worker_free(struct workers__thread *t);
 
 /* close.c: with pool->lock held. Records err as the pool's first error,
  * marks the pool stopped and cancels every worker (once, unless closed). */
@@ -162,12 +267,20 @@ void workers__pool_stop_locked(workers_pool *pool, int err);
 /* close.c: marks the pool closed and cancels every worker, without waiting.
  * WORKERS_ECLOSED if it already was. Takes pool->lock. */
 int workers__pool_shut(workers_pool *pool);
+/* close.c: one worker or one job being built is over (its job freed). */
+void workers__pool_unbusy(workers_pool *pool);
 /* close.c: waits until ev is cancelled (0), ctx is (WORKERS_ECANCELED; ctx
  * may be NULL) or the deadline passes (WORKERS_ETIMEDOUT). */
 int workers__pool_wait(workers_ctx *ev, workers_ctx *ctx, uint64_t deadline);
 /* close.c: the close of close() and close_timeout(). */
 int workers__pool_close(workers_pool *pool, workers_ctx *ctx,
                         uint64_t deadline);
+
+/* pool.c: with add_lock held, adds one worker (builds its job first). */
+int workers__pool_add(workers_pool *pool);
+/* pool.c: removes one worker (workers__worker_remove) while more than the
+ * pool's max (above_max) or min remain; WORKERS_EMIN when none may go. */
+int workers__pool_remove(workers_pool *pool, bool above_max);
 
 /*
  * middleware/tally.c: the per-worker slots that counter.c, elapsed.c and
@@ -391,8 +504,8 @@ void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
                                int current, uint64_t now,
                                workers_autoscale_decision *d);
 
-/* middleware/wrapper.c: the state of retry, wait and idle wait, an inner job
- * and a value. The wrapper's free frees the inner job. */
+/* middleware/wrapper.c: the state of retry and wait, an inner job and a
+ * value. The wrapper's free frees the inner job. */
 struct workers__wrapper {
     workers_job inner;
     uint64_t value;

@@ -9,7 +9,7 @@
  * - A job builder makes one job per worker, so per-worker state needs no
  *   lock: a built job is only ever run by its own worker.
  * - Middlewares wrap each worker's job (counter, elapsed, retry, wait,
- *   idle wait, autoscale, or your own).
+ *   autoscale, or your own).
  * - Every pool function may be called from any thread at any time.
  *
  * Errors: every function that can fail returns 0 or a negative code: one of
@@ -27,8 +27,12 @@
  * count doubles past 64 it grows the process's private futex hash
  * (prctl PR_FUTEX_HASH) to about two slots per thread, because every idle
  * worker sleeps on a futex word of its own and the default table (about
- * four slots per CPU) makes each wake walk thousands of waiters. It never
- * shrinks the table, and leaves alone a process that chose the global hash.
+ * four slots per CPU) makes each wake walk thousands of waiters. The call
+ * blocks for tens of milliseconds, so one of the new worker threads makes
+ * it before its first run, never the caller of start/more and never under
+ * a lock; one thread at a time in the process, to the largest size any
+ * pool asked for. It never shrinks the table, and leaves alone a process
+ * that chose the global hash.
  */
 #ifndef WORKERS_H
 #define WORKERS_H
@@ -190,8 +194,8 @@ WORKERS_API int workers_ctx_new_for(workers_ctx **out,
  * WORKERS_EIDLE. That is an outcome, not an error: stop_on_errors does not
  * stop on it, the retry middleware does not retry it, the counter counts it
  * as idle rather than failed, the autoscaler counts its time as idle, and
- * workers_idle_wait() pauses the worker after it so that an empty queue is
- * not polled hot.
+ * the pool's idle wait (workers_config.idle_wait_ns) rests the worker after
+ * it so that an empty queue is not polled hot.
  */
 typedef int (*workers_job_fn)(workers_ctx *ctx, void *arg);
 
@@ -321,7 +325,32 @@ typedef struct workers_config {
      * give fails pool creation (-EINVAL) or the threads' start (-EAGAIN).
      */
     size_t stack_size;
+    /*
+     * How long the thread of a removed worker stays parked, waiting for a
+     * more() to reuse it, before it exits; 0 = the default,
+     * WORKERS_PARK_TIMEOUT_DEFAULT_NS (10 s); UINT64_MAX = never. So a
+     * pool scaled from 2 to 32 and back to 2 holds 2 threads (and their
+     * descriptors) again once the timeout has passed.
+     */
+    uint64_t park_timeout_ns;
+    /*
+     * The idle wait: how long a worker rests after a run that returned
+     * WORKERS_EIDLE (it found no work) before its next run, so that a job
+     * polling an empty queue does not spin; 0 (the default) = no rest.
+     * UINT64_MAX = until let go. The worker rests between runs, as a paused
+     * one does: less() removes a resting worker before any inside a run;
+     * less, close, a stop_on_errors stop and resume end the rest at once
+     * (a resumed worker runs again at once), and on a paused pool a worker
+     * whose idle wait is over rests on until resume. The elapsed middleware
+     * and the autoscaler count the rest in no run. Changed at run time by
+     * workers_pool_set_idle_wait(). Each rest takes the pool's lock (twice
+     * when it lasts its full length), so that less() can find the worker:
+     * keep the wait to a millisecond or more.
+     */
+    uint64_t idle_wait_ns;
 } workers_config;
+
+#define WORKERS_PARK_TIMEOUT_DEFAULT_NS UINT64_C(10000000000)
 
 typedef struct workers_pool workers_pool;
 
@@ -329,7 +358,8 @@ typedef struct workers_pool workers_pool;
  * Checks cfg (NULL = all defaults) without making a pool: 0, or
  * WORKERS_EINVALMIN (min < 0), WORKERS_EINVALMAX (max != 0 && max < min),
  * WORKERS_EINVALINITIAL (initial != 0 and initial < min, or max != 0 and
- * initial > max). Thread-safe.
+ * initial > max). Every park_timeout_ns and idle_wait_ns is valid.
+ * Thread-safe.
  */
 WORKERS_API int workers_config_validate(const workers_config *cfg);
 
@@ -360,9 +390,10 @@ WORKERS_API workers_pool *workers_pool_must(const workers_config *cfg,
  * Ownership: on success the pool owns *job; on failure it stays the
  * caller's (nothing freed, and no worker runs it any more), so the caller
  * may free it or start another pool with it.
- * Starts `initial` workers running job: returns once each has a thread
- * (created or woken); their first runs may begin after it returns. Every
- * worker shares job->arg (so the job must be thread-safe), and
+ * Starts `initial` workers running job (clamped into the limits in force
+ * if workers_pool_set_limits() changed them): returns once each has a
+ * thread (created or woken); their first runs may begin after it returns.
+ * Every worker shares job->arg (so the job must be thread-safe), and
  * job->free(job->arg) is called by workers_pool_free(), after every worker
  * has stopped. Errors: WORKERS_ECLOSED, WORKERS_ESTARTED, a middleware
  * error, -EAGAIN/-ENOMEM (no thread could be made). After a middleware or
@@ -405,17 +436,25 @@ WORKERS_API int workers_pool_run_with_builder(workers_pool *pool,
                                               workers_ctx *ctx);
 
 /*
- * Adds one worker (waking a parked thread if a removed worker left one, else
- * creating a thread). Errors: WORKERS_ECLOSED (also once stop_on_errors
- * stopped the pool), WORKERS_ENOTSTARTED, WORKERS_EMAX (current == max), a
- * builder or middleware error, -EAGAIN/-ENOMEM. Thread-safe.
+ * Adds one worker (waking a parked thread if a removed worker left one
+ * within its park_timeout_ns, else creating a thread). On a paused pool
+ * the worker rests until resume. Errors: WORKERS_ECLOSED (also once
+ * stop_on_errors stopped the pool), WORKERS_ENOTSTARTED, WORKERS_EMAX
+ * (current == max), a builder or middleware error, -EAGAIN/-ENOMEM.
+ * Thread-safe.
  */
 WORKERS_API int workers_pool_more(workers_pool *pool);
 
 /*
- * Removes the most recently added worker: cancels its context and returns at
- * once, without waiting for its run in progress (close waits for it).
- * Errors: WORKERS_ECLOSED (also once stop_on_errors stopped the pool),
+ * Removes one worker, never one inside a run if one can go that is not:
+ * a worker resting between two runs (the pool is paused, or the worker is
+ * in its idle wait after a run that found no work) if there is one, the
+ * most recently rested first; else the most recently added worker. (A
+ * worker between two runs that does not rest is between them for
+ * nanoseconds and is not told apart: without an idle wait, a worker
+ * polling an empty queue is always inside a run.) Cancels its context and
+ * returns at once, without waiting for its run in progress (close waits for
+ * it). Errors: WORKERS_ECLOSED (also once stop_on_errors stopped the pool),
  * WORKERS_ENOTSTARTED, WORKERS_EMIN (current == min). Thread-safe.
  */
 WORKERS_API int workers_pool_less(workers_pool *pool);
@@ -426,17 +465,26 @@ WORKERS_API int workers_pool_current(workers_pool *pool);
 
 /*
  * Go's Close(ctx). The first call marks the pool closed, cancels every
- * worker and waits for ALL of them to finish their run in progress,
- * including removed workers still finishing their last run. ctx may be NULL
- * (no deadline); it is borrowed for the call. Returns:
- * - 0 when every worker stopped and no job error stopped the pool;
+ * worker (resting workers too, paused or in their idle wait: they end
+ * without another run)
+ * and waits until the pool is idle: every worker has finished its run in
+ * progress, removed workers still finishing their last run included, and
+ * every job built for the pool has been freed, including the one a start,
+ * more or set_limits call still running when close came has built (its
+ * builder and middlewares ran; the call then fails with WORKERS_ECLOSED).
+ * ctx may be NULL (no deadline); it is borrowed for the call. Returns:
+ * - 0 when the pool is idle and no job error stopped it;
  * - the first job error, when stop_on_errors stopped the pool;
  * - WORKERS_ECANCELED when ctx was cancelled first (also if it already was);
- * - WORKERS_ECLOSED on every later call.
+ * - WORKERS_ECLOSED at once on every later call: workers_pool_wait() waits.
  * Closing a pool never started returns 0 without looking at ctx (as Go's
  * Close returns nil), even when ctx is already cancelled or the timeout 0;
  * start then fails with WORKERS_ECLOSED. After ECANCELED or ETIMEDOUT the
- * workers still finish in the background; workers_pool_free() waits for them.
+ * workers still finish in the background; workers_pool_wait() or
+ * workers_pool_free() waits for them. A job must never close its own pool
+ * synchronously: close waits for every run, the calling one's too, so from
+ * a job it returns only at its deadline, or never. To end its pool, a job
+ * returns an error under stop_on_errors, or asks another thread to close.
  * Thread-safe.
  */
 WORKERS_API int workers_pool_close(workers_pool *pool, workers_ctx *ctx);
@@ -447,10 +495,93 @@ WORKERS_API int workers_pool_close_timeout(workers_pool *pool,
                                            uint64_t timeout_ns);
 
 /*
+ * Waits until the pool is closed and idle, as the first close does, for
+ * any number of callers and as often as needed: e.g. again after a close
+ * that returned WORKERS_ETIMEDOUT, with a new deadline. On a pool not closed
+ * yet it waits for the close too. ctx may be NULL (no deadline); it is
+ * borrowed. Returns what the first close returns once idle (0 or the job
+ * error that stopped the pool), or WORKERS_ECANCELED when ctx is (or already
+ * was) cancelled first. Never from a job of this pool (see close).
+ * Thread-safe.
+ */
+WORKERS_API int workers_pool_wait(workers_pool *pool, workers_ctx *ctx);
+
+/* As workers_pool_wait(), bounded by timeout_ns nanoseconds from now;
+ * WORKERS_ETIMEDOUT when it passes first. */
+WORKERS_API int workers_pool_wait_timeout(workers_pool *pool,
+                                          uint64_t timeout_ns);
+
+/*
+ * Pauses the pool: every run in progress finishes (it is not cancelled),
+ * then its worker rests instead of starting another run, until
+ * workers_pool_resume(). A worker that had already passed its check when
+ * pause was called may still start one run. The worker count is kept;
+ * more, less, set_limits and close work as ever (a worker added rests
+ * before its first run; less removes resting workers first; close ends
+ * them without another run). Pausing a paused pool, or one not started (its
+ * workers then rest from the start), is allowed. Errors: WORKERS_ECLOSED
+ * (also once stop_on_errors stopped the pool). Thread-safe; from a job too.
+ */
+WORKERS_API int workers_pool_pause(workers_pool *pool);
+
+/*
+ * Ends a pause: the resting workers start runs again at once. Resuming a
+ * pool not paused does nothing. Errors: WORKERS_ECLOSED (also once
+ * stop_on_errors stopped the pool). Thread-safe; from a job too.
+ */
+WORKERS_API int workers_pool_resume(workers_pool *pool);
+
+/*
+ * Changes the limits of a pool, started or not: min and max as in
+ * workers_config (max 0 = unlimited), checked as workers_config_validate()
+ * checks a config, then brings the worker count into [min, max]: removes
+ * workers above max (as less does) and adds workers up to min (as more
+ * does; it waits for a more() in progress). Before start, it only changes
+ * the limits (and so how many workers start). Errors: WORKERS_EINVALMIN,
+ * WORKERS_EINVALMAX (nothing changed); WORKERS_ECLOSED (also once
+ * stop_on_errors stopped the pool); an error of the more() that failed
+ * while adding up to min (a builder or middleware error, -EAGAIN/-ENOMEM):
+ * the new limits are kept and the count is what could be reached.
+ * Thread-safe; never from the pool's builder (as for more).
+ */
+WORKERS_API int workers_pool_set_limits(workers_pool *pool, int min, int max);
+
+/*
+ * Changes the pool's idle wait (see workers_config.idle_wait_ns; any value
+ * is valid, 0 = none), for a running pool or before start: every idle run
+ * from now on rests the new length. On a pool not paused the workers in an
+ * idle wait are let go at once, so they run again and rest anew with the
+ * new length; on a paused pool they finish the wait they began. Errors:
+ * WORKERS_ECLOSED (also once stop_on_errors stopped the pool). Thread-safe;
+ * from a job too.
+ */
+WORKERS_API int workers_pool_set_idle_wait(workers_pool *pool,
+                                           uint64_t idle_wait_ns);
+
+/* A snapshot of a pool, taken at once (workers_pool_status_get()). */
+typedef struct workers_pool_status {
+    int current;  /* workers not removed, as workers_pool_current() */
+    int min, max; /* the limits in force; max 0 = unlimited */
+    bool paused;  /* between workers_pool_pause() and _resume() */
+    int resting;  /* workers resting between two runs, paused or in their
+                     idle wait (<= current) */
+    int threads;  /* threads alive: working, resting, finishing, or parked
+                     for reuse (until their park timeout) */
+    uint64_t idle_wait_ns; /* the idle wait in force */
+} workers_pool_status;
+
+/* Fills *out with the pool's state, all fields read together. On a closed
+ * pool current and resting are 0. Thread-safe. */
+WORKERS_API void workers_pool_status_get(workers_pool *pool,
+                                         workers_pool_status *out);
+
+/*
  * Frees the pool. Closes it first if needed (without a deadline), then joins
- * every thread: it blocks until every run in progress returned, even after a
- * timed-out close. Then frees the job or builder the pool owns. No other call
- * on the pool may be in progress or follow. NULL is a no-op.
+ * every thread, those that exited after their park timeout included: it
+ * blocks until every run in progress returned, even after a timed-out
+ * close, and no thread of the pool runs any more when it returns. Then
+ * frees the job or builder the pool owns. No other call on the pool may be
+ * in progress or follow. NULL is a no-op.
  */
 WORKERS_API void workers_pool_free(workers_pool *pool);
 
@@ -538,17 +669,6 @@ WORKERS_API workers_middleware workers_retry(unsigned retries);
  */
 WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
 
-/*
- * Idle wait: after a run that returned WORKERS_EIDLE, pauses the worker
- * pause_ns in workers_ctx_wait(), so that a job polling an empty queue does
- * not spin; less() and close end the pause at once. Returns the run's result
- * (WORKERS_EIDLE even when the pause was cut short); other results pass
- * through without a pause. Give it after the autoscale middleware (outer),
- * so that the pause falls between runs rather than inside an idle one.
- * Stateless. Thread-safe.
- */
-WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
-
 /* ------------------------------------------------------------------ */
 /* Autoscaling                                                         */
 /* ------------------------------------------------------------------ */
@@ -567,8 +687,12 @@ WORKERS_API workers_middleware workers_idle_wait(uint64_t pause_ns);
  *
  * There is no hidden thread: the program calls workers_autoscale_tick()
  * from its own timer, and the tick decides and calls workers_pool_more()
- * or workers_pool_less(). It measures in windows that restart at each
- * change of the pool's size, so that each measures one size, and decides:
+ * or workers_pool_less(), which removes a worker resting in the pool's idle
+ * wait before one inside a run: give an autoscaled pool an idle wait
+ * (workers_config.idle_wait_ns), so that a shrink takes a worker that
+ * found no work rather than one doing some. It measures in windows that restart
+ * at each change of the pool's size, so that each measures one size, and
+ * decides:
  * - when a whole quarter window was saturated (utilisation >= (1 + target
  *   + band) / 2: every worker busy, the work may be larger than the pool),
  *   grow at once to ceil(workers / target), at most doubling;

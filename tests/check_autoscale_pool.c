@@ -262,7 +262,8 @@ END_TEST
 /*
  * The job: in busy mode each run waits on a gate until the test opens the
  * next generation (the fake clock already moved on), then returns 0; in
- * idle mode it returns WORKERS_EIDLE at once (the idle wait paces it).
+ * idle mode it returns WORKERS_EIDLE at once (the pool's idle wait paces
+ * it).
  */
 #define MAX_IDS 16
 
@@ -370,13 +371,13 @@ START_TEST(pool_grows_and_shrinks)
     ck_assert_int_eq(workers_autoscale_new(&as, NULL, fake_clock, NULL), 0);
     workers_counter *c;
     ck_assert_int_eq(workers_counter_new(&c), 0);
-    /* The idle wait paces idle runs in real time; less() cuts it short. */
+    /* The idle wait paces idle runs in real time; less() takes a worker
+     * resting in it and cuts it short. */
     workers_middleware mws[] = {workers_autoscale_middleware(as),
-                                workers_idle_wait(MS),
                                 workers_counter_middleware(c)};
-    workers_config cfg = {.min = 1, .max = 8, .initial = 1};
+    workers_config cfg = {.min = 1, .max = 8, .initial = 1, .idle_wait_ns = MS};
     workers_pool *pool;
-    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, mws, 3), 0);
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, mws, 2), 0);
     workers_job job = workers_job_func(gate_job, NULL);
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);
     int one = 1;
@@ -458,11 +459,10 @@ START_TEST(pool_external_change)
     workers_autoscale *as;
     workers_autoscale_policy p = {.window_ns = W};
     ck_assert_int_eq(workers_autoscale_new(&as, &p, fake_clock, NULL), 0);
-    workers_middleware mws[] = {workers_autoscale_middleware(as),
-                                workers_idle_wait(MS)};
-    workers_config cfg = {.min = 1, .max = 4, .initial = 2};
+    workers_middleware mw = workers_autoscale_middleware(as);
+    workers_config cfg = {.min = 1, .max = 4, .initial = 2, .idle_wait_ns = MS};
     workers_pool *pool;
-    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, mws, 2), 0);
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, &mw, 1), 0);
     gate.idle = true;
     workers_job job = workers_job_func(gate_job, NULL);
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);

@@ -172,27 +172,13 @@ START_TEST(test_stop_on_errors)
 }
 END_TEST
 
-struct fixed_rc {
-    int rc;
-    atomic_int runs;
-};
-
-static int
-returns_rc(workers_ctx *ctx, void *arg)
-{
-    (void)ctx;
-    struct fixed_rc *f = arg;
-    atomic_fetch_add(&f->runs, 1);
-    return f->rc;
-}
-
 /* ECANCELED never stops a pool; without stop_on_errors nothing does. */
 static void
 check_keeps_running(int rc, bool stop_on_errors)
 {
-    struct fixed_rc f = {rc, 0};
+    ct_rc f = {rc, 0};
     workers_pool *pool = new_pool(1, stop_on_errors);
-    workers_job job = workers_job_func(returns_rc, &f);
+    workers_job job = workers_job_func(ct_rc_job, &f);
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);
     for (unsigned ms = 0; atomic_load(&f.runs) < 10000; ms++) {
         ck_assert_uint_lt(ms, TU_DEADLINE_MS);
@@ -467,6 +453,171 @@ START_TEST(test_free_running_pool)
 }
 END_TEST
 
+/* A builder whose second call blocks on a gate; its jobs wait to be
+ * cancelled and count their frees. */
+struct slow_builder {
+    int calls; /* the builder's own: never called concurrently */
+    ct_gate gate;
+    atomic_int freed;
+};
+
+static int
+slow_run(workers_ctx *ctx, void *arg)
+{
+    (void)arg;
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+static void
+slow_free(void *arg)
+{
+    atomic_fetch_add(&((struct slow_builder *)arg)->freed, 1);
+}
+
+static int
+slow_new(void *arg, workers_job *out)
+{
+    struct slow_builder *b = arg;
+    if (++b->calls == 2)
+        ct_gate_pass(&b->gate);
+    *out = (workers_job){slow_run, b, slow_free};
+    return 0;
+}
+
+static void *
+more_main(void *arg)
+{
+    struct call *c = arg;
+    c->rc = workers_pool_more(c->pool);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Issue 14: a close waits for a more() whose builder is running, and
+ * returns only once the job that more() built has been freed. */
+START_TEST(test_close_waits_for_more_in_flight)
+{
+    struct slow_builder b = {0};
+    ct_gate_init(&b.gate);
+    workers_pool *pool = new_pool(1, false);
+    workers_builder builder = {slow_new, &b, NULL};
+    ck_assert_int_eq(workers_pool_start_with_builder(pool, &builder), 0);
+    struct call more = {.pool = pool}, close = {.pool = pool};
+    call_start(&more, more_main);
+    ck_assert(tu_wait_until(gate_has_one, &b.gate, TU_DEADLINE_MS));
+    call_start(&close, close_main);
+    call_still_blocked(&close);
+    ct_gate_open(&b.gate);
+    pthread_join(close.th, NULL);
+    ck_assert_int_eq(close.rc, 0);
+    ck_assert_int_eq(atomic_load(&b.freed), 2);
+    pthread_join(more.th, NULL);
+    ck_assert_int_eq(more.rc, WORKERS_ECLOSED);
+    workers_pool_free(pool);
+}
+END_TEST
+
+static void *
+wait_main(void *arg)
+{
+    struct call *c = arg;
+    c->rc = workers_pool_wait(c->pool, c->ctx);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Issue 14: after a close that timed out, wait waits again, with a
+ * deadline or a context, as often as asked. */
+START_TEST(test_wait_after_timed_out_close)
+{
+    struct gated g = {0};
+    workers_pool *pool = new_pool(1, false);
+    gated_start(&g, pool, 1u << 1);
+    ck_assert(tu_wait_until(gate_has_one, &g.gate, TU_DEADLINE_MS));
+    ck_assert_int_eq(workers_pool_close_timeout(pool, 10 * MS),
+                     WORKERS_ETIMEDOUT);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), WORKERS_ECLOSED);
+    uint64_t t0 = tu_now_ms();
+    ck_assert_int_eq(workers_pool_wait_timeout(pool, 25 * MS),
+                     WORKERS_ETIMEDOUT);
+    ck_assert_uint_ge(tu_now_ms() - t0, 25);
+    workers_ctx *ctx;
+    ck_assert_int_eq(workers_ctx_new(&ctx), 0);
+    workers_ctx_cancel(ctx);
+    ck_assert_int_eq(workers_pool_wait(pool, ctx), WORKERS_ECANCELED);
+    workers_ctx_free(ctx);
+
+    struct call w = {.pool = pool};
+    call_start(&w, wait_main);
+    call_still_blocked(&w);
+    ct_gate_open(&g.gate);
+    pthread_join(w.th, NULL);
+    ck_assert_int_eq(w.rc, 0);
+    ck_assert_int_eq(atomic_load(&g.finished), 1);
+    ck_assert_int_eq(workers_pool_wait(pool, NULL), 0);
+    ck_assert_int_eq(workers_pool_wait_timeout(pool, 0), 0);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* wait on a pool still open waits for its close, and returns the error
+ * that stopped it, as close does. */
+START_TEST(test_wait_for_close_and_error)
+{
+    ct_probe p = {0};
+    struct call w = {.pool = new_pool(2, false)};
+    workers_job job = workers_job_func(ct_probe_job, &p);
+    ck_assert_int_eq(workers_pool_start(w.pool, &job), 0);
+    call_start(&w, wait_main);
+    call_still_blocked(&w);
+    ck_assert_int_eq(workers_pool_close(w.pool, NULL), 0);
+    pthread_join(w.th, NULL);
+    ck_assert_int_eq(w.rc, 0);
+    workers_pool_free(w.pool);
+
+    atomic_int runs = 0;
+    workers_pool *pool = new_pool(2, true);
+    workers_job fail = workers_job_func(always_42, &runs);
+    ck_assert_int_eq(workers_pool_start(pool, &fail), 0);
+    for (unsigned ms = 0; !ct_pool_stopped(pool); ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 42);
+    ck_assert_int_eq(workers_pool_wait(pool, NULL), 42);
+    workers_pool_free(pool);
+}
+END_TEST
+
+/* What the header says of a job that closes its own pool: close returns
+ * at its deadline, since it waits for the calling run too; the pool is
+ * closed and wait then returns once that run has returned. */
+struct self_close {
+    workers_pool *pool;
+    atomic_int rc, calls;
+};
+
+static int
+self_close_job(workers_ctx *ctx, void *arg)
+{
+    struct self_close *sc = arg;
+    if (atomic_fetch_add(&sc->calls, 1) == 0)
+        atomic_store(&sc->rc, workers_pool_close_timeout(sc->pool, 10 * MS));
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+START_TEST(test_job_closes_own_pool)
+{
+    struct self_close sc = {.pool = new_pool(1, false), .rc = 1};
+    workers_job job = workers_job_func(self_close_job, &sc);
+    ck_assert_int_eq(workers_pool_start(sc.pool, &job), 0);
+    ck_assert_int_eq(workers_pool_wait(sc.pool, NULL), 0);
+    ck_assert_int_eq(atomic_load(&sc.rc), WORKERS_ETIMEDOUT);
+    ck_assert_int_eq(workers_pool_more(sc.pool), WORKERS_ECLOSED);
+    workers_pool_free(sc.pool);
+}
+END_TEST
+
 Suite *make_close_suite(void);
 
 Suite *
@@ -490,6 +641,10 @@ make_close_suite(void)
     tcase_add_test(tc, test_close_never_started);
     tcase_add_test(tc, test_close_never_started_cancelled_ctx);
     tcase_add_test(tc, test_free_running_pool);
+    tcase_add_test(tc, test_close_waits_for_more_in_flight);
+    tcase_add_test(tc, test_wait_after_timed_out_close);
+    tcase_add_test(tc, test_wait_for_close_and_error);
+    tcase_add_test(tc, test_job_closes_own_pool);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -514,6 +514,79 @@ START_TEST(test_parked_threads_reused)
 }
 END_TEST
 
+/* Issue 14: threads parked longer than park_timeout_ns exit, with their
+ * context's descriptor; their records serve the next threads. The job
+ * holds a descriptor (workers_ctx_fd), as workersd's command job does. */
+static int
+fd_job(workers_ctx *ctx, void *arg)
+{
+    ck_assert_int_ge(workers_ctx_fd(ctx), 0);
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+static void
+runs_reach(atomic_int *runs, int n)
+{
+    for (unsigned ms = 0; atomic_load(runs) != n; ms++) {
+        ck_assert_uint_lt(ms, TU_DEADLINE_MS);
+        tu_sleep_ms(1);
+    }
+}
+
+struct procs {
+    int tasks, fds;
+};
+
+static bool
+procs_are(void *arg)
+{
+    const struct procs *want = arg;
+    return ct_dir_count("/proc/self/task") == want->tasks &&
+           ct_dir_count("/proc/self/fd") == want->fds;
+}
+
+START_TEST(test_parked_threads_trimmed)
+{
+    atomic_int runs = 0;
+    workers_config cfg = {
+        .initial = 2, .stack_size = 64 * 1024, .park_timeout_ns = SEC / 50};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(fd_job, &runs);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    /* Counted with 2 workers running (a sanitizer may have a thread of
+     * its own by now). */
+    runs_reach(&runs, 2);
+    struct procs idle = {ct_dir_count("/proc/self/task"),
+                         ct_dir_count("/proc/self/fd")};
+    for (int cycle = 1; cycle <= 2; cycle++) {
+        for (int i = 0; i < 30; i++)
+            ck_assert_int_eq(workers_pool_more(pool), 0);
+        runs_reach(&runs, 2 + 30 * cycle);
+        workers_pool_status st;
+        workers_pool_status_get(pool, &st);
+        ck_assert_int_eq(st.current, 32);
+        ck_assert_int_eq(st.threads, 32);
+        for (int i = 0; i < 30; i++)
+            ck_assert_int_eq(workers_pool_less(pool), 0);
+        ck_assert_msg(tu_wait_until(procs_are, &idle, TU_DEADLINE_MS),
+                      "%d threads, %d descriptors; want %d and %d",
+                      ct_dir_count("/proc/self/task"),
+                      ct_dir_count("/proc/self/fd"), idle.tasks, idle.fds);
+        workers_pool_status_get(pool, &st);
+        ck_assert_int_eq(st.current, 2);
+        ck_assert_int_eq(st.threads, 2);
+        ck_assert_int_eq(ct_pool_parked(pool), 0);
+    }
+    /* 32 records, then 29 of the 30 trimmed ones reused (the last to exit
+     * waits to be joined) and one more. */
+    ck_assert_int_eq(ct_pool_threads(pool), 33);
+    ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
+    workers_pool_free(pool);
+}
+END_TEST
+
 /* Worker threads have every signal blocked; the caller's mask is intact. */
 struct mask_probe {
     atomic_int checked;
@@ -714,12 +787,36 @@ wait_job(workers_ctx *ctx, void *arg)
 }
 
 /* The process's futex hash (Linux 6.16+) grows with the pool's threads, so
- * that waking one of thousands of idle workers does not walk them all. */
+ * that waking one of thousands of idle workers does not walk them all. A
+ * new worker thread grows it, after more() returned: poll for it. */
 static int
 idle_job(workers_ctx *ctx, void *arg)
 {
     (void)arg;
     return workers_ctx_wait(ctx, UINT64_MAX);
+}
+
+static int
+hash_slots(void)
+{
+    return prctl(78 /* PR_FUTEX_HASH */, 2 /* GET_SLOTS */, 0, 0, 0);
+}
+
+/* Polls until the hash has at least want slots; false when there is no
+ * per-process hash (kernel < 6.16), after a note. */
+static bool
+hash_reaches(int want)
+{
+    if (hash_slots() <= 0) {
+        printf("skipped: no per-process futex hash (kernel < 6.16)\n");
+        return false;
+    }
+    for (unsigned ms = 0; hash_slots() < want; ms++) {
+        ck_assert_msg(ms < TU_DEADLINE_MS, "futex hash: %d slots, want %d",
+                      hash_slots(), want);
+        tu_sleep_ms(1);
+    }
+    return true;
 }
 
 START_TEST(test_futex_hash_grows)
@@ -729,13 +826,78 @@ START_TEST(test_futex_hash_grows)
     ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
     workers_job job = workers_job_func(idle_job, NULL);
     ck_assert_int_eq(workers_pool_start(pool, &job), 0);
-    /* The kernel makes the table with the process's first thread. */
-    int slots = prctl(78 /* PR_FUTEX_HASH */, 2 /* GET_SLOTS */, 0, 0, 0);
-    if (slots <= 0)
-        printf("skipped: no per-process futex hash (kernel < 6.16)\n");
-    else
-        ck_assert_int_ge(slots, 256);
+    hash_reaches(256);
     workers_pool_free(pool);
+}
+END_TEST
+
+/* Issue 14: four pools growing at once to 128 workers each (512 threads;
+ * 64 under a sanitizer, whose thread creation slows down with each thread)
+ * while another thread watches the hash: it only ever grows, to two slots
+ * a thread. (The old read-then-set under each pool's lock failed this in
+ * about one run of six here.) */
+#define GROW_EACH (WORKERS_SAN[0] != '\0' ? 64 : 128)
+
+struct grower {
+    workers_pool *pool;
+    pthread_t th;
+};
+
+static void *
+grow_each(void *arg)
+{
+    struct grower *g = arg;
+    for (int i = 1; i < GROW_EACH; i++)
+        ck_assert_int_eq(workers_pool_more(g->pool), 0);
+    return NULL;
+}
+
+struct watch {
+    atomic_int stop;
+    int shrunk_from, shrunk_to; /* 0: never shrank */
+};
+
+static void *
+watch_hash(void *arg)
+{
+    struct watch *w = arg;
+    int last = hash_slots();
+    while (!atomic_load(&w->stop)) {
+        int now = hash_slots();
+        if (now < last && w->shrunk_from == 0) {
+            w->shrunk_from = last;
+            w->shrunk_to = now;
+        }
+        last = now;
+        tu_sleep_ms(1);
+    }
+    return NULL;
+}
+
+START_TEST(test_futex_hash_never_shrinks)
+{
+    struct grower g[4];
+    struct watch w = {0};
+    workers_config cfg = {.stack_size = 64 * 1024};
+    workers_job job = workers_job_func(idle_job, NULL);
+    pthread_t watcher;
+    ck_assert_int_eq(pthread_create(&watcher, NULL, watch_hash, &w), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(
+            workers_pool_new_with_config(&g[i].pool, &cfg, NULL, 0), 0);
+        ck_assert_int_eq(workers_pool_start(g[i].pool, &job), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&g[i].th, NULL, grow_each, &g[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(g[i].th, NULL);
+    hash_reaches(8 * GROW_EACH);
+    atomic_store(&w.stop, 1);
+    pthread_join(watcher, NULL);
+    ck_assert_msg(w.shrunk_from == 0, "futex hash shrank: %d -> %d slots",
+                  w.shrunk_from, w.shrunk_to);
+    for (int i = 0; i < 4; i++)
+        workers_pool_free(g[i].pool);
 }
 END_TEST
 
@@ -760,6 +922,28 @@ START_TEST(test_stress_more_less)
 }
 END_TEST
 
+/* Threads trim themselves while others are added and removed: the joins,
+ * the spare records and workers_pool_free() never race (ASan, TSan). */
+START_TEST(test_trim_under_churn)
+{
+    workers_config cfg = {.stack_size = 64 * 1024, .park_timeout_ns = 1000};
+    workers_pool *pool;
+    ck_assert_int_eq(workers_pool_new_with_config(&pool, &cfg, NULL, 0), 0);
+    workers_job job = workers_job_func(wait_job, NULL);
+    ck_assert_int_eq(workers_pool_start(pool, &job), 0);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 8; i++)
+            ck_assert_int_eq(workers_pool_more(pool), 0);
+        for (int i = 0; i < 8; i++)
+            ck_assert_int_eq(workers_pool_less(pool), 0);
+        if (round % 8 == 0)
+            tu_sleep_ms(2);
+    }
+    ck_assert_int_eq(workers_pool_current(pool), 1);
+    workers_pool_free(pool);
+}
+END_TEST
+
 Suite *make_pool_suite(void);
 
 Suite *
@@ -780,6 +964,8 @@ make_pool_suite(void)
     tcase_add_test(tc, test_pause_at_zero);
     tcase_add_test(tc, test_less_last_and_reuse);
     tcase_add_test(tc, test_parked_threads_reused);
+    tcase_add_test(tc, test_parked_threads_trimmed);
+    tcase_add_test(tc, test_trim_under_churn);
     tcase_add_test(tc, test_ids_never_shared);
     tcase_add_test(tc, test_id_free_before_slow_free);
     tcase_add_test(tc, test_worker_signals_blocked);
@@ -787,6 +973,7 @@ make_pool_suite(void)
     tcase_add_test(tc, test_pool_middlewares);
     tcase_add_test(tc, test_stress_more_less);
     tcase_add_test(tc, test_futex_hash_grows);
+    tcase_add_test(tc, test_futex_hash_never_shrinks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,8 +1,10 @@
 /* Helpers for the core's suites: see coretest.h. */
 #include "coretest.h"
 #include "internal.h"
+#include "testutil.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +61,29 @@ ct_thread_count(void)
     return n;
 }
 
+int
+ct_dir_count(const char *path)
+{
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+int
+ct_rc_job(workers_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    ct_rc *f = arg;
+    atomic_fetch_add(&f->runs, 1);
+    return atomic_load(&f->rc);
+}
+
 bool
 ct_flag_set(void *arg)
 {
@@ -70,7 +95,8 @@ ct_pool_parked(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
     int n = 0;
-    for (struct workers__thread *t = pool->free_threads; t; t = t->next_free)
+    for (struct workers__list *l = pool->parked.next; l != &pool->parked;
+         l = l->next)
         n++;
     pthread_mutex_unlock(&pool->lock);
     return n;
@@ -94,6 +120,24 @@ ct_pool_stopped(workers_pool *pool)
     bool stopped = pool->stopped;
     pthread_mutex_unlock(&pool->lock);
     return stopped;
+}
+
+workers_pool_status
+ct_status(workers_pool *pool)
+{
+    workers_pool_status st;
+    workers_pool_status_get(pool, &st);
+    return st;
+}
+
+void
+ct_wait_resting(workers_pool *pool, int n)
+{
+    for (unsigned ms = 0; ct_status(pool).resting != n; ms++) {
+        ck_assert_msg(ms < TU_DEADLINE_MS, "%d workers resting, want %d",
+                      ct_status(pool).resting, n);
+        tu_sleep_ms(1);
+    }
 }
 
 int

@@ -27,12 +27,22 @@ int ct_gate_waiting(ct_gate *g);
 /* The number of threads in this process (/proc/self/status). */
 int ct_thread_count(void);
 
+/* The number of entries in a /proc folder: "/proc/self/task" counts the
+ * threads, "/proc/self/fd" the descriptors (plus the one reading it). */
+int ct_dir_count(const char *path);
+
 /* White-box looks into a pool (internal.h), under its lock: threads parked
  * on its free list, threads ever created, and whether stop_on_errors fired. */
 typedef struct workers_pool workers_pool;
 int ct_pool_parked(workers_pool *pool);
 int ct_pool_threads(workers_pool *pool);
 bool ct_pool_stopped(workers_pool *pool);
+
+/* workers_pool_status_get() as a value; polls (1 ms, up to TU_DEADLINE_MS)
+ * until n workers rest between two runs. */
+typedef struct workers_pool_status workers_pool_status;
+workers_pool_status ct_status(workers_pool *pool);
+void ct_wait_resting(workers_pool *pool, int n);
 
 /* A job that counts its runs per worker id and blocks until cancelled. */
 #define CT_MAX_ID 64
@@ -44,6 +54,13 @@ typedef struct ct_probe {
 } ct_probe;
 typedef struct workers_ctx workers_ctx;
 int ct_probe_job(workers_ctx *ctx, void *arg);
+
+/* A job that counts its runs and returns rc, which may change meanwhile. */
+typedef struct ct_rc {
+    atomic_int rc;
+    atomic_int runs;
+} ct_rc;
+int ct_rc_job(workers_ctx *ctx, void *arg);
 
 /* For tu_wait_until: true once *(atomic_int *)arg != 0. */
 bool ct_flag_set(void *arg);

@@ -1,22 +1,23 @@
 /*
  * How a pool ends: a stop_on_errors stop, the shutdown that close and a
- * failed start share, and the wait of close and run.
+ * failed start share, and the wait of close, wait and run.
  *
  * A stop leaves the pool open but refusing more/less (WORKERS_ECLOSED) and
  * wakes run() through stopped_ev; only close ends it. A shutdown marks the
- * pool closed, detaches the active stack and cancels those workers after
- * dropping the lock, so that the workers it wakes can take the lock to
- * finish while the rest are still being cancelled. That is safe because a
- * closed pool never reuses a thread and thread records live until
- * workers_pool_free(). The last worker to finish on a closed pool cancels
- * idle_ev, which close waits on. Threads do not exit at close (see
- * worker.c): workers_pool_free() ends and joins them.
+ * pool closed, detaches the active list and cancels those workers after
+ * dropping the lock, so that the lock is free for a worker that needs it
+ * (one stopping with an error; one finishing cleanly on a closed pool skips
+ * it, worker.c) while the rest are still being cancelled, then lets the
+ * resting ones go. That is safe because a closed pool never reuses a thread and
+ * thread records live until workers_pool_free(). busy counts the workers
+ * and the start/more calls building a job; the last of them to finish on a
+ * closed pool cancels idle_ev, which close and wait wait on. Threads do not
+ * exit at close (see worker.c): workers_pool_free() ends and joins them.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 
 void
 workers__pool_stop_locked(workers_pool *pool, int err)
@@ -25,8 +26,13 @@ workers__pool_stop_locked(workers_pool *pool, int err)
         return;
     pool->stopped = true;
     pool->first_err = err;
-    for (int i = 0; i < pool->nactive; i++)
-        workers_ctx_cancel(&pool->active[i]->ctx);
+    for (struct workers__list *n = pool->active.next; n != &pool->active;
+         n = n->next)
+        workers_ctx_cancel(
+            &WORKERS__OF(n, struct workers__thread, active)->ctx);
+    struct workers__thread *t;
+    while ((t = workers__rest_pop(pool)) != NULL)
+        workers__futex_wake_all(&t->park);
     workers_ctx_cancel(&pool->stopped_ev);
 }
 
@@ -39,19 +45,29 @@ workers__pool_shut(workers_pool *pool)
         return WORKERS_ECLOSED;
     }
     atomic_store(&pool->closed, true);
-    struct workers__thread **active = pool->active;
-    int n = pool->nactive;
-    pool->active = NULL;
-    pool->nactive = pool->cap = 0;
+    struct workers__list active;
+    workers__list_take(&active, &pool->active);
+    pool->nactive = 0;
     workers_ctx_cancel(&pool->stopped_ev);
     if (atomic_load(&pool->busy) == 0)
         workers_ctx_cancel(&pool->idle_ev);
     pthread_mutex_unlock(&pool->lock);
 
-    for (int i = 0; i < n; i++)
-        workers_ctx_cancel(&active[i]->ctx);
-    free(active);
+    while (!workers__list_empty(&active)) {
+        struct workers__list *n = active.next;
+        workers__list_remove(n);
+        workers_ctx_cancel(
+            &WORKERS__OF(n, struct workers__thread, active)->ctx);
+    }
+    workers__rest_release(pool);
     return 0;
+}
+
+void
+workers__pool_unbusy(workers_pool *pool)
+{
+    if (atomic_fetch_sub(&pool->busy, 1) == 1 && atomic_load(&pool->closed))
+        workers_ctx_cancel(&pool->idle_ev);
 }
 
 /* Waits on both contexts' descriptors. Returns -errno when a descriptor
@@ -96,27 +112,34 @@ workers__pool_wait(workers_ctx *ev, workers_ctx *ctx, uint64_t deadline)
     }
 }
 
-int
-workers__pool_close(workers_pool *pool, workers_ctx *ctx, uint64_t deadline)
+/* Waits for idle_ev, then returns the error that stopped the pool. */
+static int
+pool_wait_idle(workers_pool *pool, workers_ctx *ctx, uint64_t deadline)
 {
-    int err = workers__pool_shut(pool);
-    if (err != 0)
-        return err;
-    /* As Go's Close: a pool never started has nothing to wait for, so its
-     * close succeeds before ctx is looked at. started cannot change once
-     * the pool is closed. */
+    /* As Go's Close: a closed pool never started has nothing to wait for,
+     * so its close succeeds before ctx is looked at. started cannot change
+     * once the pool is closed. */
     pthread_mutex_lock(&pool->lock);
-    bool started = pool->started;
+    bool nothing = atomic_load(&pool->closed) && !pool->started;
     pthread_mutex_unlock(&pool->lock);
-    if (!started)
+    if (nothing)
         return 0;
-    err = workers__pool_wait(&pool->idle_ev, ctx, deadline);
+    int err = workers__pool_wait(&pool->idle_ev, ctx, deadline);
     if (err != 0)
         return err;
     pthread_mutex_lock(&pool->lock);
     err = pool->first_err;
     pthread_mutex_unlock(&pool->lock);
     return err;
+}
+
+int
+workers__pool_close(workers_pool *pool, workers_ctx *ctx, uint64_t deadline)
+{
+    int err = workers__pool_shut(pool);
+    if (err != 0)
+        return err;
+    return pool_wait_idle(pool, ctx, deadline);
 }
 
 int
@@ -129,4 +152,16 @@ int
 workers_pool_close_timeout(workers_pool *pool, uint64_t timeout_ns)
 {
     return workers__pool_close(pool, NULL, workers__deadline_after(timeout_ns));
+}
+
+int
+workers_pool_wait(workers_pool *pool, workers_ctx *ctx)
+{
+    return pool_wait_idle(pool, ctx, WORKERS__NO_DEADLINE);
+}
+
+int
+workers_pool_wait_timeout(workers_pool *pool, uint64_t timeout_ns)
+{
+    return pool_wait_idle(pool, NULL, workers__deadline_after(timeout_ns));
 }

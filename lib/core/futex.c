@@ -4,7 +4,8 @@
  * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (FUTEX_WAIT_BITSET
  * takes an absolute time on that clock), so callers that loop on spurious
  * wake-ups or EINTR never need to recompute a relative timeout.
- * Both functions are async-signal-safe.
+ * Both functions are async-signal-safe. Below them, the sizing of the
+ * process's futex hash.
  */
 #include "internal.h"
 
@@ -51,11 +52,23 @@ workers__futex_wake_all(_Atomic uint32_t *word)
  * put hundreds of waiters in each slot, and each wake (more, less, close)
  * walks them: 500 us instead of 5 us, measured. The library knows it makes
  * such waiters, so it grows the table as its thread count doubles, to
- * about two slots per thread. It never shrinks the table and leaves alone
- * a process that chose the global hash (0 slots) or made its table
- * immutable (the call then fails, harmlessly).
+ * about two slots per thread.
+ *
+ * Setting the size blocks the caller for 12-50 ms (Linux 6.18), however
+ * few threads there are, while other threads' futex calls and
+ * pthread_create go on. So the count (under a pool's lock) only raises
+ * `wanted`, process-wide and only ever upwards; the new thread grows the
+ * table before its first run, holding no lock, and only one thread at a
+ * time does (`resizing`), to the largest size wanted: two pools growing at
+ * once can never set an older, smaller size after a larger one. A thread
+ * that finds another resizing leaves the size it raised to that one, which
+ * reads `wanted` again after it is done: whichever of the raise and the
+ * release comes second (both seq_cst) sees the other. The table never
+ * shrinks; a process that chose the global hash (0 slots) or made its
+ * table immutable (the call then fails, harmlessly) is left alone.
  */
-static _Atomic unsigned nthreads;
+static _Atomic unsigned nthreads, wanted, applied;
+static _Atomic bool resizing;
 
 void
 workers__futex_threads(int delta)
@@ -63,9 +76,23 @@ workers__futex_threads(int delta)
     unsigned n = atomic_fetch_add(&nthreads, (unsigned)delta) + (unsigned)delta;
     if (delta <= 0 || n < 64 || (n & (n - 1)) != 0)
         return;
-    int slots = prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0);
-    if (slots > 0 && (unsigned)slots < 2 * n)
-        prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 2 * n, 0, 0);
+    unsigned want = 2 * n, w = atomic_load(&wanted);
+    while (w < want && !atomic_compare_exchange_weak(&wanted, &w, want))
+        ;
+}
+
+void
+workers__futex_grow(void)
+{
+    while (atomic_load(&wanted) > atomic_load(&applied) &&
+           !atomic_exchange(&resizing, true)) {
+        unsigned want = atomic_load(&wanted);
+        int slots = prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0);
+        if (slots > 0 && (unsigned)slots < want)
+            prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, want, 0, 0);
+        atomic_store(&applied, want);
+        atomic_store(&resizing, false);
+    }
 }
 
 uint64_t

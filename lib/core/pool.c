@@ -5,7 +5,8 @@
  * Who does what: start and more (serialised by add_lock, lock order
  * add_lock then lock) build each worker's job on the calling thread (the
  * builder or a borrowed copy of the pool's job, then the middlewares) without
- * holding lock, then take lock to push the worker; less and close only take
+ * holding lock, counted in busy meanwhile so that a close waits for that
+ * job too, then take lock to push the worker; less and close only take
  * lock. A successful start gives the pool the job or builder until
  * workers_pool_free(), which joins every thread ever created; a failed
  * start, and run, leave it with the caller.
@@ -66,14 +67,24 @@ workers_pool_new_with_config(workers_pool **out, const workers_config *cfg,
     int err = workers_config_validate(cfg);
     if (err != 0)
         return err;
-    workers_pool *pool = calloc(1, sizeof(*pool));
+    /* Aligned: paused must have its cache line to itself. */
+    workers_pool *pool = aligned_alloc(WORKERS__CACHELINE, sizeof(*pool));
     if (pool == NULL)
         return -ENOMEM;
+    memset(pool, 0, sizeof(*pool));
     if (cfg != NULL)
         pool->cfg = *cfg;
     pool->initial = pool->cfg.initial != 0 ? pool->cfg.initial
                     : pool->cfg.min > 1    ? pool->cfg.min
                                            : 1;
+    pool->park_timeout = pool->cfg.park_timeout_ns != 0
+                             ? pool->cfg.park_timeout_ns
+                             : WORKERS_PARK_TIMEOUT_DEFAULT_NS;
+    atomic_init(&pool->idle_wait, pool->cfg.idle_wait_ns);
+    workers__list_init(&pool->active);
+    workers__list_init(&pool->resting);
+    workers__list_init(&pool->parked);
+    workers__list_init(&pool->spare);
     if (nmws > 0) {
         pool->mws = malloc(nmws * sizeof(*mws));
         if (pool->mws == NULL) {
@@ -133,6 +144,19 @@ pool_can_add(const workers_pool *pool)
     return 0;
 }
 
+/* With lock held: initial, clamped into the limits in force (set_limits
+ * may have changed them before start). */
+static int
+pool_initial(const workers_pool *pool)
+{
+    int n = pool->initial;
+    if (n < pool->cfg.min)
+        n = pool->cfg.min;
+    if (pool->cfg.max != 0 && n > pool->cfg.max)
+        n = pool->cfg.max;
+    return n;
+}
+
 /* With add_lock held: the next worker's job, wrapped by the middlewares.
  * Jobs from start(job) borrow the pool's arg (free NULL): the pool frees
  * it once, in workers_pool_free(). */
@@ -150,34 +174,41 @@ pool_make_job(workers_pool *pool, workers_job *out)
     return workers_wrap(out, pool->mws, pool->nmws);
 }
 
-/* With add_lock held: builds a job and adds a worker running it. The state
- * is checked before building (no builder call for a closed pool) and again
- * after (close may have come meanwhile). */
-static int
-pool_add(workers_pool *pool)
+/* The state is checked before building (no builder call for a closed
+ * pool) and again after (close may have come meanwhile). From the first
+ * check on, the call counts in busy: the worker added inherits that count,
+ * else it is dropped once the job is freed. */
+int
+workers__pool_add(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
     int err = pool_can_add(pool);
+    if (err == 0)
+        atomic_fetch_add(&pool->busy, 1);
     pthread_mutex_unlock(&pool->lock);
     if (err != 0)
         return err;
     workers_job job;
-    err = pool_make_job(pool, &job);
-    if (err != 0)
-        return err;
     struct workers__thread *parked = NULL;
-    pthread_mutex_lock(&pool->lock);
-    err = pool_can_add(pool);
-    if (err == 0)
-        err = workers__worker_add(pool, &job, &parked);
-    pthread_mutex_unlock(&pool->lock);
-    if (err != 0)
-        workers_job_free(&job);
+    err = pool_make_job(pool, &job);
+    if (err == 0) {
+        pthread_mutex_lock(&pool->lock);
+        err = pool_can_add(pool);
+        if (err == 0)
+            err = workers__worker_add(pool, &job, &parked);
+        pthread_mutex_unlock(&pool->lock);
+        if (err != 0)
+            workers_job_free(&job);
+    }
+    if (err != 0) {
+        workers__pool_unbusy(pool);
+        return err;
+    }
     /* Woken after the unlock, so that it does not preempt us while we hold
      * the lock its next park would need. */
     if (parked != NULL)
         workers__futex_wake_all(&parked->park);
-    return err;
+    return 0;
 }
 
 /*
@@ -201,6 +232,7 @@ pool_start(workers_pool *pool, const workers_job *job,
                                          : 0;
     if (err == 0)
         pool->started = true;
+    int initial = pool_initial(pool);
     pthread_mutex_unlock(&pool->lock);
     if (err != 0) {
         pthread_mutex_unlock(&pool->add_lock);
@@ -217,8 +249,8 @@ pool_start(workers_pool *pool, const workers_job *job,
         pool->has_builder = true;
     }
 
-    for (int i = 0; i < pool->initial && err == 0; i++)
-        err = pool_add(pool);
+    for (int i = 0; i < initial && err == 0; i++)
+        err = workers__pool_add(pool);
     if (err == 0) {
         pthread_mutex_unlock(&pool->add_lock);
         return 0;
@@ -289,34 +321,35 @@ int
 workers_pool_more(workers_pool *pool)
 {
     pthread_mutex_lock(&pool->add_lock);
-    int err = pool_add(pool);
+    int err = workers__pool_add(pool);
     pthread_mutex_unlock(&pool->add_lock);
+    return err;
+}
+
+int
+workers__pool_remove(workers_pool *pool, bool above_max)
+{
+    pthread_mutex_lock(&pool->lock);
+    int keep = above_max ? pool->cfg.max : pool->cfg.min;
+    int err = atomic_load(&pool->closed) || pool->stopped ? WORKERS_ECLOSED
+              : !pool->started                            ? WORKERS_ENOTSTARTED
+              : pool->nactive <= keep || (above_max && keep == 0) ? WORKERS_EMIN
+                                                                  : 0;
+    _Atomic uint32_t *wake = err == 0 ? workers__worker_remove(pool) : NULL;
+    pthread_mutex_unlock(&pool->lock);
+    /* The wake-up waits until the lock is dropped, so the woken worker does
+     * not queue on it: if the thread has been reused by then, the wake is
+     * only spurious, which futex waiters tolerate. Records live until
+     * workers_pool_free(). */
+    if (wake != NULL)
+        workers__futex_wake_all(wake);
     return err;
 }
 
 int
 workers_pool_less(workers_pool *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    int err = atomic_load(&pool->closed) || pool->stopped ? WORKERS_ECLOSED
-              : !pool->started                            ? WORKERS_ENOTSTARTED
-              : pool->nactive <= pool->cfg.min            ? WORKERS_EMIN
-                                                          : 0;
-    struct workers__thread *t = NULL;
-    if (err == 0) {
-        /* Marked cancelled under the lock: until it is, the worker cannot
-         * finish, park and be handed to another more(), whose reset the
-         * mark would undo. The wake-up waits until the lock is dropped, so
-         * the woken worker does not queue on it: if the thread has been
-         * reused by then, the wake is only spurious, which futex waiters
-         * tolerate. Records live until workers_pool_free(). */
-        t = pool->active[--pool->nactive];
-        workers__ctx_mark(&t->ctx);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    if (t != NULL)
-        workers__futex_wake_all(&t->ctx.done);
-    return err;
+    return workers__pool_remove(pool, false);
 }
 
 int
@@ -336,10 +369,12 @@ workers_pool_free(workers_pool *pool)
     /* ECLOSED when already closed, perhaps with workers still finishing
      * after a deadline: the joins below wait for them. */
     workers__pool_close(pool, NULL, WORKERS__NO_DEADLINE);
+    for (struct workers__thread *t = pool->threads; t != NULL; t = t->next_all)
+        workers__worker_join(pool, t);
     struct workers__thread *t = pool->threads;
     while (t != NULL) {
         struct workers__thread *next = t->next_all;
-        workers__worker_join(t);
+        workers__worker_free(t);
         t = next;
     }
     if (pool->has_builder) {
@@ -350,7 +385,6 @@ workers_pool_free(workers_pool *pool)
     }
     workers__ctx_destroy(&pool->stopped_ev);
     workers__ctx_destroy(&pool->idle_ev);
-    free(pool->active);
     free(pool->ids);
     free(pool->mws);
     if (pool->has_attr)

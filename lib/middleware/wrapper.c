@@ -1,6 +1,6 @@
 /*
- * The wrapper state of the stateless middlewares (retry, wait, idle wait): the
- * inner job and the middleware's value, allocated once when a job is wrapped.
+ * The wrapper state of the stateless middlewares (retry, wait): the inner
+ * job and the middleware's value, allocated once when a job is wrapped.
  * A run only reads it, so one wrapped job may even be shared by workers.
  */
 #include "internal.h"

@@ -7,7 +7,11 @@
  * cancelled, like an idle worker. Baselines are bare threads (same stack
  * size) blocked on their own futex word, and each pool call alternates
  * with its baseline call, so that the noise of a shared machine hits both:
- * - more() creating a thread, beside pthread_create of such a thread;
+ * - more() creating a thread while the pool grows from 1 to 10,001 workers
+ *   (mean, p50, p99 and max), beside pthread_create of such a thread: the
+ *   first repetition also grows the process's futex hash, a 12-50 ms
+ *   syscall that a new worker thread makes, off more()'s path, so the max
+ *   row compares the largest call of all repetitions;
  * - more() reusing a parked thread and less(), one at a time (before the
  *   next call, untimed, the worker woken has entered or left its run: the
  *   latency of a call on a pool at rest), beside waking one blocked thread
@@ -20,10 +24,16 @@
  * - workers_autoscale_tick() on a pool of 1,000 blocked workers held at
  *   min = max (so the tick measures and decides, and calls neither more
  *   nor less), beside reading a counter's stats over the same workers:
- *   both walk one slot per worker.
+ *   both walk one slot per worker;
+ * - trimming: a pool grown from 2 to 1,002 workers and back to 2, whose
+ *   1,000 parked threads exit after a 100 ms park timeout: the time from
+ *   that timeout until /proc/self/task shows 2 worker threads again,
+ *   beside the same wake + join of 1,000 blocked threads.
  */
 #include "bench.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
@@ -39,6 +49,7 @@
 #define NCLOSE 1000
 #define NTICKS 1000
 #define STACK (64 * 1024)
+#define TRIM_TIMEOUT_MS 100
 
 _Atomic int bn_entered, bn_exited, bn_raw_entered, bn_raw_exited;
 
@@ -178,9 +189,9 @@ call_create_join(void *r)
     return 0;
 }
 
-/* Mean and p99 of one repetition's calls, in microseconds. */
+/* Mean, p50, p99 and max of one repetition's calls, in microseconds. */
 typedef struct lat {
-    double mean, p99;
+    double mean, p50, p99, max;
 } lat;
 
 static lat
@@ -190,7 +201,9 @@ lat_of(double *ns)
     for (size_t i = 0; i < NCALLS; i++)
         ns[i] /= 1000.0;
     l.mean = bn_mean(ns, NCALLS);
-    l.p99 = bn_p99(ns, NCALLS);
+    l.p99 = bn_p99(ns, NCALLS); /* sorts ns */
+    l.p50 = ns[NCALLS / 2];
+    l.max = ns[NCALLS - 1];
     return l;
 }
 
@@ -229,7 +242,10 @@ raw_join_all(struct bn_rawt *r)
 static void
 rep(double *ns, double *nb, struct bn_rawt *r, lat *out)
 {
-    workers_config cfg = {.initial = 1, .stack_size = STACK};
+    /* Parked threads are kept however long a phase takes, for the rows
+     * that reuse them. */
+    workers_config cfg = {
+        .initial = 1, .stack_size = STACK, .park_timeout_ns = UINT64_MAX};
     workers_pool *p;
     bn_check(workers_pool_new_with_config(&p, &cfg, NULL, 0), "pool new");
     atomic_store(&bn_entered, 0);
@@ -347,6 +363,54 @@ tick_us(double *tick, double *read)
     workers_counter_free(c);
 }
 
+static int
+tasks(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        bn_die("/proc/self/task: %s", strerror(errno));
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* 2 -> NCLOSE + 2 -> 2 workers: milliseconds from the park timeout of the
+ * last removed worker until the process has 2 worker threads again; *left
+ * is then their count. */
+static double
+pool_trim_ms(int *left)
+{
+    workers_config cfg = {.initial = 2,
+                          .stack_size = STACK,
+                          .park_timeout_ns = TRIM_TIMEOUT_MS * 1000000ull};
+    workers_pool *p;
+    int before = tasks();
+    bn_check(workers_pool_new_with_config(&p, &cfg, NULL, 0), "pool new");
+    atomic_store(&bn_entered, 0);
+    atomic_store(&bn_exited, 0);
+    workers_job job = workers_job_func(bn_idle_job, NULL);
+    bn_check(workers_pool_start(p, &job), "pool start");
+    for (int i = 0; i < NCLOSE; i++)
+        bn_check(workers_pool_more(p), "more");
+    bn_wait_count(&bn_entered, NCLOSE + 2, "workers blocked");
+    for (int i = 0; i < NCLOSE; i++)
+        bn_check(workers_pool_less(p), "less");
+    uint64_t t0 = bn_now_ns(), end = t0 + 120ull * 1000000000u;
+    while (tasks() > before + 2) {
+        if (bn_now_ns() > end)
+            bn_die("trim: %d threads after 120 s", tasks() - before);
+        bn_sleep_ns(100000);
+    }
+    double ms = (double)(bn_now_ns() - t0) / 1e6 - TRIM_TIMEOUT_MS;
+    *left = tasks() - before;
+    bn_check(workers_pool_close(p, NULL), "close");
+    workers_pool_free(p);
+    return ms;
+}
+
 static double
 base_close_ms(struct bn_rawt *r)
 {
@@ -379,6 +443,24 @@ row(const char *what, const char *unit, double *pool, double *base, int R,
     bn_print(&r);
 }
 
+/* The max row: per repetition maxima, judged on the largest of all (the
+ * futex hash grows in the first repetition only). */
+static void
+max_row(double *pool, double *base, int R)
+{
+    bn_row r = {.what = "more(), new thread: max",
+                .unit = "us",
+                .base_what = "pthread_create",
+                .judge = BN_RATIO_LE,
+                .limit = 2,
+                .target = "max <= 2x (issue 14)",
+                .extra = "ratio of the largest calls of all repetitions"};
+    r.pool = bn_stat_of(pool, R);
+    r.base = bn_stat_of(base, R);
+    r.ratio = r.pool.max / r.base.max;
+    bn_print(&r);
+}
+
 void
 bn_scale(const bn_opts *o)
 {
@@ -391,9 +473,11 @@ bn_scale(const bn_opts *o)
     double *closeb = calloc((size_t)R, sizeof *closeb);
     double *tickp = calloc((size_t)R, sizeof *tickp);
     double *tickb = calloc((size_t)R, sizeof *tickb);
+    double *trimp = calloc((size_t)R, sizeof *trimp);
+    int left = 0;
     double *a = calloc((size_t)R, sizeof *a), *b = calloc((size_t)R, sizeof *b);
     if (!ns || !nb || !raw || !l || !closep || !closeb || !tickp || !tickb ||
-        !a || !b)
+        !trimp || !a || !b)
         bn_die("out of memory");
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, STACK);
@@ -403,6 +487,7 @@ bn_scale(const bn_opts *o)
         closep[r] = pool_close_ms();
         closeb[r] = base_close_ms(raw);
         tick_us(&tickp[r], &tickb[r]);
+        trimp[r] = pool_trim_ms(&left);
     }
 
     char title[200];
@@ -418,10 +503,17 @@ bn_scale(const bn_opts *o)
     FILL(b, B_CREATE, mean);
     row("more(), new thread: mean", "us", a, b, R, "pthread_create",
         BN_RATIO_LE, 1.1, "<= pthread_create+10%");
+    FILL(a, P_MORE_NEW, p50);
+    FILL(b, B_CREATE, p50);
+    row("more(), new thread: p50", "us", a, b, R, "pthread_create", BN_NONE, 0,
+        NULL);
     FILL(a, P_MORE_NEW, p99);
     FILL(b, B_CREATE, p99);
     row("more(), new thread: p99", "us", a, b, R, "pthread_create", BN_NONE, 0,
         NULL);
+    FILL(a, P_MORE_NEW, max);
+    FILL(b, B_CREATE, max);
+    max_row(a, b, R);
     FILL(a, P_MORE_ONE, mean);
     FILL(b, B_WAKE_MORE, mean);
     row("more(), parked thread: mean", "us", a, b, R, "store+FUTEX_WAKE",
@@ -453,6 +545,20 @@ bn_scale(const bn_opts *o)
     snprintf(what, sizeof what, "close(), %d blocked workers", NCLOSE);
     snprintf(bw, sizeof bw, "wake+join %d threads", NCLOSE);
     row(what, "ms", closep, closeb, R, bw, BN_ABS_LE, 5, "< 5 ms");
+    char extra[128];
+    snprintf(extra, sizeof extra,
+             "time past the %d ms park timeout; worker threads in "
+             "/proc/self/task: 2 -> %d -> %d",
+             TRIM_TIMEOUT_MS, NCLOSE + 2, left);
+    bn_row tr = {.what = "trim of 1,000 parked threads",
+                 .unit = "ms",
+                 .ratio = NAN,
+                 .base_what = bw,
+                 .judge = BN_NONE,
+                 .extra = extra};
+    tr.pool = bn_stat_of(trimp, R);
+    tr.base = bn_stat_of(closeb, R);
+    bn_print(&tr);
     snprintf(what, sizeof what, "autoscale tick, %d workers: mean", NCLOSE);
     snprintf(bw, sizeof bw, "counter stats read, %d", NCLOSE);
     row(what, "us", tickp, tickb, R, bw, BN_ABS_LE, 20, "<= 20 us");
@@ -466,6 +572,7 @@ bn_scale(const bn_opts *o)
     free(closeb);
     free(tickp);
     free(tickb);
+    free(trimp);
     free(a);
     free(b);
 }

@@ -1,7 +1,7 @@
 /*
  * noalloc: checks that the hot path allocates nothing. A pool of 2 workers
- * runs a job through the retry, counter, elapsed, autoscale and idle wait
- * middlewares; once every worker has run, every allocator call is counted
+ * runs a job through the retry, counter, elapsed and autoscale middlewares,
+ * with an idle wait; once every worker has run, every allocator call is counted
  * until the job has run a million more times, while the main thread ticks
  * the autoscaler (the pool is held at min = max, so it never adds or
  * removes a worker). Exit 0 when none happened, 1 when some did, 2 when
@@ -182,7 +182,9 @@ static bool control;
 
 /* Fails one call in four, so that retry and the counter's failure path
  * run too (retry then succeeds on the next call), and finds no work one
- * in four, so that the idle paths run. */
+ * in 64, so that the idle paths run: the rest after it (the pool's lock
+ * twice and a futex wait) costs far more than a run, even for a 1 ns wait;
+ * one in four made this program take 16 s instead of under one. */
 static int
 job(workers_ctx *ctx, void *arg)
 {
@@ -195,7 +197,7 @@ job(workers_ctx *ctx, void *arg)
         void *volatile p = malloc(16);
         free(p);
     }
-    return n % 4 == 0 ? WORKERS_EJOB : n % 4 == 2 ? WORKERS_EIDLE : 0;
+    return n % 4 == 0 ? WORKERS_EJOB : n % 64 == 2 ? WORKERS_EIDLE : 0;
 }
 
 static int
@@ -257,14 +259,14 @@ main(int argc, char **argv)
     workers_autoscale_policy policy = {.window_ns = 4000000};
     if ((err = workers_autoscale_new(&as, &policy, NULL, NULL)) != 0)
         return fail("workers_autoscale_new", err);
-    /* A zero idle wait is a done check: no syscall either. */
     workers_middleware mws[] = {workers_retry(3), workers_counter_middleware(c),
                                 workers_elapsed_middleware(e),
-                                workers_autoscale_middleware(as),
-                                workers_idle_wait(0)};
-    workers_config cfg = {.min = NWORKERS, .max = NWORKERS};
+                                workers_autoscale_middleware(as)};
+    /* A 1 ns idle wait: every idle run rests through the pool's resting
+     * list and leaves it by itself, so that path is counted too. */
+    workers_config cfg = {.min = NWORKERS, .max = NWORKERS, .idle_wait_ns = 1};
     workers_pool *p;
-    if ((err = workers_pool_new_with_config(&p, &cfg, mws, 5)) != 0)
+    if ((err = workers_pool_new_with_config(&p, &cfg, mws, 4)) != 0)
         return fail("workers_pool_new_with_config", err);
     workers_builder b = workers_builder_func(new_job, NULL);
     if ((err = workers_pool_start_with_builder(p, &b)) != 0)
