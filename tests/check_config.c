@@ -145,7 +145,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.backoff.min_ns, 100 * MS);
     ck_assert_uint_eq(cfg.backoff.max_ns, 30 * SEC);
     ck_assert_int_eq(cfg.idle_exit_code, 75);
-    ck_assert_uint_eq(cfg.idle_wait_ns, 1 * SEC);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 1 * SEC);
     ck_assert(!cfg.autoscale.configured);
     ck_assert(!cfg.autoscale.enable);
     ck_assert_double_eq(cfg.autoscale.policy.target, 0.8);
@@ -165,7 +165,7 @@ START_TEST(test_idle_and_autoscale)
             "[autoscale]\nTarget = 0.5\n",
             &cfg);
     ck_assert_int_eq(cfg.idle_exit_code, 0);
-    ck_assert_uint_eq(cfg.idle_wait_ns, 0);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 0);
     ck_assert(cfg.autoscale.configured);
     ck_assert(!cfg.autoscale.enable);
     ck_assert_double_eq(cfg.autoscale.policy.target, 0.5);
@@ -176,7 +176,7 @@ START_TEST(test_idle_and_autoscale)
             "IdleWait = 250ms\n",
             &cfg);
     ck_assert_int_eq(cfg.idle_exit_code, 3);
-    ck_assert_uint_eq(cfg.idle_wait_ns, 250 * MS);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 250 * MS);
     ck_assert(cfg.autoscale.configured);
     ck_assert(cfg.autoscale.enable);
     ck_assert_double_eq(cfg.autoscale.policy.target, 0.95);

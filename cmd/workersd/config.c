@@ -121,7 +121,7 @@ static const struct key {
     [KEY_IDLE_EXIT_CODE] = {"job", "IdleExitCode", K_INT,
                             offsetof(wd_config, idle_exit_code)},
     [KEY_IDLE_WAIT] = {"job", "IdleWait", K_DURATION,
-                       offsetof(wd_config, idle_wait_ns)},
+                       offsetof(wd_config, pool.idle_wait_ns)},
     [KEY_RETRY] = {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
     [KEY_WAIT] = {"middleware", "Wait", K_DURATION,
                   offsetof(wd_config, wait_ns)},
@@ -792,7 +792,7 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     cfg->socket_group = (gid_t)-1;
     cfg->metrics.interval_ns = 15 * SEC_NS;
     cfg->idle_exit_code = 75; /* EX_TEMPFAIL: "try again later" */
-    cfg->idle_wait_ns = SEC_NS;
+    cfg->pool.idle_wait_ns = SEC_NS;
     cfg->autoscale.policy = (workers_autoscale_policy){
         .target = 0.8, .window_ns = 10 * SEC_NS, .cooldown_ns = 30 * SEC_NS};
     if ((cfg->path = strdup(path)) == NULL) {

@@ -64,7 +64,9 @@ void wd_log(int prio, const char *fmt, ...)
 
 typedef struct wd_config {
     char *path;                /* as given on the command line */
-    workers_config pool;       /* Min, Max, Initial, StopOnErrors, StackSize */
+    /* Min, Max, Initial, StopOnErrors, StackSize; [job] IdleWait (default
+     * 1 s, 0 = none) as idle_wait_ns */
+    workers_config pool;
     uint64_t close_timeout_ns; /* CloseTimeout, default 30 s */
     char *command;             /* [job] Command, or NULL */
     char *plugin;              /* [job] Plugin, or NULL */
@@ -78,8 +80,7 @@ typedef struct wd_config {
     /* [job] IdleExitCode: a Command exiting with it found no work (the run
      * returns WORKERS_EIDLE); default 75 (EX_TEMPFAIL), 0 = none. */
     int idle_exit_code;
-    uint64_t idle_wait_ns; /* [job] IdleWait, default 1 s; 0 = none */
-    unsigned retry;        /* [middleware] Retry, 0 = none */
+    unsigned retry; /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
     /* [control], the settings of control/control.h's wd_control_open */
     char *socket;         /* Socket: NULL = the default, "none" = off */
@@ -404,6 +405,9 @@ int wd_pool_new(wd_pool **out, const workers_config *cfg,
  *   once if none runs it: its job is closed on its own thread (job_fini),
  *   its config freed, and its notify reports CLOSED, after which its handle
  *   may be freed;
+ * - g's IdleWait is the pool's idle wait from now on, and the workers
+ *   resting in the old one are let go at once (workers_pool_set_idle_wait),
+ *   so they move to g without waiting it out;
  * - the pool's own settings ([pool]: limits, StopOnErrors, StackSize) stay
  *   as they were made: changing them is the caller's business.
  * The first install precedes wd_pool_start(). Loop thread (one caller at a
