@@ -135,6 +135,32 @@ START_TEST(test_idle_wait_cancelled)
 }
 END_TEST
 
+/* A manual resize (SIGUSR1) turns autoscaling off, logged once; the
+ * size it set holds. */
+START_TEST(test_manual_turns_off)
+{
+    struct daemon d;
+    run(&d, "[job]\n" IDLE_CMD "[autoscale]\nEnable = yes\nWindow = 100ms\n");
+    ck_assert(du_count_in(d.err, "autoscale: on (target 0.80, window 100ms, "
+                                 "cooldown 30s)") == 1);
+    kill(d.pid, SIGUSR1);
+    ck_assert_msg(du_wait_for(d.err, "workers: 1 -> 2", 1, TU_DEADLINE_MS),
+                  "%s", du_read(d.err));
+    kill(d.pid, SIGUSR1);
+    ck_assert_msg(du_wait_for(d.err, "workers: 2 -> 3", 1, TU_DEADLINE_MS),
+                  "%s", du_read(d.err));
+    /* Idle runs only: on, it would shrink after the cooldown; the ticks
+     * are gone, so no autoscale line but the two. */
+    usleep(300 * 1000);
+    ck_assert_int_eq(end(&d, TU_DEADLINE_MS), 0);
+    ck_assert_msg(du_count_in(d.err, "autoscale: off after a manual resize") ==
+                          1 &&
+                      du_count_in(d.err, "autoscale: ") == 2,
+                  "%s", du_read(d.err));
+    du_rmtree(d.dir);
+}
+END_TEST
+
 /* ---- the spool ----------------------------------------------------------- */
 
 /* The README's consumer: take one file (mv is atomic, so two workers never
@@ -246,6 +272,7 @@ make_autoscale_daemon_suite(void)
     tcase_add_test(tc, test_idle_code_none);
     tcase_add_test(tc, test_idle_wait_paces);
     tcase_add_test(tc, test_idle_wait_cancelled);
+    tcase_add_test(tc, test_manual_turns_off);
     suite_add_tcase(s, tc);
     tc = tcase_create("spool");
     tcase_set_timeout(tc, 90);
