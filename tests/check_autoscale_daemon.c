@@ -10,10 +10,13 @@
  * which a slow machine only makes easier; the spool test asserts a growth
  * and a shrink well inside what it measured (see test_spool).
  */
+#include "daemon/daemon.h"
 #include "daemonutil.h"
+#include "metrics/metrics.h"
 #include "testutil.h"
 
 #include <check.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +263,64 @@ START_TEST(test_spool)
 }
 END_TEST
 
+/* ---- daemon/autoscale.c's state, without a pool ------------------------- */
+
+static struct wd_autoscale_facts
+facts_of(const struct wd_daemon *d)
+{
+    struct wd_autoscale_facts f;
+    wd_autoscaler_facts(d, &f);
+    return f;
+}
+
+/* On and off by Enable, the control, a manual resize and reloads. */
+START_TEST(test_on_off)
+{
+    wd_config off = {0}, on = {0}, none = {0};
+    workers_autoscale_policy p = {0.5, 1000 * MS, 2000 * MS};
+    off.autoscale = (struct wd_autoscale_cfg){true, false, p};
+    on.autoscale = (struct wd_autoscale_cfg){true, true, p};
+    struct wd_daemon d = {.cfg = &off, .phase = WD_STARTING};
+    d.loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_int_eq(wd_autoscaler_new(&d), 0);
+    ck_assert_ptr_nonnull(wd_autoscaler_lib(&d));
+    struct wd_autoscale_facts f = facts_of(&d);
+    ck_assert(f.configured && !f.on && f.target == 0.5);
+    ck_assert_str_eq(f.decision, "");
+
+    ck_assert_int_eq(wd_autoscaler_enable(&d, true), 0);
+    ck_assert(facts_of(&d).on);
+    ck_assert_int_eq(wd_autoscaler_enable(&d, true), 0); /* no-op */
+    wd_autoscaler_manual(&d);
+    ck_assert(!facts_of(&d).on);
+    wd_autoscaler_manual(&d); /* off already: nothing */
+    ck_assert(!facts_of(&d).on);
+
+    /* A reload that leaves Enable as it was keeps the state; one that
+     * changes it follows it; one without [autoscale] turns it off. */
+    wd_autoscaler_apply(&d, &off);
+    ck_assert(!facts_of(&d).on);
+    wd_autoscaler_apply(&d, &on);
+    ck_assert(facts_of(&d).on);
+    wd_autoscaler_manual(&d);
+    wd_autoscaler_apply(&d, &on);
+    ck_assert(!facts_of(&d).on);
+    on.autoscale.policy.target = 0.9;
+    ck_assert_int_eq(wd_autoscaler_enable(&d, true), 0);
+    wd_autoscaler_apply(&d, &none);
+    ck_assert(!facts_of(&d).configured && !facts_of(&d).on);
+    ck_assert_int_eq(wd_autoscaler_enable(&d, true), -ENOTSUP);
+    wd_autoscaler_apply(&d, &on);
+    f = facts_of(&d);
+    ck_assert(f.configured && f.on && f.target == 0.9);
+    d.phase = WD_DRAINING;
+    ck_assert_int_eq(wd_autoscaler_enable(&d, false), WORKERS_ECLOSED);
+    wd_autoscaler_free(&d);
+    ck_assert_ptr_null(d.autoscaler);
+    ev_loop_destroy(d.loop);
+}
+END_TEST
+
 Suite *make_autoscale_daemon_suite(void);
 
 Suite *
@@ -273,6 +334,9 @@ make_autoscale_daemon_suite(void)
     tcase_add_test(tc, test_idle_wait_paces);
     tcase_add_test(tc, test_idle_wait_cancelled);
     tcase_add_test(tc, test_manual_turns_off);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("state");
+    tcase_add_test(tc, test_on_off);
     suite_add_tcase(s, tc);
     tc = tcase_create("spool");
     tcase_set_timeout(tc, 90);
