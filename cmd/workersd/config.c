@@ -705,18 +705,6 @@ check_pool(struct parse *p)
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
 }
 
-/* IdleExitCode for a Plugin: a cross-key check, once the file is read. */
-static void
-check_idle(struct parse *p)
-{
-    if (!p->failed && p->set_on[KEY_IDLE_EXIT_CODE] != 0 &&
-        p->cfg->idle_exit_code != 0 && p->cfg->plugin != NULL)
-        fail(p, p->set_on[KEY_IDLE_EXIT_CODE],
-             "IdleExitCode = %d: only a Command exits; a Plugin's job_do "
-             "returns WORKERS_EIDLE",
-             p->cfg->idle_exit_code);
-}
-
 /* [autoscale]: any key makes the autoscaler available. */
 static void
 check_autoscale(struct parse *p)
@@ -769,7 +757,6 @@ check_file(struct parse *p)
         fail(p, p->set_on[KEY_INTERVAL], "Interval = 0: must be above 0");
         return;
     }
-    check_idle(p);
     check_autoscale(p);
     check_pool(p);
     if (!p->failed)
