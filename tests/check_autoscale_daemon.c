@@ -212,11 +212,13 @@ shrank(void *arg)
  * 300 ms, so 3 workers are busy at steady state (4 at the 0.8 target) and
  * the backlog of the first seconds asks for more. Window 1 s, Cooldown 2 s.
  * Asserted: the pool grew to 3 workers at least while the producer ran,
- * and shrank by at least one worker within 20 s after it stopped (the
+ * and shrank by at least one worker within 30 s after it stopped (the
  * policy's bound is Window + (N - Min) x Cooldown once the spool is empty).
  * The figures are printed. Measured on the shared 2-core machine: 3
  * workers 1.0-1.5 s after the producer began, 7 at most, 6 at its stop,
  * then one fewer per Cooldown down to Min (1) about 12 s after the stop.
+ * Under TSan: 9 at most, the first shrink 14 s after the stop (the slower
+ * daemon drains the backlog first), hence the 30 s deadline.
  */
 START_TEST(test_spool)
 {
@@ -247,8 +249,8 @@ START_TEST(test_spool)
     ck_assert_msg(max >= 3, "grew to %d only; log: %s", max, du_read(d.err));
 
     struct shrink sh = {d.err, last};
-    ck_assert_msg(tu_wait_until(shrank, &sh, 20000),
-                  "still %d workers 20 s after the producer stopped; log: %s",
+    ck_assert_msg(tu_wait_until(shrank, &sh, 30000),
+                  "still %d workers 30 s after the producer stopped; log: %s",
                   last, du_read(d.err));
     uint64_t shrank_ns = now_ns() - stop_ns;
     int peak = max;
