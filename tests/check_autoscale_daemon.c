@@ -90,8 +90,8 @@ END_TEST
 START_TEST(test_idle_code_none)
 {
     struct daemon d;
-    run(&d, "[pool]\nStopOnErrors = true\n[job]\n" IDLE_CMD
-            "IdleExitCode = 0\n");
+    run(&d,
+        "[pool]\nStopOnErrors = true\n[job]\n" IDLE_CMD "IdleExitCode = 0\n");
     ck_assert_int_eq(du_wait(d.pid, TU_DEADLINE_MS), 1);
     ck_assert_int_ge(du_count_in(d.err, "exited with status 75"), 1);
     du_rmtree(d.dir);
@@ -170,8 +170,8 @@ END_TEST
  * take the same), process it (here: 300 ms of sleep), or exit 75 when the
  * spool is empty. */
 #define SPOOL_CMD                                                              \
-    "Command = f=$(ls \"$DIR/spool\"|head -n1); [ -n \"$f\" ]&&mv "           \
-    "\"$DIR/spool/$f\" \"$DIR/w.$$\" 2>/dev/null||exit 75; sleep 0.3; rm "    \
+    "Command = f=$(ls \"$DIR/spool\"|head -n1); [ -n \"$f\" ]&&mv "            \
+    "\"$DIR/spool/$f\" \"$DIR/w.$$\" 2>/dev/null||exit 75; sleep 0.3; rm "     \
     "\"$DIR/w.$$\"\n"
 
 /* The worker counts of the log's "autoscale: A -> B workers" lines: the

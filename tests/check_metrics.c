@@ -125,8 +125,9 @@ START_TEST(test_prom_names)
     f.autoscale = (struct wd_autoscale_facts){
         .configured = true, .on = true, .target = 0.8, .utilisation = 0.97};
     text = render(&s, &f);
-    ck_assert_ptr_nonnull(strstr(text, "# TYPE workersd_autoscale_enabled "
-                                       "gauge\nworkersd_autoscale_enabled 1\n"));
+    ck_assert_ptr_nonnull(strstr(text,
+                                 "# TYPE workersd_autoscale_enabled "
+                                 "gauge\nworkersd_autoscale_enabled 1\n"));
     ck_assert_ptr_nonnull(strstr(text, "# TYPE workersd_autoscale_target "
                                        "gauge\nworkersd_autoscale_target "
                                        "0.800\n"));

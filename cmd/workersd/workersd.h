@@ -63,7 +63,7 @@ void wd_log(int prio, const char *fmt, ...)
 /* ---- config.c ------------------------------------------------------- */
 
 typedef struct wd_config {
-    char *path;                /* as given on the command line */
+    char *path; /* as given on the command line */
     /* Min, Max, Initial, StopOnErrors, StackSize; [job] IdleWait (default
      * 1 s, 0 = none) as idle_wait_ns */
     workers_config pool;
@@ -80,7 +80,7 @@ typedef struct wd_config {
     /* [job] IdleExitCode: a Command exiting with it found no work (the run
      * returns WORKERS_EIDLE); default 75 (EX_TEMPFAIL), 0 = none. */
     int idle_exit_code;
-    unsigned retry; /* [middleware] Retry, 0 = none */
+    unsigned retry;   /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
     /* [control], the settings of control/control.h's wd_control_open */
     char *socket;         /* Socket: NULL = the default, "none" = off */
@@ -291,10 +291,10 @@ void wd_notify_close(void);
 
 /*
  * A generation: a config snapshot, the job it names and the middlewares it
- * asks for (Wait, Retry, the autoscaler's, ErrorBackoff), opened and closed on a thread of its
- * own, so that plugin code (dlopen, job_init, job_fini) never runs on the
- * loop. More than one may be alive at once: a reload opens a new one while
- * workers still finish runs of the old.
+ * asks for (Wait, Retry, the autoscaler's, ErrorBackoff), opened and closed on
+ * a thread of its own, so that plugin code (dlopen, job_init, job_fini) never
+ * runs on the loop. More than one may be alive at once: a reload opens a new
+ * one while workers still finish runs of the old.
  *
  * Two kinds of hold, on purpose apart:
  * - references (wd_gen_ref/unref) keep its job open: one per worker that
@@ -318,16 +318,6 @@ enum wd_gen_state {
     WD_GEN_CLOSED,  /* no reference left and the job closed: free it */
 };
 
-/*
- * Opens a generation for the snapshot cfg (it takes a reference of its own)
- * and shared (copied; may be NULL) on a new thread, and returns at once with the state OPENING and one
- * reference, the caller's. notify(arg), if not NULL, is called from that
- * thread when the open ended (OPEN or FAILED) and again when CLOSED; it must
- * be quick and must not call into the generation (ev_async_send is the
- * daemon's). Generations are numbered 1, 2, ... in the order they are
- * opened. Errors: -ENOMEM, a negated pthread error (then nothing was
- * started and notify is never called). Thread-safe.
- */
 /* What a generation borrows from the daemon for its middlewares: objects
  * that outlive every generation. NULL fields: none. */
 typedef struct wd_gen_shared {
@@ -335,6 +325,16 @@ typedef struct wd_gen_shared {
     workers_autoscale *autoscale;
 } wd_gen_shared;
 
+/*
+ * Opens a generation for the snapshot cfg (it takes a reference of its own)
+ * and shared (copied; may be NULL) on a new thread, and returns at once with
+ * the state OPENING and one reference, the caller's. notify(arg), if not NULL,
+ * is called from that thread when the open ended (OPEN or FAILED) and again
+ * when CLOSED; it must be quick and must not call into the generation
+ * (ev_async_send is the daemon's). Generations are numbered 1, 2, ... in the
+ * order they are opened. Errors: -ENOMEM, a negated pthread error (then nothing
+ * was started and notify is never called). Thread-safe.
+ */
 int wd_gen_open(const wd_config *cfg, const wd_gen_shared *shared,
                 void (*notify)(void *arg), void *arg, wd_gen **out);
 /* The state now (an acquire load: a thread that sees OPEN sees the job).

@@ -30,7 +30,7 @@
 struct wd_autoscaler {
     struct wd_daemon *d;
     workers_autoscale *as;
-    ev_timer timer; /* every quarter Window, active while on */
+    ev_timer timer;  /* every quarter Window, active while on */
     bool configured; /* the config in force has [autoscale] */
     bool enable;     /* its Enable, to tell a reload that changed it */
     bool on;

@@ -39,10 +39,8 @@ const char *const wd_stats_bound_text[WD_STATS_NBOUNDS] = {
 };
 
 const char *const wd_outcome_name[WD_NOUTCOMES] = {
-    [WD_OUTCOME_SUCCEEDED] = "succeeded",
-    [WD_OUTCOME_FAILED] = "failed",
-    [WD_OUTCOME_TIMED_OUT] = "timed_out",
-    [WD_OUTCOME_CANCELLED] = "cancelled",
+    [WD_OUTCOME_SUCCEEDED] = "succeeded", [WD_OUTCOME_FAILED] = "failed",
+    [WD_OUTCOME_TIMED_OUT] = "timed_out", [WD_OUTCOME_CANCELLED] = "cancelled",
     [WD_OUTCOME_IDLE] = "idle",
 };
 
