@@ -143,7 +143,8 @@ END_TEST
 START_TEST(test_manual_turns_off)
 {
     struct daemon d;
-    run(&d, "[job]\n" IDLE_CMD "[autoscale]\nEnable = yes\nWindow = 100ms\n");
+    run(&d, "[pool]\nMax = 4\n[job]\n" IDLE_CMD
+            "[autoscale]\nEnable = yes\nWindow = 100ms\n");
     ck_assert(du_count_in(d.err, "autoscale: on (target 0.80, window 100ms, "
                                  "cooldown 30s)") == 1);
     kill(d.pid, SIGUSR1);
@@ -315,6 +316,13 @@ START_TEST(test_on_off)
     wd_autoscaler_apply(&d, &on);
     f = facts_of(&d);
     ck_assert(f.configured && f.on && f.target == 0.9);
+    /* A pool without Max cannot be turned on: its growth has no bound. */
+    ck_assert_int_eq(wd_autoscaler_enable(&d, false), 0);
+    ck_assert_int_eq(wd_pool_new(&d.pool, &(workers_config){0}, NULL, NULL),
+                     0);
+    ck_assert_int_eq(wd_autoscaler_enable(&d, true), -ERANGE);
+    wd_pool_free(d.pool);
+    d.pool = NULL;
     d.phase = WD_DRAINING;
     ck_assert_int_eq(wd_autoscaler_enable(&d, false), WORKERS_ECLOSED);
     wd_autoscaler_free(&d);

@@ -173,7 +173,7 @@ START_TEST(test_idle_and_autoscale)
     wd_config_free(&cfg);
     load_ok("[AutoScale]\nenable = yes\nWindow = 1s\nCooldown = 2500ms\n"
             "Target = 0.95\n[job]\nCommand = true\nIdleExitCode = 3\n"
-            "IdleWait = 250ms\n",
+            "IdleWait = 250ms\n[pool]\nMax = 4\n",
             &cfg);
     ck_assert_int_eq(cfg.idle_exit_code, 3);
     ck_assert_uint_eq(cfg.pool.idle_wait_ns, 250 * MS);
@@ -448,6 +448,9 @@ static const struct bad {
      "3: Window = 10ms: must be 100ms or more"},
     {"cooldown zero", "[job]\nCommand = true\n[autoscale]\nCooldown = 0\n", 0,
      "4: Cooldown = 0: must be above 0"},
+    {"autoscale without max",
+     "[job]\nCommand = true\n[autoscale]\nEnable = yes\n", 0,
+     "4: Enable = true: [autoscale] needs a [pool] Max"},
     {"autoscale bool", "[autoscale]\nEnable = sometimes\n", 0,
      "2: Enable = sometimes: not a boolean"},
     {"autoscale unknown key", "[autoscale]\nMax = 3\n", 0,

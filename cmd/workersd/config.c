@@ -705,12 +705,21 @@ check_pool(struct parse *p)
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
 }
 
-/* [autoscale]: any key makes the autoscaler available. */
+/* [autoscale]: any key makes the autoscaler available. On, it needs a
+ * Max: a job that is always busy (a sleep, a blocking read counted as
+ * work) would otherwise double the pool every quarter Window, without
+ * end. */
 static void
 check_autoscale(struct parse *p)
 {
+    const wd_config *cfg = p->cfg;
+
     for (int k = KEY_AS_ENABLE; k <= KEY_AS_COOLDOWN; k++)
         p->cfg->autoscale.configured |= p->set_on[k] != 0;
+    if (!p->failed && cfg->autoscale.enable && cfg->pool.max == 0)
+        fail(p, p->set_on[KEY_AS_ENABLE],
+             "Enable = true: [autoscale] needs a [pool] Max to bound its "
+             "growth (Max = 0 is unlimited)");
 }
 
 /* A relative Plugin path is relative to the ini file's folder; the file

@@ -150,6 +150,12 @@ wd_autoscaler_enable(struct wd_daemon *d, bool on)
         return WORKERS_ECLOSED;
     if (a->on == on)
         return 0;
+    if (on && d->pool != NULL) {
+        workers_pool_status st;
+        workers_pool_status_get(wd_pool_workers(d->pool), &st);
+        if (st.max == 0)
+            return -ERANGE; /* no bound for the growth: see config.c */
+    }
     /* The span measured so far was the operator's size: start afresh. */
     if (on)
         workers_autoscale_set_policy(a->as, &a->policy);

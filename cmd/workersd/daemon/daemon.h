@@ -122,7 +122,8 @@ void wd_autoscaler_manual(struct wd_daemon *d);
  * stops the ticks (the size stays as it is). Logged when it changes
  * anything; asking for the state in force is a no-op returning 0. Errors:
  * -ENOTSUP when the config in force has no [autoscale] key (say: "no
- * [autoscale] in the config"), WORKERS_ECLOSED once draining.
+ * [autoscale] in the config"), -ERANGE to turn it on while the pool's Max
+ * is 0 (say: "needs a [pool] Max"), WORKERS_ECLOSED once draining.
  */
 int wd_autoscaler_enable(struct wd_daemon *d, bool on);
 /*
