@@ -318,8 +318,7 @@ START_TEST(test_on_off)
     ck_assert(f.configured && f.on && f.target == 0.9);
     /* A pool without Max cannot be turned on: its growth has no bound. */
     ck_assert_int_eq(wd_autoscaler_enable(&d, false), 0);
-    ck_assert_int_eq(wd_pool_new(&d.pool, &(workers_config){0}, NULL, NULL),
-                     0);
+    ck_assert_int_eq(wd_pool_new(&d.pool, &(workers_config){0}, NULL, NULL), 0);
     ck_assert_int_eq(wd_autoscaler_enable(&d, true), -ERANGE);
     wd_pool_free(d.pool);
     d.pool = NULL;
