@@ -139,6 +139,20 @@ wd_autoscaler_manual(struct wd_daemon *d)
     log_state(a, " after a manual resize, until `workersctl autoscale on`");
 }
 
+/* The pool has a Max (the limits in force, which may differ from the
+ * config's after a reload): without one, an always-busy job would double
+ * the pool every quarter Window without end (see config.c). */
+static bool
+bounded(const struct wd_daemon *d)
+{
+    workers_pool_status st;
+
+    if (d->pool == NULL)
+        return true; /* not made yet: its config was checked */
+    workers_pool_status_get(wd_pool_workers(d->pool), &st);
+    return st.max != 0;
+}
+
 int
 wd_autoscaler_enable(struct wd_daemon *d, bool on)
 {
@@ -150,12 +164,8 @@ wd_autoscaler_enable(struct wd_daemon *d, bool on)
         return WORKERS_ECLOSED;
     if (a->on == on)
         return 0;
-    if (on && d->pool != NULL) {
-        workers_pool_status st;
-        workers_pool_status_get(wd_pool_workers(d->pool), &st);
-        if (st.max == 0)
-            return -ERANGE; /* no bound for the growth: see config.c */
-    }
+    if (on && !bounded(d))
+        return -ERANGE;
     /* The span measured so far was the operator's size: start afresh. */
     if (on)
         workers_autoscale_set_policy(a->as, &a->policy);
@@ -181,6 +191,10 @@ wd_autoscaler_apply(struct wd_daemon *d, const wd_config *cfg)
         a->on = c->enable;
     a->configured = c->configured;
     a->enable = c->enable;
+    if (a->on && !bounded(d)) {
+        a->on = false;
+        wd_log(WD_LOG_WARNING, "autoscale: stays off: the pool has no Max");
+    }
     set_timer(a);
     if (a->on != was || a->on)
         log_state(a, a->on == was ? " (reloaded)" : "");

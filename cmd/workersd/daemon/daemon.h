@@ -131,7 +131,8 @@ int wd_autoscaler_enable(struct wd_daemon *d, bool on);
  * Target, Window and Cooldown take effect (the measurement restarts, the
  * cooldown's clock is kept); an Enable the file changed is followed (an
  * unchanged one keeps the run-time state, e.g. off after a manual resize);
- * no [autoscale] any more turns it off. The generations opened from now on
+ * no [autoscale] any more turns it off, and so does a pool whose limits in
+ * force have no Max (a warning). The generations opened from now on
  * put the middleware in their chain or not, as cfg says.
  */
 void wd_autoscaler_apply(struct wd_daemon *d, const wd_config *cfg);
