@@ -165,6 +165,55 @@ START_TEST(test_manual_turns_off)
 }
 END_TEST
 
+/* workersctl -s sock ARGS (one or two words): its exit code, its output
+ * in *out (from d's folder's ctl/). */
+static int
+ctl(struct daemon *d, const char *sock, char **out, const char *a,
+    const char *b)
+{
+    const char *args[] = {"-s", sock, a, b, NULL};
+    char *cdir = du_fmt("%s/ctl", d->dir);
+    mkdir(cdir, 0700);
+    int rc = du_wait(du_spawn_bin("workersctl", cdir, args, NULL, false),
+                     TU_DEADLINE_MS);
+    *out = du_fmt("%s%s", du_read(du_fmt("%s/out", cdir)),
+                  du_read(du_fmt("%s/err", cdir)));
+    return rc;
+}
+
+/* `workersctl autoscale on|off`, status, a manual resize and a reload that
+ * drops [autoscale], through the real control socket. */
+START_TEST(test_control)
+{
+    struct daemon d;
+    char *out;
+    char *sock = du_fmt("/tmp/wdas.%ld.sock", (long)getpid());
+    char *job = du_fmt("[pool]\nMax = 4\n[control]\nSocket = %s\n"
+                       "[job]\n" IDLE_CMD,
+                       sock);
+    run(&d, du_fmt("%s[autoscale]\nWindow = 1s\n", job));
+    ck_assert_int_eq(ctl(&d, sock, &out, "status", NULL), 0);
+    ck_assert_msg(strstr(out, "autoscale off") != NULL, "%s", out);
+    ck_assert_int_eq(ctl(&d, sock, &out, "autoscale", "on"), 0);
+    ck_assert_int_eq(ctl(&d, sock, &out, "status", "--json"), 0);
+    ck_assert_msg(strstr(out, "\"autoscale\":{\"enabled\":true,\"target\":"
+                              "0.800,") != NULL,
+                  "%s", out);
+    ck_assert_int_eq(ctl(&d, sock, &out, "more", NULL), 0);
+    ck_assert_msg(du_wait_for(d.err, "autoscale: off after a manual resize", 1,
+                              TU_DEADLINE_MS),
+                  "%s", du_read(d.err));
+    /* A reload without [autoscale]: nothing to turn on. */
+    du_write_str(d.dir, "a.ini", job);
+    ck_assert_int_eq(ctl(&d, sock, &out, "reload", NULL), 0);
+    ck_assert_msg(ctl(&d, sock, &out, "autoscale", "on") != 0, "%s %s", out,
+                  du_read(d.err));
+    ck_assert_msg(strstr(out, "not configured") != NULL, "%s", out);
+    ck_assert_int_eq(end(&d, TU_DEADLINE_MS), 0);
+    du_rmtree(d.dir);
+}
+END_TEST
+
 /* ---- the spool ----------------------------------------------------------- */
 
 /* The README's consumer: take one file (mv is atomic, so two workers never
@@ -343,6 +392,7 @@ make_autoscale_daemon_suite(void)
     tcase_add_test(tc, test_idle_wait_paces);
     tcase_add_test(tc, test_idle_wait_cancelled);
     tcase_add_test(tc, test_manual_turns_off);
+    tcase_add_test(tc, test_control);
     suite_add_tcase(s, tc);
     tc = tcase_create("state");
     tcase_add_test(tc, test_on_off);

@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct run {
@@ -1014,6 +1016,318 @@ START_TEST(test_no_fd_leak)
 }
 END_TEST
 
+/* ---- signals, limits and exit codes (issue 9) ------------------------- */
+
+/* SIGQUIT closes as SIGTERM does: no core dump, nothing left running. */
+START_TEST(test_sigquit_closes)
+{
+    struct run r;
+
+    start(&r, NULL, "[pool]\nInitial = 2\n[job]\nCommand = exec sleep 1000\n");
+    expect_children(&r, 2);
+    stop(&r, SIGQUIT, 0);
+    ck_assert_int_eq(du_count_in(r.err, "SIGQUIT: closing"), 1);
+}
+END_TEST
+
+/* Still running: not ended by a signal's default action. Reaps nothing:
+ * du_wait does. */
+static bool
+alive(pid_t pid)
+{
+    siginfo_t si = {0};
+    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == 0;
+}
+
+/* SIGUSR1, SIGUSR2 and SIGHUP while job_init runs: the daemon lives on,
+ * says the scaling ones were ignored, and starts once job_init returns;
+ * SIGTERM then closes it. */
+START_TEST(test_signals_during_job_init)
+{
+    struct run r;
+    struct gen_counters *c =
+        gen_spawn(&r, (struct gen_asks){.hold_init = 1}, "", "");
+
+    ck_assert(tu_wait_until(flag_set, &c->in_init, TU_DEADLINE_MS));
+    kill(r.pid, SIGUSR1);
+    expect_log(&r, "starting: SIGUSR1 ignored", 1);
+    kill(r.pid, SIGHUP);
+    /* Past the rate limit: a line of its own. */
+    uint64_t t0 = tu_now_ms();
+    while (tu_now_ms() - t0 < 1100)
+        ck_assert(alive(r.pid));
+    kill(r.pid, SIGUSR2);
+    expect_log(&r, "starting: SIGUSR2 ignored", 1);
+    ck_assert(alive(r.pid));
+    c->hold_init = 0;
+    expect_log(&r, "workersd: started", 1);
+    stop(&r, SIGTERM, 0);
+}
+END_TEST
+
+/* main() has run its first instruction: the signals it blocks (SIGHUP
+ * among them) show in the process's blocked set. A signal sent before
+ * that, between the exec and main, meets the default action whatever the
+ * daemon does. */
+static bool
+holds_signals(void *pidp)
+{
+    char *status = du_read(du_fmt("/proc/%ld/status", (long)*(pid_t *)pidp));
+    char *blk = strstr(status, "\nSigBlk:");
+    unsigned long long mask;
+
+    return blk != NULL && sscanf(blk, "\nSigBlk: %llx", &mask) == 1 &&
+           (mask & (1ull << (SIGHUP - 1))) != 0;
+}
+
+/* Signals sent as soon as workersd runs, while it reads its config and
+ * opens the job: the scaling signals and SIGHUP never kill it (they did 25
+ * times in 100), and a SIGTERM is not lost: it stops the start. */
+START_TEST(test_signals_at_start)
+{
+    for (int i = 0; i < 20; i++) {
+        struct run r;
+        bool term = i % 2 == 1;
+
+        spawn_in(&r, du_mkdtemp(), NULL, "[job]\nCommand = exec sleep 1000\n");
+        ck_assert(tu_wait_until(holds_signals, &r.pid, TU_DEADLINE_MS));
+        if (term) {
+            kill(r.pid, SIGTERM);
+            stop(&r, 0, 0);
+        } else {
+            kill(r.pid, SIGUSR1);
+            kill(r.pid, SIGHUP);
+            kill(r.pid, SIGUSR2);
+            expect_log(&r, "workersd: started", 1);
+            stop(&r, SIGTERM, 0);
+        }
+        du_rmtree(r.dir);
+    }
+}
+END_TEST
+
+/* workersd with stdout and stderr on a pipe whose reader is gone: each
+ * write fails with EPIPE, and the exit code is its own, not 141. */
+static int
+run_to_closed_pipe(const char *const *args)
+{
+    const char *argv[8] = {"workersd"};
+    int p[2];
+
+    for (size_t i = 0; args[i] != NULL && i < 6; i++)
+        argv[i + 1] = args[i];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+            _exit(127);
+        closefrom(3);
+        execv(tu_build_path("workersd"), (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    return du_wait(pid, TU_DEADLINE_MS);
+}
+
+START_TEST(test_closed_output_pipe)
+{
+    char *dir = du_mkdtemp();
+    char *ok = du_write_str(dir, "ok.ini", "[job]\nCommand = true\n");
+    char *bad = du_write_str(dir, "bad.ini", "[job]\nCommand =\n");
+    const char *test_ok[] = {"-t", "-c", ok, NULL};
+    const char *test_bad[] = {"-t", "-c", bad, NULL};
+    const char *version[] = {"-V", NULL};
+    const char *help[] = {"-h", NULL};
+    const char *usage[] = {"-x", NULL};
+
+    ck_assert_int_eq(run_to_closed_pipe(test_ok), WD_EXIT_OK);
+    ck_assert_int_eq(run_to_closed_pipe(test_bad), WD_EXIT_CONFIG);
+    ck_assert_int_eq(run_to_closed_pipe(version), WD_EXIT_OK);
+    ck_assert_int_eq(run_to_closed_pipe(help), WD_EXIT_OK);
+    ck_assert_int_eq(run_to_closed_pipe(usage), WD_EXIT_USAGE);
+    du_rmtree(dir);
+}
+END_TEST
+
+/* wd_log_limited: one line a second at most, the next one counts the
+ * dropped ones. */
+START_TEST(test_log_limited)
+{
+    char *dir = du_mkdtemp(), *path = du_fmt("%s/err", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int saved = dup(STDERR_FILENO);
+    struct wd_log_limit l = {0};
+
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, STDERR_FILENO);
+    wd_log_init(0);
+    uint64_t t0 = wd_now_ns();
+    for (int i = 0; i < 1000; i++)
+        wd_log_limited(&l, WD_LOG_INFO, "line %d", i);
+    bool within = wd_now_ns() - t0 < WD_LOG_LIMIT_NS;
+    while (wd_now_ns() - l.last_ns < WD_LOG_LIMIT_NS)
+        tu_sleep_ms(10);
+    wd_log_limited(&l, WD_LOG_INFO, "line %d", 1000);
+    wd_log_limited(&l, WD_LOG_INFO, "line %d", 1001);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    char *text = du_read(path);
+    if (within) /* else the machine was too slow to tell */
+        ck_assert_str_eq(text, "workersd: line 0\n"
+                               "workersd: line 1000 (999 more)\n");
+    else
+        ck_assert_int_le(du_count_in_text(text, "\n"), 4);
+    du_rmtree(dir);
+}
+END_TEST
+
+/* 1,000 SIGUSR1 during a slow close: one "ignored" line a second. */
+START_TEST(test_ignored_lines_rate_limited)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nCloseTimeout = 2s\n"
+          "[job]\nKillGrace = 1s\nCommand = trap '' TERM; touch \"$DIR/t\"; "
+          "sleep 1000\n");
+    expect_file(&r, "t");
+    uint64_t t0 = tu_now_ms();
+    kill(r.pid, SIGTERM);
+    expect_log(&r, "SIGTERM: closing", 1);
+    for (int i = 0; i < 1000 && alive(r.pid); i++) {
+        kill(r.pid, SIGUSR1);
+        usleep(1000);
+    }
+    stop(&r, 0, 0);
+    uint64_t secs = (tu_now_ms() - t0) / 1000 + 1;
+    int lines = du_count_in(r.err, "SIGUSR1 ignored");
+    ck_assert_int_ge(lines, 1);
+    ck_assert_msg((uint64_t)lines <= secs, "%d lines in %llu s: %s", lines,
+                  (unsigned long long)secs, du_read(r.err));
+}
+END_TEST
+
+/* Too few descriptors: exit 70 with one line saying what is needed, never
+ * libev's abort (134) nor a start whose every run fails. */
+START_TEST(test_nofile_too_low)
+{
+    const unsigned long limits[] = {4, 5, 8, 12};
+
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        char *dir = du_mkdtemp(), *err = du_fmt("%s/err", dir);
+        char *ini =
+            du_write_str(dir, "test.ini", "[job]\nCommand = exec sleep 1000\n");
+        const char *args[] = {"-c", ini, NULL};
+
+        du_spawn_nofile(limits[i], limits[i]);
+        ck_assert_int_eq(du_run(dir, args), WD_EXIT_SOFTWARE);
+        char *want = du_fmt("workersd: error: the descriptor limit "
+                            "(RLIMIT_NOFILE, ulimit -n, LimitNOFILE=) is %lu: "
+                            "1 worker needs 17 (16 for the daemon, 1 per "
+                            "worker)\n",
+                            limits[i]);
+        ck_assert_str_eq(du_read(err), want);
+        du_rmtree(dir);
+    }
+}
+END_TEST
+
+/* A job sees the descriptor limit workersd was started with, whether the
+ * daemon kept it (Max = 4) or raised its own for Max = 1000 workers. */
+START_TEST(test_jobs_see_nofile)
+{
+    const char *maxes[] = {"4", "1000"};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct run r;
+
+        du_spawn_nofile(256, 4096);
+        start(&r, NULL,
+              du_fmt("[pool]\nMax = %s\n[job]\nCommand = ulimit -n > "
+                     "\"$DIR/n.$WORKERS_WORKER_ID\"; exec sleep 1000\n",
+                     maxes[i]));
+        char *path = expect_file(&r, "n.1");
+        ck_assert(tu_wait_until(has_content, path, TU_DEADLINE_MS));
+        ck_assert_str_eq(du_read(path), "256\n");
+        stop(&r, SIGTERM, 0);
+        ck_assert_int_eq(du_count_in(r.err, "descriptor limit"), 0);
+        du_rmtree(r.dir);
+    }
+}
+END_TEST
+
+/* Under systemd the start line advises workersctl and systemctl kill
+ * --kill-whom=main (a plain kill on the unit reaches every job). */
+START_TEST(test_systemd_start_line)
+{
+    struct run r;
+    const char *envs[] = {"INVOCATION_ID=0123456789abcdef", NULL};
+
+    start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
+    expect_log(&r,
+               " more adds a worker (or systemctl kill --kill-whom=main "
+               "-s SIGUSR1 ",
+               1);
+    ck_assert_int_eq(du_count_in(r.err, du_fmt("workersctl -c %s", r.ini)), 1);
+    ck_assert_int_eq(du_count_in(r.err, "kill -USR1"), 0);
+    ck_assert_int_eq(du_count_in(r.err, "Ctrl-C"), 0);
+    stop(&r, SIGTERM, 0);
+}
+END_TEST
+
+/* A close tells systemd how long it may take: CloseTimeout + 2 KillGrace
+ * (+ 1 s), so TimeoutStopSec never kills it within its bounds. */
+START_TEST(test_extend_timeout)
+{
+    struct run r;
+    char *name = du_fmt("@workersd-test-extend-%ld", (long)getpid());
+    int fd = du_notify_socket(name);
+    const char *envs[] = {du_fmt("NOTIFY_SOCKET=%s", name), NULL};
+
+    start(&r, envs,
+          "[pool]\nCloseTimeout = 3s\n"
+          "[job]\nKillGrace = 1s\nCommand = exec sleep 1000\n");
+    ck_assert(du_notify_expect(fd, "READY=1", TU_DEADLINE_MS));
+    kill(r.pid, SIGTERM);
+    char *dgram = du_notify_get(fd, "EXTEND_TIMEOUT_USEC=", TU_DEADLINE_MS);
+    ck_assert_msg(dgram != NULL, "no EXTEND_TIMEOUT_USEC; log: %s",
+                  du_read(r.err));
+    unsigned long long usec =
+        strtoull(strstr(dgram, "EXTEND_TIMEOUT_USEC=") + 20, NULL, 10);
+    ck_assert_msg(usec > 4000000 && usec <= 6000000, "%s", dgram);
+    stop(&r, 0, 0);
+    close(fd);
+}
+END_TEST
+
+/* StopOnErrors stopped the pool, then the close overran its deadline: the
+ * job error is the cause and wins, exit 1 rather than 2. */
+START_TEST(test_job_error_wins_over_overrun)
+{
+    struct run r;
+
+    start(&r, NULL,
+          "[pool]\nMin = 2\nMax = 2\nStopOnErrors = yes\n"
+          "CloseTimeout = 300ms\n"
+          "[job]\nKillGrace = 5s\nCommand = if [ $WORKERS_WORKER_ID = 1 ]; "
+          "then while [ ! -e \"$DIR/t\" ]; do sleep 0.05; done; exit 1; fi; "
+          "trap '' TERM; touch \"$DIR/t\"; sleep 1000\n");
+    stop(&r, 0, WD_EXIT_JOB);
+    ck_assert_int_eq(du_count_in(r.err, "closed after the deadline"), 1);
+    ck_assert_int_eq(du_count_in(r.err, "closed: a job error stopped the "
+                                        "pool: code 1"),
+                     1);
+}
+END_TEST
+
 Suite *make_daemon_suite(void);
 
 Suite *
@@ -1058,6 +1372,22 @@ make_daemon_suite(void)
     tcase_add_test(tc, test_notify_abstract);
     tcase_add_test(tc, test_watchdog);
     tcase_add_test(tc, test_no_fd_leak);
+    suite_add_tcase(s, tc);
+
+    /* Issue 9's signals, limits and exit codes. */
+    tc = tcase_create("signals");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_sigquit_closes);
+    tcase_add_test(tc, test_signals_during_job_init);
+    tcase_add_test(tc, test_signals_at_start);
+    tcase_add_test(tc, test_closed_output_pipe);
+    tcase_add_test(tc, test_log_limited);
+    tcase_add_test(tc, test_ignored_lines_rate_limited);
+    tcase_add_test(tc, test_nofile_too_low);
+    tcase_add_test(tc, test_jobs_see_nofile);
+    tcase_add_test(tc, test_systemd_start_line);
+    tcase_add_test(tc, test_extend_timeout);
+    tcase_add_test(tc, test_job_error_wins_over_overrun);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -340,6 +341,35 @@ START_TEST(command_open_without_job)
     char err[WD_ERRLEN];
     ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "test.ini"));
+}
+END_TEST
+
+/* No descriptor left for the deadline thread's eventfd: a resource
+ * failure (exit 70), not a config error (78); the same config opens once
+ * descriptors are back. */
+START_TEST(command_open_without_descriptors)
+{
+    wd_config cfg = command_cfg("true");
+    wd_job *job;
+    char err[WD_ERRLEN];
+    struct rlimit rl = {64, 64};
+    int fds[64], n = 0, fd;
+
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    while (n < 64 && (fd = dup(STDIN_FILENO)) >= 0)
+        fds[n++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    int rc = wd_job_open(&cfg, true, &job, err, sizeof err);
+    ck_assert_int_eq(rc, WD_JOB_ENORES);
+    ck_assert_int_eq(wd_job_exit_code(rc), WD_EXIT_SOFTWARE);
+    ck_assert_int_eq(wd_job_exit_code(WD_JOB_ECONFIG), WD_EXIT_CONFIG);
+    ck_assert_msg(strstr(err, "too many open files") != NULL ||
+                      strstr(err, "Too many open files") != NULL,
+                  "%s", err);
+    while (n > 0)
+        close(fds[--n]);
+    ck_assert_int_eq(wd_job_open(&cfg, true, &job, err, sizeof err), 0);
+    wd_job_close(job);
 }
 END_TEST
 
@@ -1113,6 +1143,7 @@ make_jobs_suite(void)
     tcase_add_test(tc, command_huge_timeout);
     tcase_add_test(tc, command_killed_by_signal);
     tcase_add_test(tc, command_open_without_job);
+    tcase_add_test(tc, command_open_without_descriptors);
     tcase_add_test(tc, command_environment);
     tcase_add_test(tc, command_descriptors);
     tcase_add_test(tc, command_signals_and_group);

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -165,6 +167,45 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     return pid;
 }
 
+static struct rlimit spawn_nofile; /* {0, 0}: the test's own */
+
+void
+du_spawn_nofile(unsigned long soft, unsigned long hard)
+{
+    spawn_nofile = (struct rlimit){soft, hard};
+}
+
+/*
+ * Running as root, a workersd's default control socket is
+ * /run/workersd/NAME.sock: two suites (or two `make check` at once) running
+ * a pool.ini would meet there, the second refused. So the ini file of a
+ * "-c FILE" that has no [control] section of its own gets "Socket = none"
+ * appended: only the suites that test the socket (check_wire.c) have one.
+ * Only files in a du_mkdtemp() folder: the shipped conf/ files are run
+ * with -t, which opens no socket. workersctl's own -c is left alone: it
+ * reads the socket from the file.
+ */
+static void
+quiet_control(const char *bin, const char *const *args)
+{
+    const char *base = strrchr(bin, '/');
+    if (strcmp(base != NULL ? base + 1 : bin, "workersctl") == 0)
+        return;
+    for (size_t i = 0; args[i] != NULL && args[i + 1] != NULL; i++) {
+        struct stat st;
+        const char *ini = args[i + 1];
+        if (strcmp(args[i], "-c") != 0 || strstr(ini, "/wdtest.") == NULL ||
+            stat(ini, &st) != 0 ||
+            !S_ISREG(st.st_mode) || strstr(du_read(ini), "[control]") != NULL)
+            continue;
+        FILE *f = fopen(ini, "a");
+        if (f != NULL) {
+            fputs("\n[control]\nSocket = none\n", f);
+            fclose(f);
+        }
+    }
+}
+
 pid_t
 du_spawn_prog(const char *bin, const char *dir, const char *const *args,
               const char *const *env_extra, bool drop_dac)
@@ -174,6 +215,7 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
     size_t n = 0;
     pid_t pid;
 
+    quiet_control(bin, args);
     argv[n++] = bin;
     for (; args[n - 1] != NULL && n < 31; n++)
         argv[n] = args[n - 1];
@@ -200,6 +242,10 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
         closefrom(3);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Not under systemd unless a test says so: the start line and the
+         * notifications depend on these. */
+        unsetenv("INVOCATION_ID");
+        unsetenv("NOTIFY_SOCKET");
         putenv(dirvar);
         for (; env_extra != NULL && *env_extra != NULL; env_extra++)
             putenv((char *)*env_extra);
@@ -208,6 +254,9 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
             prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
             prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
         }
+        if (spawn_nofile.rlim_max != 0 &&
+            setrlimit(RLIMIT_NOFILE, &spawn_nofile) != 0)
+            _exit(127);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -478,6 +527,12 @@ du_notify_socket(const char *name)
 bool
 du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
 {
+    return du_notify_get(fd, needle, timeout_ms) != NULL;
+}
+
+char *
+du_notify_get(int fd, const char *needle, unsigned timeout_ms)
+{
     uint64_t end = tu_now_ms() + timeout_ms;
     char buf[1024];
 
@@ -486,7 +541,7 @@ du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
         struct pollfd pfd = {fd, POLLIN, 0};
 
         if (now >= end)
-            return false;
+            return NULL;
         if (poll(&pfd, 1, (int)(end - now)) <= 0)
             continue;
         ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
@@ -494,6 +549,6 @@ du_notify_expect(int fd, const char *needle, unsigned timeout_ms)
             continue;
         buf[n] = '\0';
         if (strstr(buf, needle) != NULL)
-            return true;
+            return du_fmt("%s", buf);
     }
 }

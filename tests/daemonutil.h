@@ -52,6 +52,8 @@ void du_dac_override(bool on);
  * (an ini line holds 198 bytes, and the folder's path under a long TMPDIR
  * would not fit in it twice). stdin is /dev/null, stdout and stderr go to
  * the files dir/out and dir/err; no descriptor of the test leaks into it.
+ * INVOCATION_ID and NOTIFY_SOCKET are not inherited (env_extra may set
+ * them): the daemon is not under systemd unless a test says so.
  * drop_dac: the daemon runs without the capabilities of du_dac_override.
  */
 pid_t du_spawn(const char *dir, const char *const *args,
@@ -62,6 +64,10 @@ pid_t du_spawn_bin(const char *name, const char *dir, const char *const *args,
 /* As du_spawn, for the program at path bin (args at most 30). */
 pid_t du_spawn_prog(const char *bin, const char *dir, const char *const *args,
                     const char *const *env_extra, bool drop_dac);
+
+/* The RLIMIT_NOFILE (soft, hard) the programs this test process spawns
+ * from now on get, set in the child just before exec; 0, 0: its own. */
+void du_spawn_nofile(unsigned long soft, unsigned long hard);
 
 /* Waits up to timeout_ms for pid: its exit code, 128 + signal when killed,
  * or -1 on timeout (it is then SIGKILLed and reaped). */
@@ -114,5 +120,7 @@ int du_notify_socket(const char *name);
 
 /* Reads datagrams for up to timeout_ms until one contains needle. */
 bool du_notify_expect(int fd, const char *needle, unsigned timeout_ms);
+/* As du_notify_expect; returns that datagram (kept), or NULL. */
+char *du_notify_get(int fd, const char *needle, unsigned timeout_ms);
 
 #endif

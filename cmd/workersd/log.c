@@ -9,6 +9,10 @@
  * priority prefix and nothing else: the journal adds time and name. Else a
  * line reads "workersd: error: message", plain for a terminal or a file.
  *
+ * wd_log_limited() lets a line that may repeat fast (a signal storm during
+ * a close) through once per second at most; the next line that passes
+ * counts the ones dropped meanwhile, "(N more)".
+ *
  * State: two ints written once by wd_log_init() before any thread starts,
  * read-only afterwards, so wd_log() takes no lock.
  */
@@ -68,28 +72,25 @@ prio_word(int prio)
     }
 }
 
-void
-wd_log(int prio, const char *fmt, ...)
+static void
+vlog(int prio, const char *suffix, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
     size_t len;
     int n;
-    va_list ap;
 
-    if (prio > log_max_prio)
-        return;
     if (log_journal)
         n = snprintf(line, sizeof line, "<%d>", prio);
     else
         n = snprintf(line, sizeof line, "workersd: %s", prio_word(prio));
     len = (size_t)n;
 
-    va_start(ap, fmt);
     n = vsnprintf(line + len, sizeof line - len, fmt, ap);
-    va_end(ap);
     if (n < 0)
         return;
     len += (size_t)n;
+    if (suffix != NULL && len < sizeof line)
+        len += (size_t)snprintf(line + len, sizeof line - len, "%s", suffix);
     /* A message too long for the line is cut, and says so, rather than
      * spread over several writes. */
     if (len > sizeof line - 2) {
@@ -102,4 +103,39 @@ wd_log(int prio, const char *fmt, ...)
      * (PIPE_BUF), and to a file or tty it is not worth splitting the line. */
     while (write(STDERR_FILENO, line, len) < 0 && errno == EINTR)
         ;
+}
+
+void
+wd_log(int prio, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (prio > log_max_prio)
+        return;
+    va_start(ap, fmt);
+    vlog(prio, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void
+wd_log_limited(struct wd_log_limit *l, int prio, const char *fmt, ...)
+{
+    uint64_t now = wd_now_ns();
+    char more[32] = "";
+    va_list ap;
+
+    if (prio > log_max_prio)
+        return;
+    if (l->passed && now - l->last_ns < WD_LOG_LIMIT_NS) {
+        l->dropped++;
+        return;
+    }
+    if (l->dropped != 0)
+        snprintf(more, sizeof more, " (%u more)", l->dropped);
+    l->passed = true;
+    l->last_ns = now;
+    l->dropped = 0;
+    va_start(ap, fmt);
+    vlog(prio, more, fmt, ap);
+    va_end(ap);
 }

@@ -12,10 +12,10 @@
 #include "workersd.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 static void
 usage(FILE *out)
@@ -35,35 +35,59 @@ usage(FILE *out)
             "  -h, --help         this help\n"
             "  -V, --version      the version\n"
             "\n"
-            "Signals: SIGUSR1 adds a worker, SIGUSR2 removes one; SIGINT or "
-            "SIGTERM\n"
-            "closes within CloseTimeout, a second one forces the close.\n"
+            "Signals: SIGUSR1 adds a worker, SIGUSR2 removes one; SIGINT, "
+            "SIGTERM or\n"
+            "SIGQUIT closes within CloseTimeout, a second one forces the "
+            "close.\n"
             "\n"
             "Exit codes:\n"
-            "   0  closed cleanly: every run finished in time\n"
-            "   1  StopOnErrors: a job error stopped the pool\n"
+            "   0  closed cleanly: every run finished in time (-t, -h, -V: "
+            "done)\n"
+            "   1  StopOnErrors: a job error stopped the pool (even if the "
+            "close\n"
+            "      then overran its deadline: the job error wins)\n"
             "   2  the close deadline passed (or a second signal forced "
             "it):\n"
-            "      the remaining runs were killed\n"
+            "      the remaining runs were killed; or job_init/job_fini "
+            "did not\n"
+            "      return within KillGrace\n"
             "  64  usage error\n"
-            "  70  internal failure (the workers could not start, ...)\n"
-            "  78  configuration error (or the plugin would not load or "
-            "init)\n");
+            "  70  a resource could not be had: descriptor limit too low "
+            "for\n"
+            "      Initial workers, no thread, no memory; the workers "
+            "could not start\n"
+            "  78  configuration error: a bad file, key or value; a plugin "
+            "that would\n"
+            "      not load or init; a config or plugin others could "
+            "change; a\n"
+            "      [metrics] Listen that cannot be bound; a live control "
+            "socket\n");
 }
 
-/* Every worker may hold a context eventfd and its shell child a pidfd:
- * thousands of workers need more descriptors than the default soft limit
- * of 1024, so take what the hard limit allows. */
+/*
+ * The first thing main does. SIGPIPE is ignored so that `workersd -t ... |
+ * true` (a message written to a closed pipe) exits with its own code, not
+ * 141; the jobs get it back at its default when spawned. The signals the
+ * loop handles are blocked, so that one arriving during the config read,
+ * dlopen or job_init waits pending instead of killing us by its default
+ * action (as PID 1 of a namespace, it would be dropped): the loop unblocks
+ * them once its watchers are in place (daemon/loop.c), and SIGHUP waits
+ * until one is. Every thread made from here on inherits the block. -t has
+ * no loop: it gets the mask it was started with back (old), so Ctrl-C
+ * still ends a slow check.
+ */
 static void
-raise_nofile(void)
+early_signals(sigset_t *old)
 {
-    struct rlimit rl;
+    static const int held[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
+                               SIGQUIT, SIGHUP,  SIGCHLD};
+    sigset_t set;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        wd_log(WD_LOG_DEBUG, "cannot raise the descriptor limit");
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
+        sigaddset(&set, held[i]);
+    pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 int
@@ -85,7 +109,9 @@ main(int argc, char **argv)
     wd_config cfg;
     const wd_config *snapshot;
     wd_job *job;
+    sigset_t started_mask;
 
+    early_signals(&started_mask);
     while ((opt = getopt_long(argc, argv, "c:tvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -120,22 +146,30 @@ main(int argc, char **argv)
     }
 
     wd_log_init(verbosity);
-    raise_nofile();
+    if (test)
+        pthread_sigmask(SIG_SETMASK, &started_mask, NULL);
     if (wd_config_load(path, &cfg, err, sizeof err) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
         return WD_EXIT_CONFIG;
     }
     if (test) {
+        int rc = wd_job_open(&cfg, false, &job, err, sizeof err);
         code = WD_EXIT_OK;
-        if (wd_job_open(&cfg, false, &job, err, sizeof err) != 0) {
+        if (rc != 0) {
             wd_log(WD_LOG_ERR, "%s", err);
-            code = WD_EXIT_CONFIG;
+            code = wd_job_exit_code(rc);
         } else {
             wd_job_close(job);
             wd_log(WD_LOG_NOTICE, "configuration file %s OK", path);
         }
         wd_config_free(&cfg);
         return code;
+    }
+    /* Before the loop: libev aborts when it cannot make its descriptors. */
+    if (wd_nofile_check(&cfg.pool, err, sizeof err) != 0) {
+        wd_log(WD_LOG_ERR, "%s", err);
+        wd_config_free(&cfg);
+        return WD_EXIT_SOFTWARE;
     }
     /* A notify socket we cannot use must not stop the service. */
     if (wd_notify_init(err, sizeof err) != 0)

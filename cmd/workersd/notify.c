@@ -40,6 +40,7 @@ static int notify_fd = -1;
 static struct sockaddr_un notify_addr;
 static socklen_t notify_addrlen;
 static uint64_t watchdog_usec;
+static bool under_systemd; /* NOTIFY_SOCKET or INVOCATION_ID was set */
 
 /* WATCHDOG_USEC, when WATCHDOG_PID (if set) is our pid. */
 static uint64_t
@@ -86,6 +87,8 @@ wd_notify_init(char *err, size_t errlen)
     int rc = 0;
 
     watchdog_usec = read_watchdog();
+    under_systemd =
+        (name != NULL && *name != '\0') || getenv("INVOCATION_ID") != NULL;
     if (name == NULL || *name == '\0')
         goto out;
     len = strlen(name);
@@ -140,6 +143,40 @@ wd_notify(const char *fmt, ...)
                (const struct sockaddr *)&notify_addr, notify_addrlen) < 0)
         wd_log(WD_LOG_DEBUG, "notify %.*s: %s", (int)strcspn(msg, "\n"), msg,
                strerror(errno));
+}
+
+/* Our unit: the last component of our cgroup path ("0::/system.slice/
+ * workersd.service"), when it names a unit. */
+static bool
+cgroup_unit(char *buf, size_t len)
+{
+    char line[512];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    bool found = false;
+
+    if (f == NULL)
+        return false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *last = strrchr(line, '/');
+        if (last != NULL && (strstr(last, ".service") != NULL ||
+                             strstr(last, ".scope") != NULL)) {
+            snprintf(buf, len, "%s", last + 1);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+bool
+wd_notify_unit(char *buf, size_t len)
+{
+    if (!under_systemd)
+        return false;
+    if (!cgroup_unit(buf, len))
+        snprintf(buf, len, "workersd");
+    return true;
 }
 
 uint64_t

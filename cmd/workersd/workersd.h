@@ -60,6 +60,20 @@ void wd_log_init(int verbosity);
 void wd_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A line that may repeat fast: one a second at most passes. Zero-init. */
+#define WD_LOG_LIMIT_NS 1000000000u
+struct wd_log_limit {
+    bool passed;      /* a line passed already */
+    uint64_t last_ns; /* when (CLOCK_MONOTONIC) */
+    unsigned dropped; /* lines dropped since */
+};
+/* As wd_log, through l: a line within WD_LOG_LIMIT_NS of the last one that
+ * passed is dropped and counted; the next one that passes ends with
+ * " (N more)". The caller owns l; not thread-safe: one thread per l (the
+ * loop's limiters are the loop thread's). */
+void wd_log_limited(struct wd_log_limit *l, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- config.c ------------------------------------------------------- */
 
 typedef struct wd_config {
@@ -166,11 +180,20 @@ typedef struct wd_job wd_job;
  * loaded from a private copy of its file, so a rebuilt plugin at the same path
  * loads anew, and never unloaded (RTLD_NODELETE). May run plugin code for any
  * time: the daemon calls it off its loop thread (generation.c). On error
- * returns -1 with a one-line message in err (dlerror()'s text for load errors).
- * Thread-safe.
+ * returns WD_JOB_ECONFIG (the config or the plugin is at fault: exit 78) or
+ * WD_JOB_ENORES (memory, a thread or a descriptor could not be had: exit
+ * 70), with a one-line message in err (dlerror()'s text for load errors);
+ * wd_job_exit_code() maps them. Thread-safe.
  */
+enum { WD_JOB_ECONFIG = -1, WD_JOB_ENORES = -2 };
 int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
                 size_t errlen);
+/* The exit code for wd_job_open()'s error rc: 70 for WD_JOB_ENORES, else
+ * 78. */
+int wd_job_exit_code(int rc);
+/* WD_JOB_ENORES for an errno (negated or not) that says a resource ran
+ * out (ENOMEM, EAGAIN, EMFILE, ENFILE), else WD_JOB_ECONFIG. */
+int wd_job_error(int e);
 
 /*
  * A workers_builder function (arg is the wd_job): one worker's job state
@@ -272,6 +295,21 @@ const char *wd_describe(int rc, char *buf, size_t len);
 int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
                     void *arg);
 
+/* ---- nofile.c: the descriptor limit ------------------------------------ */
+
+/*
+ * Checks that RLIMIT_NOFILE holds what the daemon and pool's workers need
+ * (see nofile.c), raising the soft limit toward Max's need when the hard
+ * one allows. 0 (a warning is logged when it holds Initial workers but
+ * not Max), or -1 with the one-line reason in err: the start must not go
+ * on (exit 70). Main thread, before any thread starts.
+ */
+int wd_nofile_check(const workers_config *pool, char *err, size_t errlen);
+/* The soft limit workersd was started with when wd_nofile_check() raised
+ * it, else 0: the jobs must see it (command.c restores it for each run).
+ * Thread-safe once set. */
+unsigned long long wd_nofile_original(void);
+
 /* ---- notify.c: systemd's notify protocol ------------------------------ */
 
 /* Opens $NOTIFY_SOCKET if set (abstract "@..." names too). 0 when unset or
@@ -285,6 +323,10 @@ void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* WATCHDOG_USEC for this pid, in microseconds (100ms at least), or 0 when
  * not asked or not notifying. */
 uint64_t wd_notify_watchdog_usec(void);
+/* Whether systemd runs us (NOTIFY_SOCKET or INVOCATION_ID was set at
+ * wd_notify_init); if so, our unit's name in buf (from our cgroup,
+ * "workersd" when it names none). For the log's advice on signals. */
+bool wd_notify_unit(char *buf, size_t len);
 void wd_notify_close(void);
 
 /* ---- daemon/generation.c: a generation ---------------------------------- */
@@ -319,8 +361,13 @@ enum wd_gen_state {
 };
 
 /* What a generation borrows from the daemon for its middlewares: objects
- * that outlive every generation. NULL fields: none. */
+ * that must outlive every job of the generation, one each for the daemon's
+ * life (so that counts and measurements go on across reloads). NULL
+ * fields: none. */
+typedef struct wd_stats wd_stats;
 typedef struct wd_gen_shared {
+    /* stats/stats.h: counts the runs; its middleware is the innermost. */
+    wd_stats *stats;
     /* Its middleware goes into the chain when cfg has [autoscale]. */
     workers_autoscale *autoscale;
 } wd_gen_shared;
@@ -343,6 +390,9 @@ enum wd_gen_state wd_gen_state(const wd_gen *g);
 /* FAILED: the one-line reason ("pool.ini: Plugin = x.so: job_init returned
  * 7"), for the log. */
 const char *wd_gen_error(const wd_gen *g);
+/* FAILED: the exit code it calls for: 70 when a resource (memory, a thread,
+ * a descriptor) was missing, 78 when the config or the plugin is at fault. */
+int wd_gen_exit_code(const wd_gen *g);
 /* Its config and number, while a reference is held. */
 const wd_config *wd_gen_config(const wd_gen *g);
 unsigned wd_gen_id(const wd_gen *g);
@@ -425,6 +475,9 @@ workers_pool *wd_pool_workers(wd_pool *p);
 /* The first job error the pool stopped for (StopOnErrors), 0 if none.
  * Thread-safe. */
 int wd_pool_job_error(wd_pool *p);
+/* StopOnErrors from now on (a reload); the first job error after it is
+ * turned on calls failed(). Thread-safe. */
+void wd_pool_set_stop_on_errors(wd_pool *p, bool on);
 /* Frees the libworkers pool (closing it without a deadline if it was not
  * closed, joining every worker), then releases the current generation.
  * Blocks until every run returned: call it off the loop (drain.c). */
@@ -437,7 +490,8 @@ void wd_pool_free(wd_pool *p);
  * reference): opens the first generation (a plugin's job_init runs on its
  * thread while the loop already answers signals), starts the pool on it,
  * and runs until a signal or StopOnErrors ends it; returns the process exit
- * code (WD_EXIT_*; WD_EXIT_CONFIG when the job would not open or init).
+ * code (WD_EXIT_*; WD_EXIT_CONFIG when the job would not open or init,
+ * WD_EXIT_SOFTWARE when a resource it needs could not be had).
  * Main thread only.
  */
 int wd_daemon_run(const wd_config *cfg);

@@ -19,6 +19,11 @@
 #include <errno.h>
 #include <poll.h>
 
+/* Unlike a shutdown, a stop cancels its workers with the lock held: the
+ * active list stays the pool's (a later close takes it), so it cannot be
+ * walked unlocked. The cost is N futex wakes under the lock, once in a
+ * pool's life; a woken worker that then needs the lock (worker_stop) waits
+ * for the walk to end, which a shutdown avoids for the common close. */
 void
 workers__pool_stop_locked(workers_pool *pool, int err)
 {

@@ -65,14 +65,25 @@ workers__tally_free(struct workers__tally *t)
 }
 
 /* A snapshot of one set of counts. The loads follow the order internal.h
- * explains: failed and idle, finished, then the rest. */
+ * explains: failed and idle, finished, then the rest. started is read on
+ * both sides of them: when it did not move, no run began in between, so a
+ * slot's one writer shows at most one run in progress, not the runs it
+ * made while the reader was preempted between two loads. A writer that
+ * keeps it moving leaves the last reading after a few tries. */
 static void
 load_counts(const struct workers__counts *c, struct workers__tally_sums *out)
 {
-    out->failed = atomic_load_explicit(&c->failed, memory_order_acquire);
-    out->idle = atomic_load_explicit(&c->idle, memory_order_acquire);
-    out->finished = atomic_load_explicit(&c->finished, memory_order_acquire);
-    out->started = atomic_load_explicit(&c->started, memory_order_relaxed);
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t before =
+            atomic_load_explicit(&c->started, memory_order_acquire);
+        out->failed = atomic_load_explicit(&c->failed, memory_order_acquire);
+        out->idle = atomic_load_explicit(&c->idle, memory_order_acquire);
+        out->finished =
+            atomic_load_explicit(&c->finished, memory_order_acquire);
+        out->started = atomic_load_explicit(&c->started, memory_order_acquire);
+        if (out->started == before)
+            break;
+    }
     out->total_ns = atomic_load_explicit(&c->total_ns, memory_order_relaxed);
     out->busy_ns = atomic_load_explicit(&c->busy_ns, memory_order_relaxed);
     out->last_end_ns =

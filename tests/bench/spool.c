@@ -1,5 +1,5 @@
 /*
- * Section 7: the spool benchmark of issue 12. A producer thread puts items
+ * Section 8: the spool benchmark of issue 12. A producer thread puts items
  * into an in-memory queue at 50, then 400, then 50 items a second (STEP_S
  * seconds each); each run takes one item and works 20 ms on it (a
  * workers_ctx_wait), or returns WORKERS_EIDLE when the queue is empty. The
@@ -134,7 +134,7 @@ void
 bn_spool(const bn_opts *o)
 {
     (void)o;
-    bn_section("7. spool: 50 -> 400 -> 50 items/s, 20 ms items, autoscaled "
+    bn_section("8. spool: 50 -> 400 -> 50 items/s, 20 ms items, autoscaled "
                "(Min 1, Max 16) vs a fixed pool of 10");
     workers_autoscale_policy pol = {0.8, SEC, 2 * SEC};
     workers_autoscale *as;

@@ -217,6 +217,12 @@ const char *wd_control_path_of(const wd_control *ctl);
  */
 void wd_control_reply(wd_control_client *client, json_t *reply);
 
+/* As wd_control_reply, for a reply whose wire text is made already (a
+ * large one, the status of 1,000 workers, rendered as text without a
+ * jansson tree): text, malloc'd, is one JSON object and a newline, len
+ * bytes, and is stolen (NULL: the client is closed without a reply). */
+void wd_control_reply_wire(wd_control_client *client, char *text, size_t len);
+
 /* ---- reply.c: replies ------------------------------------------------- */
 
 /*

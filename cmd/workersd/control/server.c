@@ -135,11 +135,25 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 void
 wd_control_reply(wd_control_client *c, json_t *reply)
 {
+    size_t len = 0;
+
     if (c->state != PENDING) {
         json_decref(reply);
         return;
     }
-    c->out = wd_control_reply_text(reply, &c->out_len);
+    char *text = wd_control_reply_text(reply, &len);
+    wd_control_reply_wire(c, text, len);
+}
+
+void
+wd_control_reply_wire(wd_control_client *c, char *text, size_t len)
+{
+    if (c->state != PENDING) {
+        free(text);
+        return;
+    }
+    c->out = text;
+    c->out_len = len;
     c->out_off = 0;
     c->state = WRITING;
     if (c->out == NULL || write_some(c)) {

@@ -77,7 +77,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     wd_log(dec.err == 0 ? WD_LOG_INFO : WD_LOG_WARNING, "autoscale: %s",
            a->decision);
     if (dec.new_count != dec.old_count)
-        wd_notify("STATUS=%d workers", dec.new_count);
+        wd_observe_workers(d);
 }
 
 /* Arms the timer at the policy's pace when on, stops it when off. */
@@ -222,6 +222,7 @@ wd_autoscaler_free(struct wd_daemon *d)
 
     if (a == NULL)
         return;
+    ev_timer_stop(d->loop, &a->timer);
     workers_autoscale_free(a->as);
     free(a);
     d->autoscaler = NULL;

@@ -13,6 +13,8 @@
 #ifndef WD_DAEMON_H
 #define WD_DAEMON_H
 
+#include "control/control.h"
+#include "metrics/metrics.h"
 #include "workersd.h"
 
 #include <ev.h>
@@ -49,15 +51,48 @@ struct wd_daemon {
     int close_rc;             /* the closer's; read after `drained` */
 
     ev_signal sig_more, sig_less, sig_int, sig_term, sig_chld;
-    ev_async gen_changed; /* a generation opened or closed */
-    ev_async job_failed;  /* StopOnErrors: the pool's first job error */
-    ev_async drained;     /* the closer thread freed the pool */
-    ev_timer close_timer; /* CloseTimeout */
-    ev_timer abandon;     /* runs that outlive the kill */
-    ev_timer hook_timer;  /* job_init/job_fini, once stopping: KillGrace */
-    ev_timer ping;        /* systemd's watchdog */
+    ev_signal sig_quit;          /* closes as SIGTERM does */
+    struct wd_log_limit ignored; /* "SIGUSR1 ignored" while not running */
+    ev_async gen_changed;        /* a generation opened or closed */
+    ev_async job_failed;         /* StopOnErrors: the pool's first job error */
+    ev_async drained;            /* the closer thread freed the pool */
+    ev_timer close_timer;        /* CloseTimeout */
+    ev_timer abandon;            /* runs that outlive the kill */
+    ev_timer hook_timer;   /* job_init/job_fini, once stopping: KillGrace */
+    ev_timer extend;       /* systemd's EXTEND_TIMEOUT_USEC while closing */
+    uint64_t close_end_ns; /* the close's bound, WD_CLOSE_UNBOUNDED if none */
+    ev_timer ping;         /* systemd's watchdog */
 
     struct wd_autoscaler *autoscaler; /* autoscale.c's, for the daemon's life */
+    /* observe.c: what the daemon shows: statistics (one wd_stats for its
+     * life, so counts go on across reloads), metrics, systemd's STATUS. */
+    wd_stats *stats;
+    wd_metrics *metrics;
+    uint64_t start_ns;     /* wd_now_ns() at the start */
+    double start_unix;     /* the same instant, Unix seconds */
+    int workers;           /* workers_pool_current(), cached by the loop
+                              (no pool call once draining) */
+    bool paused;           /* pause ... resume */
+    uint64_t reloads;      /* successful reloads */
+    uint64_t deadline_ns;  /* draining: the close deadline, 0 = none */
+    ev_timer status_timer; /* STATUS= at most once a second */
+    char status_sent[128]; /* the last STATUS= sent */
+
+    /* control.c: the control socket (NULL when off) and the clients of
+     * stop, answered with the exit code once the loop ended. */
+    wd_control *ctl;
+    wd_control_client **stoppers;
+    size_t nstoppers, stoppers_cap;
+    bool stop_timeout_set;    /* stop --timeout: the close deadline ... */
+    uint64_t stop_timeout_ns; /* ... instead of CloseTimeout */
+
+    /* reload.c: a reload whose new generation opens (NULL when none), the
+     * client that asked (NULL for SIGHUP), and what it changes. */
+    ev_signal sig_hup;
+    wd_gen *reloading;
+    const wd_config *reload_cfg;
+    wd_control_client *reload_client;
+    char reload_what[256];
 };
 
 /* ---- gens.c: the generations the daemon holds ---------------------------- */
@@ -78,7 +113,50 @@ void wd_daemon_kill(struct wd_daemon *d, int sig);
 /* Frees the handles of the generations that reached CLOSED. */
 void wd_daemon_reap_gens(struct wd_daemon *d);
 
+/* ---- loop.c ------------------------------------------------------------ */
+
+/* Stops the daemon as SIGTERM does (why is logged): begins the close, or
+ * forces it when already closing. */
+void wd_daemon_stop(struct wd_daemon *d, const char *why);
+
+/* ---- observe.c: statistics, metrics, STATUS= ----------------------------- */
+
+/* Makes the statistics and the metrics (cfg's [metrics]): 0, or -1 with the
+ * error logged and the exit code (78 for a Listen that cannot be bound). */
+int wd_observe_open(struct wd_daemon *d, const wd_config *cfg, int *code);
+/* The pool's worker count changed: cache it and refresh STATUS=. */
+void wd_observe_workers(struct wd_daemon *d);
+/* Sends STATUS= now if it changed since the last one (READY=1 etc. in
+ * extra, "" for none). The 1 s timer calls it too. */
+void wd_observe_notify(struct wd_daemon *d, const char *extra);
+/* After the pool was freed and the closer joined. */
+void wd_observe_free(struct wd_daemon *d);
+
+/* ---- control.c: the control socket's requests --------------------------- */
+
+/* Opens the control socket ([control]): 0, or -1 with the error logged
+ * (a start-up error: exit 78). */
+int wd_control_start(struct wd_daemon *d);
+/* After the loop: answers the stop clients with code, frees the server. */
+void wd_control_end(struct wd_daemon *d, int code);
+/* Adds (delta > 0) or removes |delta| workers, up to the limit, and says
+ * what happened into msg ("workers: 4 -> 6 (max reached)"); logs it and
+ * refreshes STATUS=. A manual resize: autoscaling goes off
+ * (wd_autoscaler_manual). 0, or the pool's error (msg then says it). Loop
+ * thread, while running. */
+int wd_scale(struct wd_daemon *d, int delta, char *msg, size_t len);
+
+/* ---- reload.c: SIGHUP and `workersctl reload` --------------------------- */
+
+/* Re-reads the ini file; client (NULL for SIGHUP) gets the result. */
+void wd_reload(struct wd_daemon *d, wd_control_client *client);
+/* gen_changed: a reload's generation finished opening: installs it (OPEN)
+ * or refuses the reload (FAILED, or the daemon began to close meanwhile). */
+void wd_reload_check(struct wd_daemon *d);
+
 /* ---- drain.c ----------------------------------------------------------- */
+
+#define WD_CLOSE_UNBOUNDED UINT64_MAX
 
 /* Makes the closer thread (sleeping) and its contexts. 0 or an error. */
 int wd_drain_prepare(struct wd_daemon *d);
@@ -91,8 +169,8 @@ void wd_drain_begin(struct wd_daemon *d, const char *why);
 void wd_drain_force(struct wd_daemon *d, const char *signame);
 /* The loop checks, after a generation changed, whether the end came. */
 void wd_drain_check(struct wd_daemon *d);
-/* After the loop: joins the closer, kills what escaped, frees; returns the
- * exit code. */
+/* After the loop: joins the closer, kills what escaped, frees its own;
+ * returns the exit code. The loop and d->cfg are the caller's to free. */
 int wd_drain_end(struct wd_daemon *d);
 
 /* ---- autoscale.c: [autoscale] ------------------------------------------ */
@@ -141,8 +219,8 @@ void wd_autoscaler_apply(struct wd_daemon *d, const wd_config *cfg);
  * config in force has no [autoscale]. */
 void wd_autoscaler_facts(const struct wd_daemon *d,
                          struct wd_autoscale_facts *out);
-/* Frees it, after wd_drain_end() (the pool freed, the loop gone: the timer
- * is not touched). NULL autoscaler: a no-op. */
+/* Stops its timer and frees it, after wd_drain_end() (the pool freed) and
+ * before the loop is destroyed. NULL autoscaler: a no-op. */
 void wd_autoscaler_free(struct wd_daemon *d);
 
 #endif /* WD_DAEMON_H */

@@ -18,7 +18,12 @@
  * KillGrace at most, or not at all after one more SIGINT/SIGTERM, then
  * exits 2 without them.
  *
- * KillGrace bounds both waits, at least 1 s. An exit that leaves plugin
+ * KillGrace bounds both waits, at least 1 s. So the whole close ends within
+ * CloseTimeout + 2 x KillGrace: systemd is told so (EXTEND_TIMEOUT_USEC,
+ * at the start of the close and every EXTEND_EVERY seconds after), so that
+ * its TimeoutStopSec never SIGKILLs a close still within its bounds. A
+ * close without a deadline (CloseTimeout = 0) extends by 2 x EXTEND_EVERY
+ * at each refresh, for as long as it lasts. An exit that leaves plugin
  * code running uses _exit, after killing what escaped the runs: exit()
  * would run destructors under that code's feet.
  */
@@ -72,11 +77,56 @@ grace(const struct wd_daemon *d)
     return s > 1. ? s : 1.;
 }
 
+/* Seconds between two EXTEND_TIMEOUT_USEC, and the margin each one adds
+ * for a loaded machine. */
+#define EXTEND_EVERY 5.
+#define EXTEND_MARGIN_NS SEC_NS
+
+/* Tells systemd how long the close may still take. */
+static void
+extend_stop_timeout(struct wd_daemon *d)
+{
+    uint64_t now = wd_now_ns(), usec;
+
+    if (d->close_end_ns == WD_CLOSE_UNBOUNDED)
+        usec = (uint64_t)(2 * EXTEND_EVERY * 1e6);
+    else if (d->close_end_ns > now)
+        usec = (d->close_end_ns - now) / 1000u;
+    else
+        return; /* past the bound: the drain exits on its own */
+    wd_notify("EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+}
+
+static void
+on_extend(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w, (void)revents;
+    extend_stop_timeout(ev_userdata(loop));
+}
+
+/* The close's bound: CloseTimeout, then KillGrace for the runs that outlive
+ * the kill, then KillGrace for job_fini (each wait at least 1 s). Before
+ * the pool started there is no run: the KillGraces bound it. */
+static void
+close_bound(struct wd_daemon *d, bool started, uint64_t ns)
+{
+    uint64_t waits = 2 * (uint64_t)(grace(d) * 1e9) + EXTEND_MARGIN_NS;
+
+    d->close_end_ns = ns == 0 && started
+                          ? WD_CLOSE_UNBOUNDED
+                          : wd_deadline(wd_deadline(wd_now_ns(), ns), waits);
+    extend_stop_timeout(d);
+    ev_timer_set(&d->extend, EXTEND_EVERY, EXTEND_EVERY);
+    ev_timer_start(d->loop, &d->extend);
+}
+
 void
 wd_drain_begin(struct wd_daemon *d, const char *why)
 {
     char dl[32] = "none";
-    uint64_t ns = d->cfg->close_timeout_ns;
+    /* workersctl stop --timeout gives its own. */
+    uint64_t ns =
+        d->stop_timeout_set ? d->stop_timeout_ns : d->cfg->close_timeout_ns;
     bool started = d->phase != WD_STARTING;
 
     d->phase = WD_DRAINING;
@@ -85,8 +135,10 @@ wd_drain_begin(struct wd_daemon *d, const char *why)
             wd_duration(ns, dl, sizeof dl);
             ev_timer_set(&d->close_timer, (double)ns / 1e9, 0.);
             ev_timer_start(d->loop, &d->close_timer);
+            d->deadline_ns = wd_deadline(wd_now_ns(), ns);
         }
         wd_notify("STOPPING=1\nSTATUS=stopping (%s)", why);
+        close_bound(d, started, ns);
         if (started)
             wd_log(WD_LOG_INFO,
                    "%s: closing, waiting for the runs in progress "
@@ -96,6 +148,15 @@ wd_drain_begin(struct wd_daemon *d, const char *why)
             wd_log(WD_LOG_INFO, "%s: stopping before any worker started", why);
     }
     workers_ctx_cancel(d->drain_begin);
+}
+
+/* The exit code of a close that ran past its bounds: 2, unless a job error
+ * stopped the pool (StopOnErrors): that error is the cause of the close,
+ * the overrun only its consequence, so 1 wins. */
+static int
+overrun_code(const struct wd_daemon *d)
+{
+    return d->job_stop ? WD_EXIT_JOB : WD_EXIT_TIMEOUT;
 }
 
 /* Leaves plugin code running (a run, job_init or job_fini): no exit().
@@ -111,7 +172,7 @@ exit_without(struct wd_daemon *d, const char *why)
     }
     /* What escaped the runs' process groups dies with us all the same. */
     wd_orphans_kill();
-    _exit(WD_EXIT_TIMEOUT);
+    _exit(overrun_code(d));
 }
 
 /* The deadline passed or a second signal: stop waiting, kill the rest. */
@@ -224,6 +285,7 @@ wd_drain_watchers(struct wd_daemon *d)
     ev_init(&d->close_timer, on_close_timer);
     ev_init(&d->abandon, on_abandon);
     ev_init(&d->hook_timer, on_hook_timer);
+    ev_init(&d->extend, on_extend);
 }
 
 /* After the loop: how the close went decides the exit code. */
@@ -236,9 +298,10 @@ outcome(const struct wd_daemon *d)
     if (d->overdue) {
         wd_log(WD_LOG_WARNING, "closed after the deadline: remaining runs "
                                "were killed");
-        return WD_EXIT_TIMEOUT;
+        if (!d->job_stop)
+            return WD_EXIT_TIMEOUT;
     }
-    if (rc == WORKERS_ECLOSED || rc == 0)
+    if (rc == WORKERS_ECLOSED || rc == 0 || d->overdue)
         rc = d->job_stop ? d->job_error : 0;
     if (rc != 0) {
         wd_log(WD_LOG_ERR, "closed: a job error stopped the pool: %s",
@@ -266,7 +329,5 @@ wd_drain_end(struct wd_daemon *d)
     workers_ctx_free(d->drain_limit);
     workers_ctx_free(d->drain_begin);
     free(d->gens);
-    wd_config_unref(d->cfg);
-    ev_loop_destroy(d->loop);
     return code;
 }

@@ -15,7 +15,7 @@
  * the generation after its unlock: the thread, which needs that lock to go
  * on, may close it and its owner free it at once.
  */
-#include "workersd.h"
+#include "stats/stats.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -26,11 +26,12 @@ struct wd_gen {
     unsigned id;
     const wd_config *cfg; /* a reference, until the close */
     wd_job *job;          /* NULL when the open failed */
-    wd_gen_shared shared;
-    workers_middleware mws[4];
+    wd_gen_shared shared; /* borrowed objects: stats, autoscaler */
+    workers_middleware mws[6];
     size_t nmws;
     _Atomic int state; /* enum wd_gen_state */
     char err[WD_ERRLEN];
+    int open_rc; /* wd_job_open()'s, set before FAILED */
     void (*notify)(void *arg);
     void *arg;
     pthread_t thread;
@@ -42,21 +43,29 @@ struct wd_gen {
 static atomic_uint opened; /* generations numbered so far */
 
 /*
- * The middlewares the config asks for; mws[0] is innermost: Wait paces
- * every attempt, Retry's too; the autoscaler times a run with its Wait and
- * retries (a worker pacing itself is not free for more work) but not the
- * backoff's pause, which follows what is left of a failure after the
- * retries. StopOnErrors is the pool's own (pool.c) and sees the result of
- * the whole.
+ * The middlewares the config asks for; mws[0] is innermost: the statistics
+ * count each call of the job itself (so Wait's and the backoff's pauses fall
+ * between runs, and every attempt of Retry is a run); Wait paces every
+ * attempt, Retry's too; the retry marker, just outside Retry, tells the
+ * statistics which runs were retries; the autoscaler times a run with its
+ * Wait and retries (a worker pacing itself is not free for more work) but
+ * not the backoff's pause, which follows what is left of a failure after
+ * the retries. StopOnErrors is the pool's own (pool.c) and sees the result
+ * of the whole.
  */
 static void
 build_middlewares(wd_gen *g)
 {
     const wd_config *cfg = g->cfg;
+    if (g->shared.stats != NULL)
+        g->mws[g->nmws++] = wd_stats_middleware(g->shared.stats, cfg);
     if (cfg->wait_ns != 0)
         g->mws[g->nmws++] = workers_wait(cfg->wait_ns);
-    if (cfg->retry != 0)
+    if (cfg->retry != 0) {
         g->mws[g->nmws++] = workers_retry(cfg->retry);
+        if (g->shared.stats != NULL)
+            g->mws[g->nmws++] = wd_stats_retry_marker();
+    }
     if (cfg->autoscale.configured && g->shared.autoscale != NULL)
         g->mws[g->nmws++] = workers_autoscale_middleware(g->shared.autoscale);
     if (cfg->backoff.max_ns != 0)
@@ -72,6 +81,7 @@ gen_main(void *arg)
         build_middlewares(g);
     else
         g->job = NULL;
+    g->open_rc = r;
     atomic_store_explicit(&g->state, r == 0 ? WD_GEN_OPEN : WD_GEN_FAILED,
                           memory_order_release);
     if (g->notify != NULL)
@@ -142,6 +152,12 @@ const char *
 wd_gen_error(const wd_gen *g)
 {
     return g->err;
+}
+
+int
+wd_gen_exit_code(const wd_gen *g)
+{
+    return wd_job_exit_code(g->open_rc);
 }
 
 const wd_config *

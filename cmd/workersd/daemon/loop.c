@@ -4,7 +4,8 @@
  *
  * Threads:
  * - the main thread runs the loop. It is the only thread with SIGUSR1,
- *   SIGUSR2, SIGINT, SIGTERM and SIGCHLD unblocked (every other thread is
+ *   SIGUSR2, SIGINT, SIGTERM, SIGQUIT, SIGHUP (reload.c) and SIGCHLD
+ *   unblocked (every other thread is
  *   created with all signals blocked), and the only one that calls more and
  *   less. The loop is made with ev_loop_new, never ev_default_loop: the
  *   default loop installs a SIGCHLD handler that reaps with waitpid(-1) and
@@ -22,8 +23,12 @@
  * The start: the first generation opens on its own thread while the loop
  * already runs, so SIGINT or SIGTERM stops a start that hangs in job_init
  * (the drain then waits for it KillGrace at most). Once it is OPEN the pool
- * starts on it; if it FAILED (a load error, job_init refused) the daemon
- * ends with exit 78, nothing having started.
+ * starts on it; if it FAILED the daemon ends with exit 78 (a load error,
+ * job_init refused) or 70 (no memory, thread or descriptor for it),
+ * nothing having started.
+ * The control socket (control.c) and the metrics (observe.c) open
+ * before, so that a socket or port in use is a start-up error (exit 78)
+ * before any job code runs.
  */
 #include "daemon.h"
 
@@ -31,10 +36,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
-                                      SIGCHLD};
+                                      SIGQUIT, SIGHUP,  SIGCHLD};
 
 static void
 mask_signals(int how)
@@ -49,6 +55,27 @@ mask_signals(int how)
 
 /* ---- the start ---------------------------------------------------------- */
 
+/* The start line says how to scale and stop, in the forms that work where
+ * we run: under systemd, `kill` on the unit would reach every job too. */
+static void
+log_started(const struct wd_daemon *d, int n, long pid)
+{
+    char unit[128];
+
+    if (wd_notify_unit(unit, sizeof unit))
+        wd_log(WD_LOG_INFO,
+               "started %d worker%s, pid %ld: workersctl -c %s more adds a "
+               "worker (or systemctl kill --kill-whom=main -s SIGUSR1 %s), "
+               "less (SIGUSR2) removes one, systemctl stop %s stops",
+               n, n == 1 ? "" : "s", pid, d->cfg->path, unit, unit);
+    else
+        wd_log(WD_LOG_INFO,
+               "started %d worker%s, pid %ld: kill -USR1 %ld adds a worker, "
+               "kill -USR2 %ld removes one, Ctrl-C (SIGINT) or kill -TERM %ld "
+               "stops",
+               n, n == 1 ? "" : "s", pid, pid, pid, pid);
+}
+
 /* The first generation's open ended: start the pool on it, or end. */
 static void
 start(struct wd_daemon *d, wd_gen *g)
@@ -56,8 +83,8 @@ start(struct wd_daemon *d, wd_gen *g)
     char buf[96];
     if (wd_gen_state(g) == WD_GEN_FAILED) {
         wd_log(WD_LOG_ERR, "%s", wd_gen_error(g));
+        d->code = wd_gen_exit_code(g);
         wd_gen_unref(g);
-        d->code = WD_EXIT_CONFIG;
         wd_drain_begin(d, NULL);
         return;
     }
@@ -75,13 +102,11 @@ start(struct wd_daemon *d, wd_gen *g)
     }
     d->phase = WD_RUNNING;
     long pid = (long)getpid();
-    int n = workers_pool_current(wd_pool_workers(d->pool));
-    wd_notify("READY=1\nSTATUS=%d workers\nMAINPID=%ld", n, pid);
-    wd_log(WD_LOG_INFO,
-           "started %d worker%s, pid %ld: kill -USR1 %ld adds a worker, "
-           "kill -USR2 %ld removes one, Ctrl-C (SIGINT) or kill -TERM %ld "
-           "stops",
-           n, n == 1 ? "" : "s", pid, pid, pid, pid);
+    wd_observe_workers(d);
+    int n = d->workers;
+    snprintf(buf, sizeof buf, "READY=1\nMAINPID=%ld", pid);
+    wd_observe_notify(d, buf);
+    log_started(d, n, pid);
 }
 
 static void
@@ -95,19 +120,24 @@ on_gen_changed(struct ev_loop *loop, ev_async *w, int revents)
         d->opening = NULL;
         start(d, g);
     }
+    wd_reload_check(d);
     wd_daemon_reap_gens(d);
     wd_drain_check(d);
 }
 
 /* ---- signals and the pool ------------------------------------------------ */
 
-static void
-on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+/* SIGQUIT closes as SIGTERM does (no core dump: the jobs would outlive
+ * us), and a second one forces the close. */
+static const char *
+stop_signal_name(int sig)
 {
-    struct wd_daemon *d = ev_userdata(loop);
-    const char *name = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
+    return sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM";
+}
 
-    (void)revents;
+void
+wd_daemon_stop(struct wd_daemon *d, const char *name)
+{
     switch (d->phase) {
     case WD_STARTING:
         if (d->opening != NULL) {
@@ -128,35 +158,33 @@ on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
+on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    wd_daemon_stop(ev_userdata(loop), stop_signal_name(w->signum));
+}
+
+static void
+on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w, (void)revents;
+    wd_reload(ev_userdata(loop), NULL);
+}
+
+static void
 on_scale(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct wd_daemon *d = ev_userdata(loop);
-    bool more = w->signum == SIGUSR1;
-    const char *name = more ? "SIGUSR1" : "SIGUSR2";
-    int before, rc;
-    char buf[96];
+    const char *name = w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+    char msg[160];
 
     (void)revents;
     if (d->phase != WD_RUNNING) {
-        wd_log(WD_LOG_INFO, "%s: %s ignored",
-               d->phase == WD_STARTING ? "starting" : "closing", name);
+        wd_log_limited(&d->ignored, WD_LOG_INFO, "%s: %s ignored",
+                       d->phase == WD_STARTING ? "starting" : "closing", name);
         return;
     }
-    workers_pool *pool = wd_pool_workers(d->pool);
-    before = workers_pool_current(pool);
-    rc = more ? workers_pool_more(pool) : workers_pool_less(pool);
-    if (rc == 0) {
-        int now = workers_pool_current(pool);
-        wd_autoscaler_manual(d);
-        wd_log(WD_LOG_INFO, "workers: %d -> %d", before, now);
-        wd_notify("STATUS=%d workers", now);
-    } else if (rc == WORKERS_EMAX || rc == WORKERS_EMIN) {
-        wd_log(WD_LOG_INFO, "%s reached (%d)", more ? "max" : "min", before);
-    } else {
-        wd_log(WD_LOG_WARNING, "%s: %s",
-               more ? "adding a worker" : "removing a worker",
-               wd_describe(rc, buf, sizeof buf));
-    }
+    wd_scale(d, w->signum == SIGUSR1 ? 1 : -1, msg, sizeof msg);
 }
 
 /* A worker's thread: the pool's first job error (StopOnErrors). */
@@ -212,14 +240,18 @@ init_watchers(struct wd_daemon *d)
     ev_signal_init(&d->sig_less, on_scale, SIGUSR2);
     ev_signal_init(&d->sig_int, on_stop_signal, SIGINT);
     ev_signal_init(&d->sig_term, on_stop_signal, SIGTERM);
+    ev_signal_init(&d->sig_quit, on_stop_signal, SIGQUIT);
     ev_signal_init(&d->sig_chld, on_child, SIGCHLD);
+    ev_signal_init(&d->sig_hup, on_reload_signal, SIGHUP);
     ev_async_init(&d->gen_changed, on_gen_changed);
     ev_async_init(&d->job_failed, on_job_failed);
     ev_signal_start(loop, &d->sig_more);
     ev_signal_start(loop, &d->sig_less);
     ev_signal_start(loop, &d->sig_int);
     ev_signal_start(loop, &d->sig_term);
+    ev_signal_start(loop, &d->sig_quit);
     ev_signal_start(loop, &d->sig_chld);
+    ev_signal_start(loop, &d->sig_hup);
     ev_async_start(loop, &d->gen_changed);
     ev_async_start(loop, &d->job_failed);
     wd_drain_watchers(d);
@@ -240,7 +272,21 @@ stop_signal_watchers(struct wd_daemon *d)
     ev_signal_stop(d->loop, &d->sig_less);
     ev_signal_stop(d->loop, &d->sig_int);
     ev_signal_stop(d->loop, &d->sig_term);
+    ev_signal_stop(d->loop, &d->sig_quit);
     ev_signal_stop(d->loop, &d->sig_chld);
+    ev_signal_stop(d->loop, &d->sig_hup);
+}
+
+/* libev cannot make a descriptor it needs (its signal and async pipe:
+ * nofile.c checked the limit, but descriptors inherited from our parent
+ * count too) or its backend failed: it would abort() with a core dump.
+ * Its pipe is made by the first signal watcher, before any job runs:
+ * nothing is left behind. */
+static void
+on_loop_error(const char *msg)
+{
+    wd_log(WD_LOG_ERR, "event loop: %s: %s", msg, strerror(errno));
+    _exit(WD_EXIT_SOFTWARE);
 }
 
 int
@@ -248,15 +294,14 @@ wd_daemon_run(const wd_config *cfg)
 {
     struct wd_daemon d = {.cfg = cfg, .phase = WD_STARTING};
     char buf[96];
-    int rc;
+    int rc, code;
 
-    /* A job writing to a closed pipe must not kill the daemon; the shell
-     * children get default dispositions back when spawned. */
-    signal(SIGPIPE, SIG_IGN);
-    /* Until the loop's handlers are in place, the signals wait pending
-     * rather than kill us; threads made from here on inherit the block. */
+    /* main() ignored SIGPIPE and blocked these already; blocked again for
+     * a caller that did not: until the loop's handlers are in place, the
+     * signals wait pending rather than kill us. */
     mask_signals(SIG_BLOCK);
 
+    ev_set_syserr_cb(on_loop_error);
     /* NOSIGMASK: we unblock our signals in this thread ourselves
      * (pthread_sigmask), as POSIX wants in a threaded program. */
     d.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
@@ -265,6 +310,14 @@ wd_daemon_run(const wd_config *cfg)
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
     }
+    ev_set_userdata(d.loop, &d);
+    if (wd_observe_open(&d, cfg, &code) != 0 ||
+        (code = WD_EXIT_CONFIG, wd_control_start(&d)) != 0) {
+        wd_observe_free(&d);
+        ev_loop_destroy(d.loop);
+        wd_config_unref(cfg);
+        return code;
+    }
     if ((rc = wd_autoscaler_new(&d)) != 0 ||
         (rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
         (rc = wd_drain_prepare(&d)) != 0) {
@@ -272,6 +325,8 @@ wd_daemon_run(const wd_config *cfg)
                wd_describe(rc, buf, sizeof buf));
         wd_pool_free(d.pool);
         wd_autoscaler_free(&d);
+        wd_control_end(&d, WD_EXIT_SOFTWARE);
+        wd_observe_free(&d);
         ev_loop_destroy(d.loop);
         wd_config_unref(cfg);
         return WD_EXIT_SOFTWARE;
@@ -294,7 +349,12 @@ wd_daemon_run(const wd_config *cfg)
     /* Late signals stay pending until we exit. */
     mask_signals(SIG_BLOCK);
     stop_signal_watchers(&d);
-    rc = wd_drain_end(&d);
+    code = wd_drain_end(&d);
+    /* The pool is freed: the metrics' last file has the final counts. */
+    wd_observe_free(&d);
     wd_autoscaler_free(&d);
-    return rc;
+    wd_control_end(&d, code);
+    wd_config_unref(d.cfg);
+    ev_loop_destroy(d.loop);
+    return code;
 }

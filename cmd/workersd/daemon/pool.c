@@ -14,10 +14,10 @@
  * under it, so no follower can take a reference to a generation whose last
  * one is already gone.
  *
- * StopOnErrors: the library stops the pool on the first job error; the
- * follower, which sees the same result, also records it and calls failed()
- * so the loop can close with its deadline (workers_pool_run would close
- * without one).
+ * StopOnErrors is the daemon's, not the library's (whose pool config has
+ * it off), so that a reload can turn it on or off: the follower records
+ * the first job error and calls failed(), and the loop closes the pool
+ * with its deadline (the library's own stop would close without one).
  */
 #include "workersd.h"
 
@@ -33,7 +33,8 @@ struct wd_pool {
     workers_pool *workers;
     wd_gen *_Atomic current; /* written under lock; read by every run */
     pthread_mutex_t lock;
-    bool stop_on_errors;
+    atomic_bool stop_on_errors; /* relaxed: a reload's change may take a
+                                   run to be seen */
     void (*failed)(void *arg);
     void *arg;
     atomic_int job_error; /* the first, 0 = none */
@@ -95,7 +96,8 @@ follower_run(workers_ctx *ctx, void *arg)
         r = follow(f, ctx);
     if (r == 0)
         r = f->job.fn(ctx, f->job.arg);
-    if (p->stop_on_errors && workers_result_is_error(r))
+    if (workers_result_is_error(r) &&
+        atomic_load_explicit(&p->stop_on_errors, memory_order_relaxed))
         job_failed(p, r);
     return r;
 }
@@ -129,14 +131,16 @@ wd_pool_new(wd_pool **out, const workers_config *cfg, void (*failed)(void *arg),
     wd_pool *p = calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
-    int r = workers_pool_new_with_config(&p->workers, cfg, NULL, 0);
+    workers_config lib = *cfg;
+    lib.stop_on_errors = false;
+    int r = workers_pool_new_with_config(&p->workers, &lib, NULL, 0);
     if (r == 0 && (r = -pthread_mutex_init(&p->lock, NULL)) != 0)
         workers_pool_free(p->workers);
     if (r != 0) {
         free(p);
         return r;
     }
-    p->stop_on_errors = cfg->stop_on_errors;
+    atomic_init(&p->stop_on_errors, cfg->stop_on_errors);
     p->failed = failed;
     p->arg = arg;
     *out = p;
@@ -165,6 +169,12 @@ wd_pool_start(wd_pool *p)
     if (atomic_load(&p->current) == NULL)
         return -EINVAL; /* a follower would have no job to run */
     return workers_pool_start_with_builder(p->workers, &b);
+}
+
+void
+wd_pool_set_stop_on_errors(wd_pool *p, bool on)
+{
+    atomic_store_explicit(&p->stop_on_errors, on, memory_order_relaxed);
 }
 
 workers_pool *

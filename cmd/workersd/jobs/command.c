@@ -8,7 +8,8 @@
  * descriptor of the daemon leaks even if a plugin or library opened one
  * without O_CLOEXEC. The environment is the daemon's, as it was when the job
  * was opened, minus systemd's NOTIFY_SOCKET/WATCHDOG_* (they address the
- * daemon, not its children), plus WORKERS_WORKER_ID.
+ * daemon, not its children), plus WORKERS_WORKER_ID. The descriptor limit
+ * is the one workersd was started with (make_script).
  *
  * Reaping: the worker thread that spawned a child is its only reaper. It
  * blocks in waitid(P_PID) until the shell exits (WNOWAIT: the shell stays a
@@ -57,7 +58,8 @@ typedef struct wd_cmd {
     const wd_config *cfg;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
-    char **env; /* the daemon's environment, deep-copied, NULL-terminated */
+    char **env;   /* the daemon's environment, deep-copied, NULL-terminated */
+    char *script; /* what sh -c runs: the Command, or it after a ulimit */
     size_t nenv;
     wd_deadlines *timer; /* only when opened with init */
 } wd_cmd;
@@ -137,6 +139,25 @@ spawn_setup(wd_cmd *cmd)
     return 0;
 }
 
+/* posix_spawn cannot set a limit in the child: when the daemon raised its
+ * descriptor limit (nofile.c), the shell lowers its own soft limit back to
+ * the one workersd was started with, first thing, on the Command's line
+ * (so a syntax error still reports line 1). */
+static int
+make_script(wd_cmd *cmd)
+{
+    unsigned long long orig = wd_nofile_original();
+    const char *command = cmd->cfg->command;
+    int n = orig == 0 ? asprintf(&cmd->script, "%s", command)
+                      : asprintf(&cmd->script, "ulimit -S -n %llu; %s", orig,
+                                 command);
+    if (n < 0) {
+        cmd->script = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static void
 cmd_close(void *obj)
 {
@@ -146,6 +167,7 @@ cmd_close(void *obj)
     for (size_t i = 0; i < cmd->nenv; i++)
         free(cmd->env[i]);
     free(cmd->env);
+    free(cmd->script);
     posix_spawn_file_actions_destroy(&cmd->actions);
     posix_spawnattr_destroy(&cmd->attr);
     free(cmd);
@@ -157,19 +179,21 @@ cmd_open(const wd_config *cfg, bool init, void **obj, char *err, size_t errlen)
     wd_cmd *cmd = calloc(1, sizeof *cmd);
     if (cmd == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return WD_JOB_ENORES;
     }
     cmd->cfg = cfg;
     int r = spawn_setup(cmd);
     if (r == 0)
         r = env_copy(cmd);
+    if (r == 0)
+        r = make_script(cmd);
     if (r == 0 && init)
         r = wd_deadlines_start(&cmd->timer);
     if (r != 0) {
         cmd_close(cmd);
         snprintf(err, errlen, "cannot prepare the command job: %s",
                  strerror(-r));
-        return -1;
+        return WD_JOB_ENORES; /* memory, a descriptor or a thread */
     }
     *obj = cmd;
     return 0;
@@ -320,7 +344,7 @@ cmd_run(workers_ctx *ctx, void *arg)
         wd_deadlines_disarm(cmd->timer, &w->timed);
         return WORKERS_ECANCELED;
     }
-    char *argv[] = {"sh", "-c", cmd->cfg->command, NULL};
+    char *argv[] = {"sh", "-c", cmd->script, NULL};
     pid_t pid;
     int e =
         posix_spawn(&pid, "/bin/sh", &cmd->actions, &cmd->attr, argv, w->envp);

@@ -6,6 +6,7 @@
  */
 #include "jobs.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,20 +25,41 @@ wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
     if (kind == NULL) {
         snprintf(err, errlen, "%s: no job: set Command or Plugin in [job]",
                  cfg->path != NULL ? cfg->path : "config");
-        return -1;
+        return WD_JOB_ECONFIG;
     }
     wd_job *job = calloc(1, sizeof *job);
     if (job == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return WD_JOB_ENORES;
     }
     job->kind = kind;
-    if (kind->open(cfg, init, &job->obj, err, errlen) != 0) {
+    int rc = kind->open(cfg, init, &job->obj, err, errlen);
+    if (rc != 0) {
         free(job);
-        return -1;
+        return rc;
     }
     *out = job;
     return 0;
+}
+
+int
+wd_job_exit_code(int rc)
+{
+    return rc == WD_JOB_ENORES ? WD_EXIT_SOFTWARE : WD_EXIT_CONFIG;
+}
+
+int
+wd_job_error(int e)
+{
+    switch (e < 0 ? -e : e) {
+    case ENOMEM:
+    case EAGAIN:
+    case EMFILE:
+    case ENFILE:
+        return WD_JOB_ENORES;
+    default:
+        return WD_JOB_ECONFIG;
+    }
 }
 
 int

@@ -20,7 +20,8 @@ struct wd_kind {
      * object). init false (workersd -t) only checks: no thread, no
      * job_init, and new_job must not be called. May run plugin code
      * (job_init), so the daemon calls it off its loop thread. On error
-     * returns -1 with a one-line message in err.
+     * returns WD_JOB_ECONFIG or WD_JOB_ENORES (see wd_job_open) with a
+     * one-line message in err.
      */
     int (*open)(const wd_config *cfg, bool init, void **obj, char *err,
                 size_t errlen);

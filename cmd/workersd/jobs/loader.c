@@ -116,7 +116,7 @@ load(wd_plugin *p, const char *name, const char *where, char *err,
     if (h == NULL) {
         snprintf(err, errlen, "%s: Plugin = %s: cannot load: %s", where, plugin,
                  dl_error(name));
-        return -1;
+        return WD_JOB_ECONFIG;
     }
     dlerror();
     SYM(h, "job_do", p->job_do);
@@ -124,7 +124,7 @@ load(wd_plugin *p, const char *name, const char *where, char *err,
         snprintf(err, errlen, "%s: Plugin = %s: no job_do: %s", where, plugin,
                  dl_error(name));
         dlclose(h);
-        return -1;
+        return WD_JOB_ECONFIG;
     }
     SYM(h, "job_init", p->job_init);
     SYM(h, "job_new", p->job_new);
@@ -145,14 +145,14 @@ wd_plugin_open(const wd_config *cfg, bool init, void **obj, char *err,
     if (fd < 0) {
         snprintf(err, errlen, "%s: Plugin = %s: cannot load: %s: %s", where,
                  cfg->plugin, what, strerror(-fd));
-        return -1;
+        return wd_job_error(fd);
     }
     wd_plugin *p = calloc(1, sizeof *p);
     if (p == NULL) {
         snprintf(err, errlen, "%s: Plugin = %s: out of memory", where,
                  cfg->plugin);
         close(fd);
-        return -1;
+        return WD_JOB_ENORES;
     }
     p->cfg = cfg;
     char name[32];
@@ -160,7 +160,7 @@ wd_plugin_open(const wd_config *cfg, bool init, void **obj, char *err,
     if (load(p, name, where, err, errlen) != 0) {
         free(p);
         close(fd);
-        return -1;
+        return WD_JOB_ECONFIG;
     }
     /* fd stays open: see the top of the file. */
     if (init && p->job_init != NULL) {
@@ -169,7 +169,7 @@ wd_plugin_open(const wd_config *cfg, bool init, void **obj, char *err,
             snprintf(err, errlen, "%s: Plugin = %s: job_init returned %d",
                      where, cfg->plugin, r);
             free(p);
-            return -1;
+            return WD_JOB_ECONFIG;
         }
     }
     p->inited = init;
@@ -183,7 +183,7 @@ wd_plugin_open(const wd_config *cfg, bool init, void **obj, char *err,
             if (p->job_fini != NULL)
                 p->job_fini();
             free(p);
-            return -1;
+            return WD_JOB_ENORES;
         }
     }
     *obj = p;
