@@ -144,6 +144,44 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.wait_ns, 0);
     ck_assert_uint_eq(cfg.backoff.min_ns, 100 * MS);
     ck_assert_uint_eq(cfg.backoff.max_ns, 30 * SEC);
+    ck_assert_int_eq(cfg.idle_exit_code, 75);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 1 * SEC);
+    ck_assert(!cfg.autoscale.configured);
+    ck_assert(!cfg.autoscale.enable);
+    ck_assert_double_eq(cfg.autoscale.policy.target, 0.8);
+    ck_assert_uint_eq(cfg.autoscale.policy.window_ns, 10 * SEC);
+    ck_assert_uint_eq(cfg.autoscale.policy.cooldown_ns, 30 * SEC);
+    wd_config_free(&cfg);
+}
+END_TEST
+
+/* The idle outcome's keys and [autoscale]: any key of it makes the
+ * autoscaler available, Enable alone turns it on. */
+START_TEST(test_idle_and_autoscale)
+{
+    wd_config cfg;
+
+    load_ok("[job]\nCommand = true\nIdleExitCode = 0\nIdleWait = 0\n"
+            "[autoscale]\nTarget = 0.5\n",
+            &cfg);
+    ck_assert_int_eq(cfg.idle_exit_code, 0);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 0);
+    ck_assert(cfg.autoscale.configured);
+    ck_assert(!cfg.autoscale.enable);
+    ck_assert_double_eq(cfg.autoscale.policy.target, 0.5);
+    ck_assert_uint_eq(cfg.autoscale.policy.window_ns, 10 * SEC);
+    wd_config_free(&cfg);
+    load_ok("[AutoScale]\nenable = yes\nWindow = 1s\nCooldown = 2500ms\n"
+            "Target = 0.95\n[job]\nCommand = true\nIdleExitCode = 3\n"
+            "IdleWait = 250ms\n[pool]\nMax = 4\n",
+            &cfg);
+    ck_assert_int_eq(cfg.idle_exit_code, 3);
+    ck_assert_uint_eq(cfg.pool.idle_wait_ns, 250 * MS);
+    ck_assert(cfg.autoscale.configured);
+    ck_assert(cfg.autoscale.enable);
+    ck_assert_double_eq(cfg.autoscale.policy.target, 0.95);
+    ck_assert_uint_eq(cfg.autoscale.policy.window_ns, 1 * SEC);
+    ck_assert_uint_eq(cfg.autoscale.policy.cooldown_ns, 2500 * MS);
     wd_config_free(&cfg);
 }
 END_TEST
@@ -393,6 +431,30 @@ static const struct bad {
      "2: StackSize = 1T: not a size"},
     {"comment cuts command", "[job]\nCommand = echo a ; echo b\n", 0,
      "2: Command = echo a: ' ;' starts an inline comment"},
+    {"idle code of the shell", "[job]\nCommand = true\nIdleExitCode = 127\n", 0,
+     "3: IdleExitCode = 127: must be 0 (none) or 1..125"},
+    {"idle wait unit", "[job]\nIdleWait = 1 s\n", 0,
+     "2: IdleWait = 1 s: not a duration"},
+    {"target one", "[job]\nCommand = true\n[autoscale]\nTarget = 1\n", 0,
+     "4: Target = 1: must be above 0 and below 1"},
+    {"target zero", "[autoscale]\nTarget = 0.0\n", 0,
+     "2: Target = 0.0: must be above 0 and below 1"},
+    {"target percent", "[autoscale]\nTarget = 80%\n", 0,
+     "2: Target = 80%: not a decimal number"},
+    {"target nan", "[autoscale]\nTarget = nan\n", 0,
+     "2: Target = nan: not a decimal number"},
+    {"window too short",
+     "[autoscale]\nEnable = on\nWindow = 10ms\n[job]\nCommand = true\n", 0,
+     "3: Window = 10ms: must be 100ms or more"},
+    {"cooldown zero", "[job]\nCommand = true\n[autoscale]\nCooldown = 0\n", 0,
+     "4: Cooldown = 0: must be above 0"},
+    {"autoscale without max",
+     "[job]\nCommand = true\n[autoscale]\nEnable = yes\n", 0,
+     "4: Enable = true: [autoscale] needs a [pool] Max"},
+    {"autoscale bool", "[autoscale]\nEnable = sometimes\n", 0,
+     "2: Enable = sometimes: not a boolean"},
+    {"autoscale unknown key", "[autoscale]\nMax = 3\n", 0,
+     "2: Max = 3: unknown key in [autoscale]"},
 };
 #define NBADS (sizeof bads / sizeof bads[0])
 
@@ -564,6 +626,7 @@ make_config_suite(void)
     tcase_add_test(tc, test_durations);
     tcase_add_test(tc, test_duration_format);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_idle_and_autoscale);
     tcase_add_test(tc, test_backoff_forms);
     tcase_add_test(tc, test_every_key);
     tcase_add_test(tc, test_bools);

@@ -44,6 +44,7 @@ snapshot(wd_stats_worker *w)
     s.runs.ended[WD_OUTCOME_SUCCEEDED] = 1228;
     s.runs.ended[WD_OUTCOME_FAILED] = 2;
     s.runs.ended[WD_OUTCOME_TIMED_OUT] = 1;
+    s.runs.ended[WD_OUTCOME_IDLE] = 7;
     s.runs.retried = 5;
     s.runs.sum_ns = 2 * SEC + 5;
     s.runs.buckets[0] = 1000;
@@ -95,6 +96,7 @@ START_TEST(test_prom_names)
         "workersd_runs_total{outcome=\"failed\"} 2\n",
         "workersd_runs_total{outcome=\"timed_out\"} 1\n",
         "workersd_runs_total{outcome=\"cancelled\"} 0\n",
+        "workersd_runs_total{outcome=\"idle\"} 7\n",
         "workersd_runs_retried_total 5\n",
         "# TYPE workersd_run_duration_seconds histogram\n",
         "workersd_run_duration_seconds_bucket{le=\"0.001\"} 1000\n",
@@ -111,11 +113,29 @@ START_TEST(test_prom_names)
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         ck_assert_msg(strstr(text, lines[i]) != NULL, "missing %s in:\n%s",
                       lines[i], text);
-    /* Every family has its HELP; no instance label; no idle outcome yet. */
+    /* Every family has its HELP; no instance label; no autoscale family
+     * when it is not configured. */
     ck_assert_int_eq(du_count_in_text(text, "# HELP "),
                      du_count_in_text(text, "# TYPE "));
     ck_assert_ptr_null(strstr(text, "instance"));
-    ck_assert_ptr_null(strstr(text, "idle"));
+    ck_assert_ptr_null(strstr(text, "autoscale"));
+    ck_assert_ptr_null(strstr(text, "utilisation"));
+
+    /* Configured: its gauges. */
+    f.autoscale = (struct wd_autoscale_facts){
+        .configured = true, .on = true, .target = 0.8, .utilisation = 0.97};
+    text = render(&s, &f);
+    ck_assert_ptr_nonnull(strstr(text,
+                                 "# TYPE workersd_autoscale_enabled "
+                                 "gauge\nworkersd_autoscale_enabled 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE workersd_autoscale_target "
+                                       "gauge\nworkersd_autoscale_target "
+                                       "0.800\n"));
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE workersd_utilisation gauge\n"
+                                       "workersd_utilisation 0.970\n"));
+    ck_assert_int_eq(du_count_in_text(text, "# HELP "),
+                     du_count_in_text(text, "# TYPE "));
+    f.autoscale = (struct wd_autoscale_facts){0};
 
     /* Unlimited Max, paused, a version that needs escaping. */
     f.max = 0;
@@ -239,7 +259,29 @@ START_TEST(test_json_fields)
     ck_assert_int_eq(int_at(runs, "failed"), 2);
     ck_assert_int_eq(int_at(runs, "timed_out"), 1);
     ck_assert_int_eq(int_at(runs, "cancelled"), 0);
+    ck_assert_int_eq(int_at(runs, "idle"), 7);
     ck_assert_int_eq(int_at(runs, "retried"), 5);
+    ck_assert(json_is_null(json_object_get(o, "autoscale")));
+    json_decref(o);
+
+    /* [autoscale] configured: its object; "" decision is null. */
+    f.autoscale = (struct wd_autoscale_facts){
+        .configured = true, .target = 0.8, .utilisation = 0.25};
+    o = status_back(&s, &f);
+    json_t *as = json_object_get(o, "autoscale");
+    ck_assert(json_is_false(json_object_get(as, "enabled")));
+    ck_assert(json_real_value(json_object_get(as, "target")) == 0.8);
+    ck_assert(json_real_value(json_object_get(as, "utilisation")) == 0.25);
+    ck_assert(json_is_null(json_object_get(as, "last_decision")));
+    json_decref(o);
+    f.autoscale.on = true;
+    snprintf(f.autoscale.decision, sizeof f.autoscale.decision,
+             "4 -> 7 workers (utilisation 0.97 over 10s, target 0.80)");
+    o = status_back(&s, &f);
+    as = json_object_get(o, "autoscale");
+    ck_assert(json_is_true(json_object_get(as, "enabled")));
+    ck_assert_str_eq(json_string_value(json_object_get(as, "last_decision")),
+                     f.autoscale.decision);
     json_t *le = json_object_get(o, "last_error");
     ck_assert_int_eq(int_at(le, "worker"), 2);
     ck_assert_int_eq(int_at(le, "code"), 1);
@@ -333,6 +375,12 @@ START_TEST(test_status_wording)
     f.paused = true;
     ck_assert_str_eq(line(&s, &f), "paused: 4 workers (3 busy), 1,234 "
                                    "runs, 3 failed; last error 2s ago: exit 1");
+    f.paused = false;
+    f.autoscale.configured = true;
+    ck_assert_str_eq(line(&s, &f), "4 workers (3 busy, autoscale off), 1,234 "
+                                   "runs, 3 failed; last error 2s ago: exit 1");
+    f.autoscale.on = true;
+    ck_assert_ptr_nonnull(strstr(line(&s, &f), "(3 busy, autoscaled), "));
 
     /* Singular, no error, big numbers, the other age units. */
     wd_stats_snapshot one = {.busy = 1, .runs.started = 1};

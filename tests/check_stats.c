@@ -71,6 +71,12 @@ always_times_out(int n)
     return WORKERS_ETIMEDOUT;
 }
 
+static int
+every_other_idle(int n)
+{
+    return n % 2 == 0 ? WORKERS_EIDLE : 0;
+}
+
 /* Fails twice, then succeeds: with Retry = 2 each pool run succeeds. */
 static int
 third_try_works(int n)
@@ -191,6 +197,30 @@ START_TEST(test_counts_match_the_job)
     ck_assert_uint_eq(bucket_total(r), 62);
     ck_assert(u.snap.last_error.set);
     ck_assert_int_eq(u.snap.last_error.code, 1);
+    wd_stats_snapshot_free(&u.snap);
+    wd_stats_free(u.st);
+}
+END_TEST
+
+/* A run that found no work is idle: neither failed nor an error. */
+START_TEST(test_idle_runs)
+{
+    static const struct scripted s = {every_other_idle, 10};
+    wd_config cfg = {0};
+    struct until u = {0};
+    ck_assert_int_eq(wd_stats_new(&u.st), 0);
+    workers_middleware mw = wd_stats_middleware(u.st, &cfg);
+    workers_pool *pool = start_pool(1, &s, &mw, 1);
+
+    wait_runs(&u, 11, 1);
+    const wd_stats_runs *r = &u.snap.runs;
+    ck_assert_uint_eq(r->ended[WD_OUTCOME_SUCCEEDED], 5);
+    ck_assert_uint_eq(r->ended[WD_OUTCOME_IDLE], 5);
+    ck_assert_uint_eq(r->ended[WD_OUTCOME_FAILED], 0);
+    ck_assert_uint_eq(u.snap.workers[0].failures, 0);
+    ck_assert(!u.snap.last_error.set);
+    ck_assert_str_eq(wd_outcome_name[WD_OUTCOME_IDLE], "idle");
+    workers_pool_free(pool);
     wd_stats_snapshot_free(&u.snap);
     wd_stats_free(u.st);
 }
@@ -531,6 +561,7 @@ make_stats_suite(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_counts_match_the_job);
+    tcase_add_test(tc, test_idle_runs);
     tcase_add_test(tc, test_timed_out_runs);
     tcase_add_test(tc, test_last_error_follows);
     tcase_add_test(tc, test_retries_counted_by_the_marker);

@@ -93,7 +93,11 @@ job_do(workers_ctx *ctx, void *state)
     s->runs++;
     say("example: worker %u, run %lu", s->worker, s->runs);
     /* Rest, but return as soon as the worker is told to stop: close waits
-     * for runs in progress. WORKERS_ECANCELED is not a job error. */
+     * for runs in progress. WORKERS_ECANCELED is not a job error.
+     * A consumer that finds its queue empty returns WORKERS_EIDLE
+     * instead: not an error either (no StopOnErrors, Retry or
+     * ErrorBackoff), the worker rests IdleWait before its next run, and
+     * [autoscale] counts the run as no work. */
     return workers_ctx_wait(ctx, interval_ns);
 }
 

@@ -50,8 +50,10 @@ print_summary(const json_t *r)
         printf(", no max");
     else if (integer(r, "max", &v))
         printf(", max %lld", v);
-    if (json_is_boolean(autoscale))
-        printf(", autoscale %s", json_is_true(autoscale) ? "on" : "off");
+    if (json_is_object(autoscale))
+        printf(", autoscale %s",
+               json_is_true(json_object_get(autoscale, "enabled")) ? "on"
+                                                                   : "off");
     if (integer(r, "reloads", &v))
         printf(", %lld reload%s", v, plural(v));
     if (config != NULL)

@@ -57,7 +57,8 @@ enum kind {
     K_SOCKET,
     K_MODE,
     K_GROUP,
-    K_LISTEN
+    K_LISTEN,
+    K_RATIO
 };
 
 /* The keys' positions in keys[]: the checks that involve two keys (the
@@ -75,6 +76,8 @@ enum {
     KEY_TIMEOUT,
     KEY_KILL_GRACE,
     KEY_ERROR_BACKOFF,
+    KEY_IDLE_EXIT_CODE,
+    KEY_IDLE_WAIT,
     KEY_RETRY,
     KEY_WAIT,
     KEY_SOCKET,
@@ -83,6 +86,10 @@ enum {
     KEY_LISTEN,
     KEY_FILE,
     KEY_INTERVAL,
+    KEY_AS_ENABLE,
+    KEY_AS_TARGET,
+    KEY_AS_WINDOW,
+    KEY_AS_COOLDOWN,
     NKEYS
 };
 
@@ -111,6 +118,10 @@ static const struct key {
                         offsetof(wd_config, kill_grace_ns)},
     [KEY_ERROR_BACKOFF] = {"job", "ErrorBackoff", K_BACKOFF,
                            offsetof(wd_config, backoff)},
+    [KEY_IDLE_EXIT_CODE] = {"job", "IdleExitCode", K_INT,
+                            offsetof(wd_config, idle_exit_code)},
+    [KEY_IDLE_WAIT] = {"job", "IdleWait", K_DURATION,
+                       offsetof(wd_config, pool.idle_wait_ns)},
     [KEY_RETRY] = {"middleware", "Retry", K_UINT, offsetof(wd_config, retry)},
     [KEY_WAIT] = {"middleware", "Wait", K_DURATION,
                   offsetof(wd_config, wait_ns)},
@@ -124,13 +135,21 @@ static const struct key {
     [KEY_FILE] = {"metrics", "File", K_TEXT, offsetof(wd_config, metrics.file)},
     [KEY_INTERVAL] = {"metrics", "Interval", K_DURATION,
                       offsetof(wd_config, metrics.interval_ns)},
+    [KEY_AS_ENABLE] = {"autoscale", "Enable", K_BOOL,
+                       offsetof(wd_config, autoscale.enable)},
+    [KEY_AS_TARGET] = {"autoscale", "Target", K_RATIO,
+                       offsetof(wd_config, autoscale.policy.target)},
+    [KEY_AS_WINDOW] = {"autoscale", "Window", K_DURATION,
+                       offsetof(wd_config, autoscale.policy.window_ns)},
+    [KEY_AS_COOLDOWN] = {"autoscale", "Cooldown", K_DURATION,
+                         offsetof(wd_config, autoscale.policy.cooldown_ns)},
 };
 
 /* StackSize's upper bound. */
 #define MAX_STACK (1024ull * 1024 * 1024)
 
-static const char *const sections[] = {"pool", "job", "middleware", "control",
-                                       "metrics"};
+static const char *const sections[] = {"pool",    "job",     "middleware",
+                                       "control", "metrics", "autoscale"};
 
 struct parse {
     wd_config *cfg;
@@ -313,6 +332,24 @@ parse_backoff(const char *value, struct wd_backoff *out)
     return NULL;
 }
 
+/* Target: a utilisation strictly between 0 and 1, as the autoscaler takes
+ * it (1 would leave no room above the target to see more work coming). */
+static const char *
+parse_ratio(const char *value, double *out)
+{
+    char *end;
+
+    errno = 0;
+    double v = strtod(value, &end);
+    if (end == value || *end != '\0' || errno == ERANGE ||
+        !isdigit((unsigned char)*value))
+        return "not a decimal number (0.8)";
+    if (!(v > 0 && v < 1))
+        return "must be above 0 and below 1";
+    *out = v;
+    return NULL;
+}
+
 /* SocketMode: octal permission bits that let the owner read and write
  * (else the daemon's own workersctl could not connect). */
 static const char *
@@ -413,6 +450,8 @@ set_value(struct parse *p, const struct key *k, const char *value)
             return "out of memory";
         return NULL;
     }
+    case K_RATIO:
+        return parse_ratio(value, (double *)field);
     case K_MODE:
         return parse_mode(value, (unsigned *)field);
     case K_GROUP:
@@ -428,6 +467,36 @@ set_value(struct parse *p, const struct key *k, const char *value)
         return NULL;
     }
     return "unknown key kind";
+}
+
+/*
+ * The bounds of single keys beyond their kind's: NULL, or why the value
+ * just stored is out of them.
+ * - IdleExitCode: an exit status a shell gives only when told to. 126 and
+ *   127 are its "cannot execute" and "not found", above 128 a signal's: a
+ *   broken command must not pass for an idle one.
+ * - Window, Cooldown: the library takes 0 for its default, so a 0 written
+ *   here is refused rather than read as 10 s or 30 s; the timer ticks every
+ *   quarter Window, so a Window under 100ms would only spin it.
+ */
+static const char *
+key_range(const wd_config *cfg, size_t key)
+{
+    switch (key) {
+    case KEY_IDLE_EXIT_CODE:
+        return cfg->idle_exit_code > 125 ? "must be 0 (none) or 1..125 (126 "
+                                           "and up are the shell's own and "
+                                           "signals')"
+                                         : NULL;
+    case KEY_AS_WINDOW:
+        return cfg->autoscale.policy.window_ns < SEC_NS / 10
+                   ? "must be 100ms or more"
+                   : NULL;
+    case KEY_AS_COOLDOWN:
+        return cfg->autoscale.policy.cooldown_ns == 0 ? "must be above 0"
+                                                      : NULL;
+    }
+    return NULL;
 }
 
 /* ---- inih callbacks ------------------------------------------------------ */
@@ -488,7 +557,7 @@ check_line(struct parse *p, const char *s)
                 return;
         fail(p, p->lineno,
              "[%.*s]: unknown section (expected [pool], [job], "
-             "[middleware], [control] or [metrics])",
+             "[middleware], [control], [metrics] or [autoscale])",
              (int)(len > 40 ? 40 : len), s + 1);
         return;
     }
@@ -593,7 +662,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
         fail(p, p->lineno, "%s = : empty value", k->name);
         return 0;
     }
-    if ((why = set_value(p, k, value)) != NULL) {
+    if ((why = set_value(p, k, value)) != NULL ||
+        (why = key_range(p->cfg, i)) != NULL) {
         fail(p, p->lineno, "%s = %s: %s", k->name, qv, why);
         return 0;
     }
@@ -633,6 +703,23 @@ check_pool(struct parse *p)
              workers_strerror(rc));
     else
         fail(p, 0, "[pool]: %s", workers_strerror(rc));
+}
+
+/* [autoscale]: any key makes the autoscaler available. On, it needs a
+ * Max: a job that is always busy (a sleep, a blocking read counted as
+ * work) would otherwise double the pool every quarter Window, without
+ * end. */
+static void
+check_autoscale(struct parse *p)
+{
+    const wd_config *cfg = p->cfg;
+
+    for (int k = KEY_AS_ENABLE; k <= KEY_AS_COOLDOWN; k++)
+        p->cfg->autoscale.configured |= p->set_on[k] != 0;
+    if (!p->failed && cfg->autoscale.enable && cfg->pool.max == 0)
+        fail(p, p->set_on[KEY_AS_ENABLE],
+             "Enable = true: [autoscale] needs a [pool] Max to bound its "
+             "growth (Max = 0 is unlimited)");
 }
 
 /* A relative Plugin path is relative to the ini file's folder; the file
@@ -679,6 +766,7 @@ check_file(struct parse *p)
         fail(p, p->set_on[KEY_INTERVAL], "Interval = 0: must be above 0");
         return;
     }
+    check_autoscale(p);
     check_pool(p);
     if (!p->failed)
         resolve_plugin(p);
@@ -699,6 +787,10 @@ wd_config_load(const char *path, wd_config *cfg, char *err, size_t errlen)
     cfg->backoff.max_ns = 30 * SEC_NS;
     cfg->socket_group = (gid_t)-1;
     cfg->metrics.interval_ns = 15 * SEC_NS;
+    cfg->idle_exit_code = 75; /* EX_TEMPFAIL: "try again later" */
+    cfg->pool.idle_wait_ns = SEC_NS;
+    cfg->autoscale.policy = (workers_autoscale_policy){
+        .target = 0.8, .window_ns = 10 * SEC_NS, .cooldown_ns = 30 * SEC_NS};
     if ((cfg->path = strdup(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
         return -1;

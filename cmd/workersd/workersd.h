@@ -77,8 +77,10 @@ void wd_log_limited(struct wd_log_limit *l, int prio, const char *fmt, ...)
 /* ---- config.c ------------------------------------------------------- */
 
 typedef struct wd_config {
-    char *path;                /* as given on the command line */
-    workers_config pool;       /* Min, Max, Initial, StopOnErrors, StackSize */
+    char *path; /* as given on the command line */
+    /* Min, Max, Initial, StopOnErrors, StackSize; [job] IdleWait (default
+     * 1 s, 0 = none) as idle_wait_ns */
+    workers_config pool;
     uint64_t close_timeout_ns; /* CloseTimeout, default 30 s */
     char *command;             /* [job] Command, or NULL */
     char *plugin;              /* [job] Plugin, or NULL */
@@ -89,6 +91,9 @@ typedef struct wd_config {
     struct wd_backoff {
         uint64_t min_ns, max_ns;
     } backoff;
+    /* [job] IdleExitCode: a Command exiting with it found no work (the run
+     * returns WORKERS_EIDLE); default 75 (EX_TEMPFAIL), 0 = none. */
+    int idle_exit_code;
     unsigned retry;   /* [middleware] Retry, 0 = none */
     uint64_t wait_ns; /* [middleware] Wait, 0 = none */
     /* [control], the settings of control/control.h's wd_control_open */
@@ -101,6 +106,13 @@ typedef struct wd_config {
         char *file;           /* File, NULL = no file */
         uint64_t interval_ns; /* Interval, default 15 s */
     } metrics;
+    /* [autoscale]: see daemon/daemon.h's wd_autoscaler_* */
+    struct wd_autoscale_cfg {
+        bool configured; /* any key given: the middleware is in the chain */
+        bool enable;     /* Enable, default false */
+        /* Target (0.8), Window (10 s), Cooldown (30 s), all set */
+        workers_autoscale_policy policy;
+    } autoscale;
 } wd_config;
 
 /*
@@ -199,6 +211,8 @@ int wd_job_error(int e);
  * - WORKERS_ETIMEDOUT: Timeout passed ("command timed out after 2s",
  *   "plugin run timed out after 2s"), whatever the shell or job_do did then;
  *   a command got SIGTERM and SIGCONT, and SIGKILL after KillGrace;
+ * - WORKERS_EIDLE: the shell exited with IdleExitCode / job_do returned
+ *   it: the run found no work. Not a failure: no log line;
  * - WORKERS_ECANCELED: the worker's context was cancelled (less, close)
  *   before the run started, or by the time the shell ended without exit 0:
  *   not an error. A command's group got SIGTERM and SIGCONT at the cancel,
@@ -319,10 +333,10 @@ void wd_notify_close(void);
 
 /*
  * A generation: a config snapshot, the job it names and the middlewares it
- * asks for (Wait, Retry, ErrorBackoff), opened and closed on a thread of its
- * own, so that plugin code (dlopen, job_init, job_fini) never runs on the
- * loop. More than one may be alive at once: a reload opens a new one while
- * workers still finish runs of the old.
+ * asks for (Wait, Retry, the autoscaler's, ErrorBackoff), opened and closed on
+ * a thread of its own, so that plugin code (dlopen, job_init, job_fini) never
+ * runs on the loop. More than one may be alive at once: a reload opens a new
+ * one while workers still finish runs of the old.
  *
  * Two kinds of hold, on purpose apart:
  * - references (wd_gen_ref/unref) keep its job open: one per worker that
@@ -346,21 +360,29 @@ enum wd_gen_state {
     WD_GEN_CLOSED,  /* no reference left and the job closed: free it */
 };
 
+/* What a generation borrows from the daemon for its middlewares: objects
+ * that must outlive every job of the generation, one each for the daemon's
+ * life (so that counts and measurements go on across reloads). NULL
+ * fields: none. */
+typedef struct wd_stats wd_stats;
+typedef struct wd_gen_shared {
+    /* stats/stats.h: counts the runs; its middleware is the innermost. */
+    wd_stats *stats;
+    /* Its middleware goes into the chain when cfg has [autoscale]. */
+    workers_autoscale *autoscale;
+} wd_gen_shared;
+
 /*
  * Opens a generation for the snapshot cfg (it takes a reference of its own)
- * on a new thread, and returns at once with the state OPENING and one
- * reference, the caller's. notify(arg), if not NULL, is called from that
- * thread when the open ended (OPEN or FAILED) and again when CLOSED; it must
- * be quick and must not call into the generation (ev_async_send is the
- * daemon's). Generations are numbered 1, 2, ... in the order they are
- * opened. stats (stats/stats.h), if not NULL, counts its runs: its
- * middleware is the innermost; it is borrowed and must outlive every job
- * of the generation (one wd_stats for the daemon's life, so that counts go
- * on across reloads). Errors: -ENOMEM, a negated pthread error (then
- * nothing was started and notify is never called). Thread-safe.
+ * and shared (copied; may be NULL) on a new thread, and returns at once with
+ * the state OPENING and one reference, the caller's. notify(arg), if not NULL,
+ * is called from that thread when the open ended (OPEN or FAILED) and again
+ * when CLOSED; it must be quick and must not call into the generation
+ * (ev_async_send is the daemon's). Generations are numbered 1, 2, ... in the
+ * order they are opened. Errors: -ENOMEM, a negated pthread error (then nothing
+ * was started and notify is never called). Thread-safe.
  */
-typedef struct wd_stats wd_stats;
-int wd_gen_open(const wd_config *cfg, wd_stats *stats,
+int wd_gen_open(const wd_config *cfg, const wd_gen_shared *shared,
                 void (*notify)(void *arg), void *arg, wd_gen **out);
 /* The state now (an acquire load: a thread that sees OPEN sees the job).
  * Thread-safe, on a handle not freed. */
@@ -433,6 +455,9 @@ int wd_pool_new(wd_pool **out, const workers_config *cfg,
  *   once if none runs it: its job is closed on its own thread (job_fini),
  *   its config freed, and its notify reports CLOSED, after which its handle
  *   may be freed;
+ * - g's IdleWait is the pool's idle wait from now on, and the workers
+ *   resting in the old one are let go at once (workers_pool_set_idle_wait),
+ *   so they move to g without waiting it out;
  * - the pool's own settings ([pool]: limits, StopOnErrors, StackSize) stay
  *   as they were made: changing them is the caller's business.
  * The first install precedes wd_pool_start(). Loop thread (one caller at a

@@ -26,7 +26,7 @@ typedef struct bn_opts {
     unsigned window_ms; /* length of one throughput window */
     const char *daemon; /* path to workersd, for section 5 */
     const char *self;   /* path to this program, for child modes */
-    unsigned sections;  /* bit n set: run section n (1..6) */
+    unsigned sections;  /* bit n set: run section n (1..8) */
 } bn_opts;
 
 /* ---- bench.c: timing, statistics, the table ---------------------------- */
@@ -120,6 +120,9 @@ void bn_metrics(const bn_opts *o);
 
 /* ---- control.c: section 7, workersd's control socket --------------------- */
 void bn_control(const bn_opts *o);
+
+/* ---- spool.c: section 8, the autoscaled spool against a fixed pool ------ */
+void bn_spool(const bn_opts *o);
 
 /* ---- spawn.c: child processes -------------------------------------------- */
 

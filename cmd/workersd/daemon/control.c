@@ -10,6 +10,7 @@
  */
 #include "daemon.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ wd_scale(struct wd_daemon *d, int delta, char *msg, size_t len)
         rc = 0;
     }
     wd_observe_workers(d);
+    wd_autoscaler_manual(d); /* the operator's size holds */
     if (rc == 0) {
         snprintf(msg, len, "workers: %d -> %d%s", before, d->workers, note);
         /* Nothing moved: the log keeps the signals' wording of old. */
@@ -106,12 +108,29 @@ pause_pool(struct wd_daemon *d, bool pause)
                                wd_describe(rc, buf, sizeof buf));
     d->paused = pause;
     wd_stats_set_paused(d->stats, pause);
-    wd_log(WD_LOG_INFO, "%s", pause ? "paused: no run starts until resume"
-                                    : "resumed");
+    wd_log(WD_LOG_INFO, "%s",
+           pause ? "paused: no run starts until resume" : "resumed");
     wd_observe_notify(d, "");
     return wd_control_ok(pause ? "paused: runs in progress finish, no new "
                                  "run starts"
                                : "resumed");
+}
+
+/* `workersctl autoscale on|off` (autoscale.c). */
+static json_t *
+autoscale(struct wd_daemon *d, bool on)
+{
+    char buf[96];
+    int rc = wd_autoscaler_enable(d, on);
+
+    if (rc == 0)
+        return wd_control_ok("autoscale %s", on ? "on" : "off");
+    return wd_control_fail(
+        WD_CONTROL_EXIT_REFUSED, "autoscale %s: %s", on ? "on" : "off",
+        rc == -ENOTSUP          ? "not configured: no [autoscale] in the config"
+        : rc == -ERANGE         ? "the pool has no Max to bound its growth"
+        : rc == WORKERS_ECLOSED ? "closing"
+                                : wd_describe(rc, buf, sizeof buf));
 }
 
 /* The status object with "ok": the renderer's text spliced, not parsed
@@ -192,8 +211,7 @@ handle(void *data, wd_control_client *c, const wd_control_request *req)
         wd_reload(d, c);
         return;
     case WD_CONTROL_AUTOSCALE:
-        r = wd_control_fail(WD_CONTROL_EXIT_REFUSED,
-                            "autoscaling is not configured");
+        r = autoscale(d, req->on);
         break;
     default:
         if (refused != NULL) {

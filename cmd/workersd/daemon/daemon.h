@@ -1,8 +1,9 @@
 /*
  * Private to cmd/workersd/daemon/: the daemon's state, shared by the loop
  * (loop.c: signals, the start, systemd), the drain (drain.c: the pool's
- * close and the generations' end) and the generations it holds (gens.c),
- * grouped by file; loop.c uses drain.c, both use gens.c. generation.c and
+ * close and the generations' end), the generations it holds (gens.c) and
+ * the autoscaler (autoscale.c), grouped by file; loop.c uses drain.c, both
+ * use gens.c. generation.c and
  * pool.c know nothing of it: their interfaces are in workersd.h.
  *
  * Threads: everything here is the loop thread's, except what the closer
@@ -50,31 +51,32 @@ struct wd_daemon {
     int close_rc;             /* the closer's; read after `drained` */
 
     ev_signal sig_more, sig_less, sig_int, sig_term, sig_chld;
-    ev_signal sig_quit;            /* closes as SIGTERM does */
-    struct wd_log_limit ignored;   /* "SIGUSR1 ignored" while not running */
-    ev_async gen_changed; /* a generation opened or closed */
-    ev_async job_failed;  /* StopOnErrors: the pool's first job error */
-    ev_async drained;     /* the closer thread freed the pool */
-    ev_timer close_timer; /* CloseTimeout */
-    ev_timer abandon;     /* runs that outlive the kill */
-    ev_timer hook_timer;  /* job_init/job_fini, once stopping: KillGrace */
-    ev_timer extend;      /* systemd's EXTEND_TIMEOUT_USEC while closing */
+    ev_signal sig_quit;          /* closes as SIGTERM does */
+    struct wd_log_limit ignored; /* "SIGUSR1 ignored" while not running */
+    ev_async gen_changed;        /* a generation opened or closed */
+    ev_async job_failed;         /* StopOnErrors: the pool's first job error */
+    ev_async drained;            /* the closer thread freed the pool */
+    ev_timer close_timer;        /* CloseTimeout */
+    ev_timer abandon;            /* runs that outlive the kill */
+    ev_timer hook_timer;   /* job_init/job_fini, once stopping: KillGrace */
+    ev_timer extend;       /* systemd's EXTEND_TIMEOUT_USEC while closing */
     uint64_t close_end_ns; /* the close's bound, WD_CLOSE_UNBOUNDED if none */
-    ev_timer ping;        /* systemd's watchdog */
+    ev_timer ping;         /* systemd's watchdog */
 
+    struct wd_autoscaler *autoscaler; /* autoscale.c's, for the daemon's life */
     /* observe.c: what the daemon shows: statistics (one wd_stats for its
      * life, so counts go on across reloads), metrics, systemd's STATUS. */
     wd_stats *stats;
     wd_metrics *metrics;
-    uint64_t start_ns;      /* wd_now_ns() at the start */
-    double start_unix;      /* the same instant, Unix seconds */
-    int workers;            /* workers_pool_current(), cached by the loop
-                               (no pool call once draining) */
-    bool paused;            /* pause ... resume */
-    uint64_t reloads;       /* successful reloads */
-    uint64_t deadline_ns;   /* draining: the close deadline, 0 = none */
-    ev_timer status_timer;  /* STATUS= at most once a second */
-    char status_sent[128];  /* the last STATUS= sent */
+    uint64_t start_ns;     /* wd_now_ns() at the start */
+    double start_unix;     /* the same instant, Unix seconds */
+    int workers;           /* workers_pool_current(), cached by the loop
+                              (no pool call once draining) */
+    bool paused;           /* pause ... resume */
+    uint64_t reloads;      /* successful reloads */
+    uint64_t deadline_ns;  /* draining: the close deadline, 0 = none */
+    ev_timer status_timer; /* STATUS= at most once a second */
+    char status_sent[128]; /* the last STATUS= sent */
 
     /* control.c: the control socket (NULL when off) and the clients of
      * stop, answered with the exit code once the loop ended. */
@@ -139,7 +141,8 @@ int wd_control_start(struct wd_daemon *d);
 void wd_control_end(struct wd_daemon *d, int code);
 /* Adds (delta > 0) or removes |delta| workers, up to the limit, and says
  * what happened into msg ("workers: 4 -> 6 (max reached)"); logs it and
- * refreshes STATUS=. 0, or the pool's error (msg then says it). Loop
+ * refreshes STATUS=. A manual resize: autoscaling goes off
+ * (wd_autoscaler_manual). 0, or the pool's error (msg then says it). Loop
  * thread, while running. */
 int wd_scale(struct wd_daemon *d, int delta, char *msg, size_t len);
 
@@ -169,5 +172,55 @@ void wd_drain_check(struct wd_daemon *d);
 /* After the loop: joins the closer, kills what escaped, frees its own;
  * returns the exit code. The loop and d->cfg are the caller's to free. */
 int wd_drain_end(struct wd_daemon *d);
+
+/* ---- autoscale.c: [autoscale] ------------------------------------------ */
+
+struct wd_autoscale_facts; /* metrics/metrics.h */
+
+/*
+ * Makes the daemon's one autoscaler from d->cfg (the first config), before
+ * the first generation opens (its middleware goes into every generation's
+ * chain, see wd_autoscaler_lib), and starts its timer when [autoscale]
+ * Enable is true; the ticks do nothing until the pool runs. 0, -ENOMEM, or
+ * -EINVAL (a policy the loader should have refused).
+ */
+int wd_autoscaler_new(struct wd_daemon *d);
+/* The library's object, for the generations' wd_gen_shared. */
+workers_autoscale *wd_autoscaler_lib(const struct wd_daemon *d);
+/*
+ * A manual resize happened (workersctl set/more/less, SIGUSR1/SIGUSR2):
+ * call it after each successful one. When autoscaling was on, it is off
+ * from now on, logged once ("autoscale: off after a manual resize, ..."),
+ * until wd_autoscaler_enable(d, true). A no-op when off.
+ */
+void wd_autoscaler_manual(struct wd_daemon *d);
+/*
+ * `workersctl autoscale on|off`: on restarts the measurement
+ * (workers_autoscale_set_policy) and ticks again every quarter Window; off
+ * stops the ticks (the size stays as it is). Logged when it changes
+ * anything; asking for the state in force is a no-op returning 0. Errors:
+ * -ENOTSUP when the config in force has no [autoscale] key (say: "no
+ * [autoscale] in the config"), -ERANGE to turn it on while the pool's Max
+ * is 0 (say: "needs a [pool] Max"), WORKERS_ECLOSED once draining.
+ */
+int wd_autoscaler_enable(struct wd_daemon *d, bool on);
+/*
+ * A reload installed cfg (call it right after wd_daemon_install): its
+ * Target, Window and Cooldown take effect (the measurement restarts, the
+ * cooldown's clock is kept); an Enable the file changed is followed (an
+ * unchanged one keeps the run-time state, e.g. off after a manual resize);
+ * no [autoscale] any more turns it off, and so does a pool whose limits in
+ * force have no Max (a warning). The generations opened from now on
+ * put the middleware in their chain or not, as cfg says.
+ */
+void wd_autoscaler_apply(struct wd_daemon *d, const wd_config *cfg);
+/* For the status, STATUS= and the metrics: on/off, target, the last
+ * utilisation measured and the last change's text; all zero when the
+ * config in force has no [autoscale]. */
+void wd_autoscaler_facts(const struct wd_daemon *d,
+                         struct wd_autoscale_facts *out);
+/* Stops its timer and frees it, after wd_drain_end() (the pool freed) and
+ * before the loop is destroyed. NULL autoscaler: a no-op. */
+void wd_autoscaler_free(struct wd_daemon *d);
 
 #endif /* WD_DAEMON_H */

@@ -26,8 +26,8 @@ struct wd_gen {
     unsigned id;
     const wd_config *cfg; /* a reference, until the close */
     wd_job *job;          /* NULL when the open failed */
-    wd_stats *stats;      /* borrowed; NULL = no statistics */
-    workers_middleware mws[5];
+    wd_gen_shared shared; /* borrowed objects: stats, autoscaler */
+    workers_middleware mws[6];
     size_t nmws;
     _Atomic int state; /* enum wd_gen_state */
     char err[WD_ERRLEN];
@@ -47,23 +47,27 @@ static atomic_uint opened; /* generations numbered so far */
  * count each call of the job itself (so Wait's and the backoff's pauses fall
  * between runs, and every attempt of Retry is a run); Wait paces every
  * attempt, Retry's too; the retry marker, just outside Retry, tells the
- * statistics which runs were retries; the backoff follows what is left of a
- * failure after the retries. StopOnErrors is the pool's own (pool.c) and
- * sees the result of the whole.
+ * statistics which runs were retries; the autoscaler times a run with its
+ * Wait and retries (a worker pacing itself is not free for more work) but
+ * not the backoff's pause, which follows what is left of a failure after
+ * the retries. StopOnErrors is the pool's own (pool.c) and sees the result
+ * of the whole.
  */
 static void
 build_middlewares(wd_gen *g)
 {
     const wd_config *cfg = g->cfg;
-    if (g->stats != NULL)
-        g->mws[g->nmws++] = wd_stats_middleware(g->stats, cfg);
+    if (g->shared.stats != NULL)
+        g->mws[g->nmws++] = wd_stats_middleware(g->shared.stats, cfg);
     if (cfg->wait_ns != 0)
         g->mws[g->nmws++] = workers_wait(cfg->wait_ns);
     if (cfg->retry != 0) {
         g->mws[g->nmws++] = workers_retry(cfg->retry);
-        if (g->stats != NULL)
+        if (g->shared.stats != NULL)
             g->mws[g->nmws++] = wd_stats_retry_marker();
     }
+    if (cfg->autoscale.configured && g->shared.autoscale != NULL)
+        g->mws[g->nmws++] = workers_autoscale_middleware(g->shared.autoscale);
     if (cfg->backoff.max_ns != 0)
         g->mws[g->nmws++] = wd_backoff(cfg);
 }
@@ -106,8 +110,8 @@ gen_destroy(wd_gen *g)
 }
 
 int
-wd_gen_open(const wd_config *cfg, wd_stats *stats, void (*notify)(void *arg),
-            void *arg, wd_gen **out)
+wd_gen_open(const wd_config *cfg, const wd_gen_shared *shared,
+            void (*notify)(void *arg), void *arg, wd_gen **out)
 {
     wd_gen *g = calloc(1, sizeof *g);
     if (g == NULL)
@@ -122,7 +126,8 @@ wd_gen_open(const wd_config *cfg, wd_stats *stats, void (*notify)(void *arg),
     atomic_init(&g->refs, 1);
     atomic_init(&g->state, WD_GEN_OPENING);
     g->cfg = wd_config_ref(cfg);
-    g->stats = stats;
+    if (shared != NULL)
+        g->shared = *shared;
     g->notify = notify;
     g->arg = arg;
     g->id = atomic_fetch_add(&opened, 1) + 1;

@@ -28,7 +28,9 @@ wd_daemon_open(struct wd_daemon *d, const wd_config *cfg, wd_gen **out)
         d->gens = g;
         d->gens_cap = cap;
     }
-    int r = wd_gen_open(cfg, d->stats, gen_notify, d, out);
+    wd_gen_shared shared = {.stats = d->stats,
+                            .autoscale = wd_autoscaler_lib(d)};
+    int r = wd_gen_open(cfg, &shared, gen_notify, d, out);
     if (r == 0)
         d->gens[d->ngens++] = *out;
     return r;

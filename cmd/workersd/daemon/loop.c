@@ -318,11 +318,13 @@ wd_daemon_run(const wd_config *cfg)
         wd_config_unref(cfg);
         return code;
     }
-    if ((rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
+    if ((rc = wd_autoscaler_new(&d)) != 0 ||
+        (rc = wd_pool_new(&d.pool, &cfg->pool, pool_failed, &d)) != 0 ||
         (rc = wd_drain_prepare(&d)) != 0) {
         wd_log(WD_LOG_ERR, "cannot set up the pool: %s",
                wd_describe(rc, buf, sizeof buf));
         wd_pool_free(d.pool);
+        wd_autoscaler_free(&d);
         wd_control_end(&d, WD_EXIT_SOFTWARE);
         wd_observe_free(&d);
         ev_loop_destroy(d.loop);
@@ -350,6 +352,7 @@ wd_daemon_run(const wd_config *cfg)
     code = wd_drain_end(&d);
     /* The pool is freed: the metrics' last file has the final counts. */
     wd_observe_free(&d);
+    wd_autoscaler_free(&d);
     wd_control_end(&d, code);
     wd_config_unref(d.cfg);
     ev_loop_destroy(d.loop);

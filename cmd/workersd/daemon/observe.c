@@ -37,6 +37,7 @@ facts(void *arg, wd_facts *f)
     f->reloads = d->reloads;
     f->closing = d->phase >= WD_DRAINING;
     f->deadline_ns = d->deadline_ns;
+    wd_autoscaler_facts(d, &f->autoscale);
 }
 
 static void

@@ -155,6 +155,9 @@ wd_pool_install(wd_pool *p, wd_gen *g)
     wd_gen *old = atomic_load_explicit(&p->current, memory_order_relaxed);
     atomic_store_explicit(&p->current, g, memory_order_release);
     pthread_mutex_unlock(&p->lock);
+    /* After the switch: a worker let go runs g. Only a closed pool refuses,
+     * and then no worker rests any more. */
+    workers_pool_set_idle_wait(p->workers, wd_gen_config(g)->pool.idle_wait_ns);
     if (old != NULL)
         wd_gen_unref(old);
 }

@@ -9,6 +9,9 @@
  *   (job_init) while the old one runs on; once it is OPEN it is installed
  *   (wd_pool_install: the rolling switch, each worker after its run) with
  *   the [pool] settings; if it FAILED, nothing changes (exit 78).
+ * - [autoscale] applies at once (autoscale.c: the policy; Enable when the
+ *   file changed it); its presence or absence, IdleExitCode and IdleWait
+ *   change the generation (the chain; the idle wait is set at install).
  * - [pool] Min/Max apply at once through workers_pool_set_limits, which
  *   keeps the current count, clamped into the new range; StopOnErrors and
  *   CloseTimeout are read where used (the pool's flag, d->cfg).
@@ -34,7 +37,8 @@ same_str(const char *a, const char *b)
            (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* Whether the new config needs a new generation. */
+/* Whether the new config needs a new generation: IdleWait is set at its
+ * install, and [autoscale]'s presence puts its middleware in the chain. */
 static bool
 job_changed(const wd_config *a, const wd_config *b)
 {
@@ -44,7 +48,9 @@ job_changed(const wd_config *a, const wd_config *b)
            a->kill_grace_ns != b->kill_grace_ns ||
            a->backoff.min_ns != b->backoff.min_ns ||
            a->backoff.max_ns != b->backoff.max_ns || a->retry != b->retry ||
-           a->wait_ns != b->wait_ns;
+           a->wait_ns != b->wait_ns || a->idle_exit_code != b->idle_exit_code ||
+           a->pool.idle_wait_ns != b->pool.idle_wait_ns ||
+           a->autoscale.configured != b->autoscale.configured;
 }
 
 /* Appends ", "-separated printf text to d->reload_what. */
@@ -86,6 +92,12 @@ describe(struct wd_daemon *d, const wd_config *a, const wd_config *b)
         !same_str(a->metrics.file, b->metrics.file) ||
         a->metrics.interval_ns != b->metrics.interval_ns)
         note(d, "[control] and [metrics] unchanged until a restart");
+    const struct wd_autoscale_cfg *as = &a->autoscale, *bs = &b->autoscale;
+    if (as->configured != bs->configured || as->enable != bs->enable ||
+        as->policy.target != bs->policy.target ||
+        as->policy.window_ns != bs->policy.window_ns ||
+        as->policy.cooldown_ns != bs->policy.cooldown_ns)
+        note(d, "[autoscale] applied");
     if (!job_changed(a, b))
         return;
     note(d, "%s: rolling %d worker%s",
@@ -116,8 +128,8 @@ refuse(struct wd_daemon *d, wd_control_client *c, int exit_code,
 }
 
 /* Makes cfg (a reference, taken over) the settings in force: the new
- * limits (the count kept, clamped into them), StopOnErrors, and d->cfg
- * (CloseTimeout, KillGrace, the status). */
+ * limits (the count kept, clamped into them), StopOnErrors, [autoscale]
+ * (autoscale.c), and d->cfg (CloseTimeout, KillGrace, the status). */
 static void
 apply(struct wd_daemon *d, const wd_config *cfg)
 {
@@ -131,6 +143,7 @@ apply(struct wd_daemon *d, const wd_config *cfg)
         wd_log(WD_LOG_WARNING, "reload: the new limits: %s",
                wd_describe(rc, buf, sizeof buf));
     wd_pool_set_stop_on_errors(d->pool, cfg->pool.stop_on_errors);
+    wd_autoscaler_apply(d, cfg); /* after the limits: it checks Max */
     wd_config_unref(d->cfg);
     d->cfg = cfg;
 }
@@ -155,9 +168,9 @@ wd_reload(struct wd_daemon *d, wd_control_client *c)
     const wd_config *cfg;
 
     if (d->phase != WD_RUNNING || d->reloading != NULL) {
-        const char *why = d->reloading != NULL ? "a reload is in progress"
+        const char *why = d->reloading != NULL      ? "a reload is in progress"
                           : d->phase == WD_STARTING ? "starting"
-                                                     : "closing";
+                                                    : "closing";
         wd_log(WD_LOG_WARNING, "reload refused: %s", why);
         if (c != NULL)
             wd_control_reply(c, wd_control_fail(WD_CONTROL_EXIT_REFUSED,
@@ -185,8 +198,7 @@ wd_reload(struct wd_daemon *d, wd_control_client *c)
     int rc = wd_daemon_open(d, cfg, &d->reloading);
     if (rc != 0) {
         wd_config_unref(cfg);
-        refuse(d, c, WD_EXIT_SOFTWARE,
-               wd_describe(rc, err, sizeof err));
+        refuse(d, c, WD_EXIT_SOFTWARE, wd_describe(rc, err, sizeof err));
         return;
     }
     d->reload_cfg = cfg;
@@ -205,13 +217,12 @@ wd_reload_check(struct wd_daemon *d)
     d->reload_cfg = NULL;
     d->reload_client = NULL;
     if (wd_gen_state(g) == WD_GEN_FAILED || d->phase != WD_RUNNING) {
-        const char *why =
-            d->phase != WD_RUNNING ? "closing" : wd_gen_error(g);
+        const char *why = d->phase != WD_RUNNING ? "closing" : wd_gen_error(g);
         wd_gen_unref(g);
         wd_config_unref(cfg);
         refuse(d, c,
                d->phase != WD_RUNNING ? WD_CONTROL_EXIT_REFUSED
-                                       : WD_CONTROL_EXIT_CONFIG,
+                                      : WD_CONTROL_EXIT_CONFIG,
                why);
         return;
     }

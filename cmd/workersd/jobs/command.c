@@ -300,6 +300,11 @@ outcome(struct cmd_worker *w, workers_ctx *ctx, int status)
                wd_duration(cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;
     }
+    /* IdleExitCode: the command found no work. Not a failure, so no log
+     * line: an empty queue polled every IdleWait would flood the log. */
+    if (WIFEXITED(status) && cfg->idle_exit_code != 0 &&
+        WEXITSTATUS(status) == cfg->idle_exit_code)
+        return WORKERS_EIDLE;
     if (WIFEXITED(status)) {
         wd_log(WD_LOG_WARNING, "worker %u: command exited with status %d",
                w->id, WEXITSTATUS(status));

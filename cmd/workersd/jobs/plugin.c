@@ -64,7 +64,7 @@ plain_run(workers_ctx *ctx, void *arg)
     if (!w->built && (r = build(w, ctx)) != 0)
         return r;
     r = w->p->job_do(ctx, w->state);
-    if (r != 0 && !workers_is_canceled(r))
+    if (workers_result_is_error(r)) /* WORKERS_EIDLE is no failure */
         report(ctx, r);
     return r;
 }
@@ -113,7 +113,7 @@ timed_run(workers_ctx *ctx, void *arg)
                wd_duration(w->p->cfg->timeout_ns, dur, sizeof dur));
         return WORKERS_ETIMEDOUT;
     }
-    if (r != 0 && !workers_is_canceled(r))
+    if (workers_result_is_error(r)) /* WORKERS_EIDLE is no failure */
         report(ctx, r);
     return r;
 untimed:

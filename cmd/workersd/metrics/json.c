@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,27 @@ worker(wd_buf *b, const wd_stats_worker *w)
     wd_buf_append(b, "}", 1);
 }
 
+/* [autoscale]: null when not configured. */
+static void
+autoscale(wd_buf *b, const struct wd_autoscale_facts *a)
+{
+    if (!a->configured) {
+        null(b);
+        return;
+    }
+    wd_buf_append(b, "{", 1);
+    key(b, "enabled");
+    boolean(b, a->on);
+    wd_buf_printf(b, ",\"target\":%.3f,\"utilisation\":%.3f,", a->target,
+                  a->utilisation);
+    key(b, "last_decision");
+    if (a->decision[0] != '\0')
+        text(b, a->decision);
+    else
+        null(b);
+    wd_buf_append(b, "}", 1);
+}
+
 int
 wd_status_json(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out)
 {
@@ -261,6 +283,9 @@ wd_status_json(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out)
     wd_buf_append(out, ",", 1);
     key(out, "last_error");
     last_error(out, &s->last_error);
+    wd_buf_append(out, ",", 1);
+    key(out, "autoscale");
+    autoscale(out, &f->autoscale);
     wd_buf_append(out, ",", 1);
     key(out, "worker_list");
     wd_buf_append(out, "[", 1);

@@ -34,6 +34,17 @@ typedef struct wd_facts {
     bool closing;
     uint64_t deadline_ns; /* when closing: the close deadline as wd_now_ns(),
                              0 = none */
+    /* [autoscale], as wd_autoscaler_facts() (daemon/daemon.h) fills it;
+     * all zero when not configured. */
+    struct wd_autoscale_facts {
+        bool configured;    /* an [autoscale] key was given: rendered */
+        bool on;            /* ticking: Enable, or `workersctl autoscale on` */
+        double target;      /* Target */
+        double utilisation; /* of the last tick's span, 0 before one */
+        char decision[128]; /* the last change's text ("4 -> 7 workers
+                               (utilisation 0.97 over 10s, target 0.80)"),
+                               "" before one */
+    } autoscale;
 } wd_facts;
 
 /* ---- buf.c: a growable text buffer -------------------------------------- */

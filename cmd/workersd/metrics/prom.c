@@ -80,6 +80,22 @@ histogram(wd_buf *b, const wd_stats_runs *r)
                   cumulative);
 }
 
+/* [autoscale]'s gauges, only when it is configured. */
+static void
+autoscale(wd_buf *b, const struct wd_autoscale_facts *a)
+{
+    gauge(b, "autoscale_enabled", "1 while the autoscaler sizes the pool.",
+          a->on);
+    family(b, "autoscale_target", "gauge",
+           "The utilisation the autoscaler holds ([autoscale] Target).");
+    wd_buf_printf(b, "workersd_autoscale_target %.3f\n", a->target);
+    family(b, "utilisation", "gauge",
+           "Busy time over worker time across the autoscaler's last "
+           "measured span (runs that did work; idle and failed runs are "
+           "not busy).");
+    wd_buf_printf(b, "workersd_utilisation %.3f\n", a->utilisation);
+}
+
 int
 wd_prom_render(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out)
 {
@@ -105,6 +121,8 @@ wd_prom_render(const wd_stats_snapshot *s, const wd_facts *f, wd_buf *out)
             s->runs.retried);
     histogram(out, &s->runs);
     counter(out, "reloads_total", "Successful config reloads.", f->reloads);
+    if (f->autoscale.configured)
+        autoscale(out, &f->autoscale);
 
     family(out, "start_time_seconds", "gauge",
            "When workersd started, in Unix seconds.");

@@ -80,10 +80,14 @@ wd_status_line(const wd_stats_snapshot *s, const wd_facts *f, char *buf,
 
     if (f->closing)
         return closing_line(s, f, buf, len);
-    n = snprintf(buf, len, "%s%s worker%s (%s busy), %s run%s, %s failed",
+    n = snprintf(buf, len, "%s%s worker%s (%s busy%s), %s run%s, %s failed",
                  f->paused ? "paused: " : "", count(workers, w),
-                 plural(workers), count(s->busy, busy), count(r->started, runs),
-                 plural(r->started), count(failed, fails));
+                 plural(workers), count(s->busy, busy),
+                 !f->autoscale.configured ? ""
+                 : f->autoscale.on        ? ", autoscaled"
+                                          : ", autoscale off",
+                 count(r->started, runs), plural(r->started),
+                 count(failed, fails));
     if (s->last_error.set && n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "; last error %s ago: %s",
                  span(s->last_error.age_ns, ago, sizeof ago),

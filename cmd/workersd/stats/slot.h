@@ -32,13 +32,14 @@ struct wd_slot {
     /* Line 0: written by the worker every run, read by snapshots. */
     _Alignas(WD_CACHELINE) _Atomic uint64_t started;
     _Atomic uint64_t ended[WD_NOUTCOMES];
-    _Atomic uint64_t retried;
     _Atomic uint64_t sum_ns;
     /* In a run: its start. Between runs: the last run's end. */
     _Atomic uint64_t mark_ns;
     /* Lines 1-3: one bucket written per run. */
     _Alignas(WD_CACHELINE) _Atomic uint64_t buckets[WD_STATS_NBOUNDS + 1];
-    /* Written by the worker on its first run and after failures only. */
+    /* Written by the worker on its first run and after failures only
+     * (a retried run follows a failure). */
+    _Atomic uint64_t retried;
     _Atomic uint64_t err_ns; /* end of the last failed run, 0 = none */
     _Atomic int err_code;
     _Atomic unsigned id;              /* from the first run's context */

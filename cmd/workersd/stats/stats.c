@@ -39,10 +39,9 @@ const char *const wd_stats_bound_text[WD_STATS_NBOUNDS] = {
 };
 
 const char *const wd_outcome_name[WD_NOUTCOMES] = {
-    [WD_OUTCOME_SUCCEEDED] = "succeeded",
-    [WD_OUTCOME_FAILED] = "failed",
-    [WD_OUTCOME_TIMED_OUT] = "timed_out",
-    [WD_OUTCOME_CANCELLED] = "cancelled",
+    [WD_OUTCOME_SUCCEEDED] = "succeeded", [WD_OUTCOME_FAILED] = "failed",
+    [WD_OUTCOME_TIMED_OUT] = "timed_out", [WD_OUTCOME_CANCELLED] = "cancelled",
+    [WD_OUTCOME_IDLE] = "idle",
 };
 
 /* Hot fields on line 0, the histogram from line 1: see slot.h. */
@@ -72,6 +71,8 @@ outcome_of(int rc)
         return WD_OUTCOME_CANCELLED;
     if (rc == WORKERS_ETIMEDOUT)
         return WD_OUTCOME_TIMED_OUT;
+    if (rc == WORKERS_EIDLE)
+        return WD_OUTCOME_IDLE;
     return WD_OUTCOME_FAILED;
 }
 

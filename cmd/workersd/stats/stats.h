@@ -26,16 +26,16 @@ extern const uint64_t wd_stats_bound_ns[WD_STATS_NBOUNDS];
 /* The same bounds in seconds, as the exposition writes them ("0.0025"). */
 extern const char *const wd_stats_bound_text[WD_STATS_NBOUNDS];
 
-/* How a run ended, from the result the job returned. An idle outcome (issue
- * 12) will come after CANCELLED. */
+/* How a run ended, from the result the job returned. */
 enum wd_outcome {
     WD_OUTCOME_SUCCEEDED, /* 0 */
-    WD_OUTCOME_FAILED,    /* any other result, but the two below */
+    WD_OUTCOME_FAILED,    /* any other result, but the three below */
     WD_OUTCOME_TIMED_OUT, /* WORKERS_ETIMEDOUT: the job's Timeout passed */
     WD_OUTCOME_CANCELLED, /* WORKERS_ECANCELED: less or close; no error */
+    WD_OUTCOME_IDLE,      /* WORKERS_EIDLE: found no work; no error */
     WD_NOUTCOMES
 };
-/* "succeeded", "failed", "timed_out", "cancelled". */
+/* "succeeded", "failed", "timed_out", "cancelled", "idle". */
 extern const char *const wd_outcome_name[WD_NOUTCOMES];
 
 /* A worker's state in a snapshot, in order of precedence. */
