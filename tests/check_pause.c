@@ -39,7 +39,10 @@ tick_job(workers_ctx *ctx, void *arg)
     struct ticker *t = arg;
     unsigned id = workers_ctx_worker_id(ctx);
     atomic_fetch_add(&t->runs, 1);
-    if (atomic_fetch_add(&t->started[id], 1) == 0 && (t->gated & (1u << id))) {
+    /* Under churn ids pass Max (a removed worker keeps its id until its
+     * last run returns): only the ids a gate can name (< 32) are followed. */
+    if (id < 32 && atomic_fetch_add(&t->started[id], 1) == 0 &&
+        (t->gated & (1u << id))) {
         ct_gate_pass(&t->gate);
         atomic_store(&t->gated_cancelled, workers_ctx_done(ctx));
         return 0;
