@@ -56,11 +56,19 @@ usage(FILE *out)
             "\n"
             "Exit codes:\n"
             "   0  done (stop: workersd's own exit code instead)\n"
-            "   1  refused: a limit, permission denied, the daemon busy\n"
-            "  64  usage error\n"
-            "  69  no workersd at that socket (nothing there, or it went "
-            "away)\n"
-            "  78  reload refused: the new config has an error (printed)\n");
+            "   1  refused: a limit, permission denied, the daemon busy, "
+            "starting or\n"
+            "      closing, a reload in progress\n"
+            "  64  usage error: unknown command or option, a malformed "
+            "argument\n"
+            "  69  no workersd at that socket: no socket file, nobody "
+            "listening,\n"
+            "      Socket = none, or no reply\n"
+            "  70  reload failed: the daemon lacked a resource (memory, "
+            "a thread)\n"
+            "  78  reload refused: the new config has an error (printed), "
+            "or its\n"
+            "      job would not open\n");
 }
 
 /* What the command line asks. */
