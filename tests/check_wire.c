@@ -355,6 +355,20 @@ START_TEST(test_wire_status_counts)
 }
 END_TEST
 
+/* A pool without Max: the summary line says so (max is null in JSON). */
+START_TEST(test_wire_status_no_max)
+{
+    struct wire w;
+    char *out;
+
+    wire_start(&w, "[job]\nCommand = exec sleep 1000\n");
+    ck_assert(du_wait_children(w.pid, 1, TU_DEADLINE_MS));
+    ck_assert_int_eq(ctl(&w, &out, NULL, "status", NULL), 0);
+    ck_assert_msg(strstr(out, ", min 0, no max,") != NULL, "%s", out);
+    ck_assert_int_eq(wire_stop(&w), 0);
+}
+END_TEST
+
 START_TEST(test_wire_metrics_promtool)
 {
     struct wire w;
@@ -470,6 +484,7 @@ make_wire_suite(void)
     tcase_add_test(tc, test_wire_plugin_rebuilt);
     tcase_add_test(tc, test_wire_pause);
     tcase_add_test(tc, test_wire_status_counts);
+    tcase_add_test(tc, test_wire_status_no_max);
     tcase_add_test(tc, test_wire_metrics_promtool);
     tcase_add_test(tc, test_wire_busy_clients);
     tcase_add_test(tc, test_wire_notify);

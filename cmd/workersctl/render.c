@@ -46,7 +46,8 @@ print_summary(const json_t *r)
         printf(" (%lld busy)", v);
     if (integer(r, "min", &v))
         printf(", min %lld", v);
-    if (integer(r, "max", &v) && v == 0)
+    /* An unlimited Max is null in the status JSON. */
+    if (json_is_null(json_object_get(r, "max")))
         printf(", no max");
     else if (integer(r, "max", &v))
         printf(", max %lld", v);
