@@ -218,12 +218,12 @@ wd_reload_check(struct wd_daemon *d)
     d->reload_client = NULL;
     if (wd_gen_state(g) == WD_GEN_FAILED || d->phase != WD_RUNNING) {
         const char *why = d->phase != WD_RUNNING ? "closing" : wd_gen_error(g);
+        /* A job that cannot open is 78, or 70 when a resource failed. */
+        int code = d->phase != WD_RUNNING ? WD_CONTROL_EXIT_REFUSED
+                                          : wd_gen_exit_code(g);
+        refuse(d, c, code, why); /* why is g's: answered before the unref */
         wd_gen_unref(g);
         wd_config_unref(cfg);
-        refuse(d, c,
-               d->phase != WD_RUNNING ? WD_CONTROL_EXIT_REFUSED
-                                      : WD_CONTROL_EXIT_CONFIG,
-               why);
         return;
     }
     apply(d, cfg);
