@@ -86,7 +86,8 @@ T_LIBS   := $(D_LIBOBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
 
 # ---- benchmarks ----------------------------------------------------------
 # Not part of `make check`: `make bench` builds and runs it. It links the
-# daemon's objects (minus main) for the command job.
+# daemon's objects (minus main) for the command job; section 7 runs
+# workersd with the test plugin soak_count.so.
 B_SRC    := $(wildcard tests/bench/*.c)
 B_OBJ    := $(B_SRC:%.c=$(BUILD)/%.o)
 B_BIN    := $(BUILD)/bench/bench
@@ -183,7 +184,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
 	$(CC) $(BASEFLAGS) -Ilib $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_A) -lpthread
 
 bench: deps
-	$(MAKE) all $(B_BIN) OPT='-O2 -g'
+	$(MAKE) all $(B_BIN) $(BUILD)/tests/plugins/soak_count.so OPT='-O2 -g'
 	$(B_BIN) --daemon $(abspath $(DAEMON))
 
 run: deps

@@ -133,6 +133,10 @@ int bn_spawn(char *const argv[], char *const envp[], int out_fd);
 /* waitpid(pid) with a deadline; kills it (SIGKILL) when it passes. Returns
  * the wait status. */
 int bn_reap(int pid, unsigned timeout_ms);
+/* Writes a config file for workersd (mode 0600, as it demands) from a
+ * printf format. Dies on failure. */
+void bn_write_conf(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Reads all of fd (until EOF) into buf (NUL-terminated); returns length. */
 size_t bn_read_all(int fd, char *buf, size_t len);
 

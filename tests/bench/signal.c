@@ -126,14 +126,9 @@ bn_signal(const bn_opts *o)
     if (ffd < 0 || sock < 0 ||
         bind(sock, (struct sockaddr *)&sa, sizeof sa) != 0)
         bn_die("fifo or notify socket: %s", strerror(errno));
-    FILE *f = fopen(ini, "we");
-    /* workersd refuses a config its group or others may write, which a
-     * umask of 002 would make it. */
-    if (!f || fchmod(fileno(f), 0600) != 0)
-        bn_die("%s: %s", ini, strerror(errno));
-    fprintf(f, "[pool]\nInitial = 1\nCloseTimeout = 5s\n[job]\nCommand = %s\n",
-            cmd);
-    fclose(f);
+    bn_write_conf(
+        ini, "[pool]\nInitial = 1\nCloseTimeout = 5s\n[job]\nCommand = %s\n",
+        cmd);
 
     double *lat = calloc((size_t)R, sizeof(double));
     double *base = calloc((size_t)R, sizeof(double));

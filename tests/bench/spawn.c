@@ -9,7 +9,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,4 +72,20 @@ bn_read_all(int fd, char *buf, size_t len)
     }
     buf[n] = '\0';
     return n;
+}
+
+void
+bn_write_conf(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    FILE *f = fopen(path, "we");
+    /* workersd refuses a config its group or others may write, which a
+     * umask of 002 would make it. */
+    if (!f || fchmod(fileno(f), 0600) != 0)
+        bn_die("%s: %s", path, strerror(errno));
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0)
+        bn_die("%s: %s", path, strerror(errno));
 }
