@@ -68,7 +68,13 @@ log_started(const struct wd_daemon *d, int n, long pid)
                "worker (or systemctl kill --kill-whom=main -s SIGUSR1 %s), "
                "less (SIGUSR2) removes one, systemctl stop %s stops",
                n, n == 1 ? "" : "s", pid, d->cfg->path, unit, unit);
-    else
+    else if (d->ctl != NULL)
+        wd_log(WD_LOG_INFO,
+               "started %d worker%s, pid %ld: workersctl -c %s more (or kill "
+               "-USR1 %ld) adds a worker, less (kill -USR2) removes one, "
+               "Ctrl-C (SIGINT) or kill -TERM %ld stops",
+               n, n == 1 ? "" : "s", pid, d->cfg->path, pid, pid);
+    else /* Socket = none: signals only */
         wd_log(WD_LOG_INFO,
                "started %d worker%s, pid %ld: kill -USR1 %ld adds a worker, "
                "kill -USR2 %ld removes one, Ctrl-C (SIGINT) or kill -TERM %ld "
