@@ -41,9 +41,9 @@ wire_start_env(struct wire *w, const char *sections, const char *const *env)
     w->dir = du_mkdtemp();
     w->cdir = du_mkdtemp();
     w->sock = du_fmt("/tmp/wdwire.%ld.%d.sock", (long)getpid(), n++);
-    w->ini = du_write_str(w->dir, "pool.ini",
-                          du_fmt("%s[control]\nSocket = %s\n", sections,
-                                 w->sock));
+    w->ini =
+        du_write_str(w->dir, "pool.ini",
+                     du_fmt("%s[control]\nSocket = %s\n", sections, w->sock));
     w->err = du_fmt("%s/err", w->dir);
     w->runs = du_write_str(w->dir, "runs", "");
     const char *args[] = {"-c", w->ini, NULL};
@@ -64,8 +64,7 @@ wire_rewrite(struct wire *w, const char *sections)
 {
     du_write_str(w->dir, "pool.ini.new",
                  du_fmt("%s[control]\nSocket = %s\n", sections, w->sock));
-    ck_assert_int_eq(
-        rename(du_fmt("%s/pool.ini.new", w->dir), w->ini), 0);
+    ck_assert_int_eq(rename(du_fmt("%s/pool.ini.new", w->dir), w->ini), 0);
 }
 
 /* Runs workersctl -s SOCKET ARGS... (NULL-terminated): its exit code; its
@@ -218,11 +217,9 @@ START_TEST(test_wire_reload_rolls)
     json_decref(s);
 
     /* SIGHUP does the same: Min only, the count kept. */
-    wire_rewrite(&w, du_fmt("[pool]\nMin = 2\nMax = 8\n%s",
-                            job_echo("new")));
+    wire_rewrite(&w, du_fmt("[pool]\nMin = 2\nMax = 8\n%s", job_echo("new")));
     kill(w.pid, SIGHUP);
-    ck_assert_msg(du_wait_for(w.err, "reload: Min 1 -> 2", 1,
-                              TU_DEADLINE_MS),
+    ck_assert_msg(du_wait_for(w.err, "reload: Min 1 -> 2", 1, TU_DEADLINE_MS),
                   "%s", du_read(w.err));
     ck_assert_int_eq(status_int(&w, "workers"), 2);
     ck_assert_int_eq(status_int(&w, "reloads"), 2);
@@ -362,6 +359,9 @@ START_TEST(test_wire_status_no_max)
     char *out;
 
     wire_start(&w, "[job]\nCommand = exec sleep 1000\n");
+    /* The start line points at workersctl first. */
+    ck_assert_msg(strstr(du_read(w.err), ": workersctl -c ") != NULL, "%s",
+                  du_read(w.err));
     ck_assert(du_wait_children(w.pid, 1, TU_DEADLINE_MS));
     ck_assert_int_eq(ctl(&w, &out, NULL, "status", NULL), 0);
     ck_assert_msg(strstr(out, ", min 0, no max,") != NULL, "%s", out);
@@ -437,8 +437,8 @@ START_TEST(test_wire_notify)
     /* READY=1 carries the first STATUS=. */
     ck_assert(du_notify_expect(fd, "\nSTATUS=1 worker (", TU_DEADLINE_MS));
     ck_assert_int_eq(ctl(&w, &out, NULL, "reload", NULL), 0);
-    ck_assert(du_notify_expect(fd, "RELOADING=1\nMONOTONIC_USEC=",
-                               TU_DEADLINE_MS));
+    ck_assert(
+        du_notify_expect(fd, "RELOADING=1\nMONOTONIC_USEC=", TU_DEADLINE_MS));
     ck_assert(du_notify_expect(fd, "READY=1\nSTATUS=", TU_DEADLINE_MS));
     ck_assert_int_eq(ctl(&w, &out, NULL, "pause", NULL), 0);
     ck_assert(du_notify_expect(fd, "STATUS=paused", TU_DEADLINE_MS));
