@@ -695,18 +695,20 @@ WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
  * decides:
  * - when a whole quarter window was saturated (utilisation >= (1 + target
  *   + band) / 2: every worker busy, the work may be larger than the pool),
- *   grow at once to ceil(workers / target), at most doubling;
+ *   grow at once to ceil(utilisation * workers / target), at most
+ *   doubling;
  * - at the end of a window, when utilisation > target + band, grow to the
  *   size that brings it back to target (ceil(busy workers / target));
  * - at the end of a window, shrink by one worker when the pool one worker
  *   smaller would still be under target - band, over the window and over
- *   its last quarter (a burst that began late in the window keeps it), at
- *   most once per cooldown (counted from the last change either way, so a
+ *   its last quarter (a burst that began late in the window keeps it), or
+ *   when no run in the last quarter did work, at most once per cooldown (counted from the last change either way, so a
  *   burst's growth is not undone at once);
  * - otherwise hold: on a steady load it settles and stays;
  * - stay within [max(min, 1), max] of the pool's config (max 0: no bound).
  *   It never takes a pool to zero workers, where no run could report that
- *   work came back; a pool someone else paused at zero is left there.
+ *   work came back; a pool someone else took to zero workers or paused
+ *   (workers_pool_pause) is left as it is (PAUSED).
  * The band is min(0.1, (1 - target) / 2) above and min(0.1, target / 2)
  * below. Failed runs are not work: a failing job never makes it grow.
  * A size it did not set (another caller's more/less) is taken as the new

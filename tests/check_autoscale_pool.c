@@ -485,8 +485,16 @@ START_TEST(pool_external_change)
     ck_assert_int_eq(d.reason, WORKERS_AUTOSCALE_MEASURING);
     ck_assert(d.target == 0.5);
 
+    /* Paused: its resting workers are not idle ones; past the cooldown
+     * nothing shrinks, the size is kept. */
+    ck_assert_int_eq(workers_pool_pause(pool), 0);
+    for (int i = 3; i < 3 + 2 * (int)(CD / W) + 2; i++) {
+        d = tick_at(as, pool, 2 * SEC + (uint64_t)i * W);
+        ck_assert_int_eq(d.reason, WORKERS_AUTOSCALE_PAUSED);
+        ck_assert_int_eq(d.new_count, 3);
+    }
     ck_assert_int_eq(workers_pool_close(pool, NULL), 0);
-    d = tick_at(as, pool, 2 * SEC + 3 * W);
+    d = tick_at(as, pool, 2 * SEC + 20 * W);
     ck_assert_int_eq(d.reason, WORKERS_AUTOSCALE_PAUSED);
     workers_pool_free(pool);
     workers_autoscale_free(as);

@@ -93,12 +93,18 @@ workers_autoscale_tick(workers_autoscale *as, workers_pool *pool,
     workers_autoscale_decision d;
     struct workers__as_sample smp;
 
+    workers_pool_status ps;
+
     pthread_mutex_lock(&as->mu);
     workers__tally_sample(as->tally, now_ns, &smp.busy_ns, &smp.worker_ns);
-    /* min and max are set at creation and read-only (internal.h). */
-    workers__autoscale_decide(&as->policy, pool->cfg.min, pool->cfg.max,
-                              &as->state, &smp, workers_pool_current(pool),
-                              now_ns, &d);
+    /* One snapshot: set_limits may change min and max at any time. A paused
+     * pool has no worker that could run: judged as none (PAUSED), so its
+     * resting workers are not taken for idle ones and shrunk. */
+    workers_pool_status_get(pool, &ps);
+    workers__autoscale_decide(&as->policy, ps.min, ps.max, &as->state, &smp,
+                              ps.paused ? 0 : ps.current, now_ns, &d);
+    if (ps.paused)
+        d.old_count = d.wanted = d.new_count = ps.current;
     if (d.wanted != d.old_count) {
         apply(pool, &d);
         /* What was reached is what the next tick must find. */

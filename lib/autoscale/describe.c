@@ -37,7 +37,8 @@ held(const workers_autoscale_decision *d)
     case WORKERS_AUTOSCALE_COOLDOWN:
         return "shrink waits for the cooldown";
     case WORKERS_AUTOSCALE_LIMIT:
-        return d->utilisation > d->target ? "at max" : "at min";
+        return d->utilisation > workers__autoscale_high(d->target) ? "at max"
+                                                                    : "at min";
     case WORKERS_AUTOSCALE_EXTERNAL:
         return "size set by another caller, measuring afresh";
     case WORKERS_AUTOSCALE_PAUSED:

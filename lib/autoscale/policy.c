@@ -55,6 +55,12 @@ lesser(double a, double b)
     return a < b ? a : b;
 }
 
+double
+workers__autoscale_high(double target)
+{
+    return target + lesser(BAND, (1 - target) / 2);
+}
+
 static long long
 ceiling_of(double x)
 {
@@ -151,7 +157,7 @@ workers__autoscale_decide(const workers_autoscale_policy *p, int min, int max,
     }
 
     double t = p->target;
-    double hi = t + lesser(BAND, (1 - t) / 2);
+    double hi = workers__autoscale_high(t);
     double lo = t - lesser(BAND, t / 2);
     int floor = min > 1 ? min : 1;
     int ceiling = max > 0 ? max : INT_MAX;

@@ -110,7 +110,9 @@ workers_pool_status_get(workers_pool *pool, workers_pool_status *out)
     out->min = pool->cfg.min;
     out->max = pool->cfg.max;
     out->paused = atomic_load_explicit(&pool->paused, memory_order_relaxed);
-    out->resting = pool->nresting;
+    /* A shutdown lets its resters go after dropping the lock: closed, they
+     * are resting no more. */
+    out->resting = atomic_load(&pool->closed) ? 0 : pool->nresting;
     out->idle_wait_ns =
         atomic_load_explicit(&pool->idle_wait, memory_order_relaxed);
     out->threads = pool->nthreads;

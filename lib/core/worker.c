@@ -395,7 +395,7 @@ workers__worker_remove(workers_pool *pool)
     if (!resting)
         return &t->ctx.done;
     /* Let go after the mark, so that it wakes to a cancelled context. */
-    workers__rest_pop(pool);
+    rest_take(pool, t);
     return &t->park;
 }
 
