@@ -1277,7 +1277,12 @@ START_TEST(test_systemd_start_line)
     struct run r;
     const char *envs[] = {"INVOCATION_ID=0123456789abcdef", NULL};
 
-    start(&r, envs, "[job]\nCommand = exec sleep 1000\n");
+    /* The control socket open (short path, whatever TMPDIR's length):
+     * the line points at workersctl only then. */
+    start(&r, envs,
+          du_fmt("[job]\nCommand = exec sleep 1000\n[control]\n"
+                 "Socket = /tmp/wdsys.%ld.sock\n",
+                 (long)getpid()));
     expect_log(&r,
                " more adds a worker (or systemctl kill --kill-whom=main "
                "-s SIGUSR1 ",

@@ -358,7 +358,12 @@ START_TEST(test_wire_status_no_max)
     struct wire w;
     char *out;
 
-    wire_start(&w, "[job]\nCommand = exec sleep 1000\n");
+    /* With a metrics file, written at the start and the end (the
+     * autoscaler's facts read before it exists and after it is gone). */
+    char *prom = du_fmt("%s/m.prom", du_mkdtemp());
+    wire_start(&w, du_fmt("[job]\nCommand = exec sleep 1000\n"
+                          "[metrics]\nFile = %s\n",
+                          prom));
     /* The start line points at workersctl first. */
     ck_assert_msg(strstr(du_read(w.err), ": workersctl -c ") != NULL, "%s",
                   du_read(w.err));
@@ -366,6 +371,7 @@ START_TEST(test_wire_status_no_max)
     ck_assert_int_eq(ctl(&w, &out, NULL, "status", NULL), 0);
     ck_assert_msg(strstr(out, ", min 0, no max,") != NULL, "%s", out);
     ck_assert_int_eq(wire_stop(&w), 0);
+    ck_assert(strstr(du_read(prom), "\nworkersd_workers ") != NULL);
 }
 END_TEST
 

@@ -38,8 +38,9 @@ print_summary(const json_t *r)
     printf("workersd");
     if (integer(r, "pid", &v))
         printf(" %lld", v);
-    printf(": %s",
-           json_is_true(json_object_get(r, "paused")) ? "paused" : "running");
+    printf(": %s", json_is_true(json_object_get(r, "closing"))  ? "closing"
+                   : json_is_true(json_object_get(r, "paused")) ? "paused"
+                                                                : "running");
     if (integer(r, "workers", &v))
         printf(", %lld worker%s", v, plural(v));
     if (integer(r, "busy", &v))

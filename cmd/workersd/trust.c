@@ -18,8 +18,8 @@
  * machine of workersd itself: dlopen reports a plugin built for another
  * machine as "No such file or directory".
  *
- * Everything here runs on the main thread while the config loads, before
- * any other thread exists.
+ * Everything here runs on the main thread while a config loads: at the
+ * start, before any other thread exists, and at a reload (reload.c).
  */
 #include "workersd.h"
 

@@ -205,8 +205,10 @@ wd_autoscaler_facts(const struct wd_daemon *d, struct wd_autoscale_facts *out)
 {
     const struct wd_autoscaler *a = d->autoscaler;
 
+    /* The metrics open before the autoscaler and close after it, and a
+     * metrics file is written at both ends: none then. */
     *out = (struct wd_autoscale_facts){0};
-    if (!a->configured)
+    if (a == NULL || !a->configured)
         return;
     out->configured = true;
     out->on = a->on;

@@ -124,7 +124,8 @@ void wd_daemon_stop(struct wd_daemon *d, const char *why);
 /* Makes the statistics and the metrics (cfg's [metrics]): 0, or -1 with the
  * error logged and the exit code (78 for a Listen that cannot be bound). */
 int wd_observe_open(struct wd_daemon *d, const wd_config *cfg, int *code);
-/* The pool's worker count changed: cache it and refresh STATUS=. */
+/* The pool's worker count changed: cache it (the STATUS= timer and the
+ * status read the cache; the loop makes no pool call once draining). */
 void wd_observe_workers(struct wd_daemon *d);
 /* Sends STATUS= now if it changed since the last one (READY=1 etc. in
  * extra, "" for none). The 1 s timer calls it too. */

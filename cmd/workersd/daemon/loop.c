@@ -62,7 +62,7 @@ log_started(const struct wd_daemon *d, int n, long pid)
 {
     char unit[128];
 
-    if (wd_notify_unit(unit, sizeof unit))
+    if (wd_notify_unit(unit, sizeof unit) && d->ctl != NULL)
         wd_log(WD_LOG_INFO,
                "started %d worker%s, pid %ld: workersctl -c %s more adds a "
                "worker (or systemctl kill --kill-whom=main -s SIGUSR1 %s), "

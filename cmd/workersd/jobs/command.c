@@ -13,8 +13,9 @@
  *
  * Reaping: the worker thread that spawned a child is its only reaper. It
  * blocks in waitid(P_PID) until the shell exits (WNOWAIT: the shell stays a
- * zombie, so its pid and group id cannot be reused yet); nothing in
- * workersd calls waitpid(-1) (its libev loop is not the default loop) and
+ * zombie, so its pid and group id cannot be reused yet); workersd calls
+ * waitpid(-1) only with __WNOTHREAD, from the main thread (orphans.c: never
+ * a worker's child; its libev loop is not the default loop), and
  * SIGCHLD must not be ignored (children would be reaped behind our back).
  *
  * How a run ends (the escalation is the job's deadline thread's, see

@@ -62,9 +62,11 @@ replace(struct wd_textfile *t, const char **what)
     if ((fd = mkostemp(t->tmp, O_CLOEXEC)) < 0)
         return -errno;
     /* mkostemp makes it 0600; the collector may run as another user. */
-    *what = "write";
-    if ((rc = fchmod(fd, 0644) != 0 ? -errno : 0) == 0)
+    *what = "chmod";
+    if ((rc = fchmod(fd, 0644) != 0 ? -errno : 0) == 0) {
+        *what = "write";
         rc = write_all(fd, text, len);
+    }
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     *what = "rename";
