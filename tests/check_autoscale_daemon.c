@@ -144,9 +144,11 @@ START_TEST(test_manual_turns_off)
 {
     struct daemon d;
     run(&d, "[pool]\nMax = 4\n[job]\n" IDLE_CMD
-            "[autoscale]\nEnable = yes\nWindow = 100ms\n");
+            "[autoscale]\nEnable = yes\nWindow = 100ms\nCooldown = 100ms\n");
+    /* A short cooldown: were it still on, it would shrink within the wait
+     * below and log it. */
     ck_assert(du_count_in(d.err, "autoscale: on (target 0.80, window 100ms, "
-                                 "cooldown 30s)") == 1);
+                                 "cooldown 100ms)") == 1);
     kill(d.pid, SIGUSR1);
     ck_assert_msg(du_wait_for(d.err, "workers: 1 -> 2", 1, TU_DEADLINE_MS),
                   "%s", du_read(d.err));

@@ -20,19 +20,23 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tdir[64];
+static char tdir[4096];
 
+/* Under TMPDIR: the runner's private folder, removed even when a test
+ * fails before its teardown. */
 static void
 setup(void)
 {
-    strcpy(tdir, "/tmp/check_generation.XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tdir, sizeof tdir, "%s/check_generation.XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(tdir));
 }
 
 static void
 teardown(void)
 {
-    char cmd[128];
+    char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
     if (system(cmd) != 0)
         fprintf(stdout, "cannot remove %s\n", tdir);
@@ -41,7 +45,7 @@ teardown(void)
 static char *
 tpath(const char *name)
 {
-    static char buf[8][256];
+    static char buf[8][4352];
     static int next;
     char *b = buf[next++ % 8];
     snprintf(b, sizeof buf[0], "%s/%s", tdir, name);
