@@ -11,6 +11,7 @@
  */
 #include "control/control.h"
 #include "daemonutil.h"
+#include "metrics/metrics.h"
 #include "testutil.h"
 #include "workersd.h"
 
@@ -121,8 +122,8 @@ status_reply(void)
 
     return json_pack("{s:b,s:i,s:i,s:i,s:i,s:b,s:o,s:i,s:i,s:o}", "ok", 1,
                      "pid", 4242, "workers", 3, "min", 1, "max", 8, "paused", 0,
-                     "config", wd_control_string(HOSTILE), "reloads", 2, "busy",
-                     2, "worker_list", list);
+                     "config", wd_json_text(HOSTILE), "reloads", 2, "busy", 2,
+                     "worker_list", list);
 }
 
 /* Answers as workersd would, from a pool of 3 workers within [1, 8]. */
@@ -511,7 +512,7 @@ START_TEST(test_replies)
     char *text;
 
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
-        json_t *j = wd_control_string(strings[i].in);
+        json_t *j = wd_json_text(strings[i].in);
         ck_assert_msg(json_is_string(j), "case %zu", i);
         ck_assert_str_eq(json_string_value(j), strings[i].out);
         json_decref(j);

@@ -236,9 +236,8 @@ json_t *wd_control_ok(const char *fmt, ...)
 json_t *wd_control_fail(int exit_code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A JSON string of s, invalid UTF-8 replaced by U+FFFD (for the daemon's
- * members: a Command, an error text). NULL when out of memory. */
-json_t *wd_control_string(const char *s);
+/* For the daemon's own string members (a Command, an error text) use
+ * metrics/metrics.h's wd_json_text: invalid UTF-8 becomes U+FFFD. */
 
 /* The reply's wire text: compact JSON and a newline, malloc'd (NULL when
  * out of memory); steals reply. A NULL reply, or one that cannot be
