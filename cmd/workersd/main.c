@@ -88,15 +88,8 @@ usage(FILE *out)
 static void
 early_signals(sigset_t *old)
 {
-    static const int held[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
-                               SIGQUIT, SIGHUP,  SIGCHLD};
-    sigset_t set;
-
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
-        sigaddset(&set, held[i]);
-    pthread_sigmask(SIG_BLOCK, &set, old);
+    wd_daemon_signals(SIG_BLOCK, old);
 }
 
 int

@@ -20,6 +20,7 @@
 #include "workers.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -495,5 +496,10 @@ void wd_pool_free(wd_pool *p);
  * Main thread only.
  */
 int wd_daemon_run(const wd_config *cfg);
+
+/* pthread_sigmask(how) of the signals the loop handles (USR1, USR2, INT,
+ * TERM, QUIT, HUP, CHLD); the mask before in *old when not NULL. main()
+ * blocks them first thing, the loop unblocks them in its own thread. */
+void wd_daemon_signals(int how, sigset_t *old);
 
 #endif /* WORKERSD_H */

@@ -42,15 +42,15 @@
 static const int handled_signals[] = {SIGUSR1, SIGUSR2, SIGINT, SIGTERM,
                                       SIGQUIT, SIGHUP,  SIGCHLD};
 
-static void
-mask_signals(int how)
+void
+wd_daemon_signals(int how, sigset_t *old)
 {
     sigset_t set;
 
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof handled_signals / sizeof(int); i++)
         sigaddset(&set, handled_signals[i]);
-    pthread_sigmask(how, &set, NULL);
+    pthread_sigmask(how, &set, old);
 }
 
 /* ---- the start ---------------------------------------------------------- */
@@ -305,7 +305,7 @@ wd_daemon_run(const wd_config *cfg)
     /* main() ignored SIGPIPE and blocked these already; blocked again for
      * a caller that did not: until the loop's handlers are in place, the
      * signals wait pending rather than kill us. */
-    mask_signals(SIG_BLOCK);
+    wd_daemon_signals(SIG_BLOCK, NULL);
 
     ev_set_syserr_cb(on_loop_error);
     /* NOSIGMASK: we unblock our signals in this thread ourselves
@@ -350,10 +350,10 @@ wd_daemon_run(const wd_config *cfg)
         d.code = WD_EXIT_SOFTWARE;
         wd_drain_begin(&d, NULL);
     }
-    mask_signals(SIG_UNBLOCK);
+    wd_daemon_signals(SIG_UNBLOCK, NULL);
     ev_run(d.loop, 0);
     /* Late signals stay pending until we exit. */
-    mask_signals(SIG_BLOCK);
+    wd_daemon_signals(SIG_BLOCK, NULL);
     stop_signal_watchers(&d);
     code = wd_drain_end(&d);
     /* The pool is freed: the metrics' last file has the final counts. */
