@@ -8,8 +8,8 @@ BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 
-VERSION    := 1.0.0
-SOMAJOR    := 1
+VERSION    := 2.0.0
+SOMAJOR    := 2
 
 OPT        ?= -O2 -g
 SAN        ?=

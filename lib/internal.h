@@ -7,12 +7,28 @@
 
 #include "workers.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
 
 #define WORKERS__CACHELINE 64
+
+/* The ABI rule of workers.h: a struct the caller fills has a reserved tail
+ * that must be zero, so that a later minor release can give it meaning and
+ * an older library refuses a program that uses it. 0 or -EINVAL. */
+#define WORKERS__RESERVED_ZERO(s)                                              \
+    workers__words_zero((s)->reserved,                                         \
+                        sizeof((s)->reserved) / sizeof((s)->reserved[0]))
+static inline int
+workers__words_zero(const uint64_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i] != 0)
+            return -EINVAL;
+    return 0;
+}
 
 /*
  * ctx.c

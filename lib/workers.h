@@ -33,6 +33,28 @@
  * a lock; one thread at a time in the process, to the largest size any
  * pool asked for. It never shrinks the table, and leaves alone a process
  * that chose the global hash.
+ *
+ * ABI: the library is libworkers.so.WORKERS_VERSION_MAJOR. Within a major
+ * version a program built against an older header runs with a newer
+ * library: functions are only added, and no public struct changes size or
+ * layout. The structs that may grow carry a `reserved` tail for it:
+ * - a struct the caller fills and the library reads (workers_config,
+ *   workers_autoscale_policy): zero-initialise the whole struct ("= {0}",
+ *   designated initialisers, memset, calloc), then set the fields you use.
+ *   Reserved fields must be zero: a function given one that is not refuses
+ *   it with -EINVAL, so a program that sets a field a later minor release
+ *   gives meaning to fails cleanly with an older library instead of being
+ *   silently ignored;
+ * - a struct the library fills (workers_pool_status, the stats, the
+ *   autoscale decision): the library writes every byte of it, reserved
+ *   fields as zero; a later minor release may fill them.
+ * A later minor release gives a reserved field a name and a meaning, with
+ * zero meaning what the library did before. workers_job, workers_builder
+ * and workers_middleware are fixed for the life of a major version.
+ * Version 2 (libworkers.so.2) broke version 1's ABI: workers_config grew
+ * (park_timeout_ns, idle_wait_ns) and workers_counter_stats and
+ * workers_elapsed_stats gained fields in the middle (idle, busy_ns), so
+ * a program built for libworkers.so.1 must be rebuilt.
  */
 #ifndef WORKERS_H
 #define WORKERS_H
@@ -52,10 +74,10 @@ extern "C" {
 #define WORKERS_API
 #endif
 
-#define WORKERS_VERSION_MAJOR 1
+#define WORKERS_VERSION_MAJOR 2
 #define WORKERS_VERSION_MINOR 0
 #define WORKERS_VERSION_PATCH 0
-#define WORKERS_VERSION_STRING "1.0.0"
+#define WORKERS_VERSION_STRING "2.0.0"
 
 /* Returns WORKERS_VERSION_STRING as the library was built. Thread-safe. */
 WORKERS_API const char *workers_version(void);
@@ -305,7 +327,11 @@ WORKERS_API int workers_wrap(workers_job *job, const workers_middleware *mws,
 /* ------------------------------------------------------------------ */
 
 /*
- * The caller fills this; zero means default for every field.
+ * The caller fills this; zero means default for every field. The caller
+ * owns it; functions read it during the call only (a pool keeps a copy).
+ * ABI (see the top of this file): zero the whole struct before setting
+ * fields; `reserved` must stay zero (else -EINVAL): a later minor release
+ * gives its words meaning, zero keeping today's behaviour.
  */
 typedef struct workers_config {
     int min;     /* >= 0; default 0: the pool may pause with no worker */
@@ -348,6 +374,7 @@ typedef struct workers_config {
      * keep the wait to a millisecond or more.
      */
     uint64_t idle_wait_ns;
+    uint64_t reserved[8]; /* must be zero: room to grow within the ABI */
 } workers_config;
 
 #define WORKERS_PARK_TIMEOUT_DEFAULT_NS UINT64_C(10000000000)
@@ -358,8 +385,8 @@ typedef struct workers_pool workers_pool;
  * Checks cfg (NULL = all defaults) without making a pool: 0, or
  * WORKERS_EINVALMIN (min < 0), WORKERS_EINVALMAX (max != 0 && max < min),
  * WORKERS_EINVALINITIAL (initial != 0 and initial < min, or max != 0 and
- * initial > max). Every park_timeout_ns and idle_wait_ns is valid.
- * Thread-safe.
+ * initial > max), -EINVAL (a reserved field is not zero). Every
+ * park_timeout_ns and idle_wait_ns is valid. Thread-safe.
  */
 WORKERS_API int workers_config_validate(const workers_config *cfg);
 
@@ -558,7 +585,9 @@ WORKERS_API int workers_pool_set_limits(workers_pool *pool, int min, int max);
 WORKERS_API int workers_pool_set_idle_wait(workers_pool *pool,
                                            uint64_t idle_wait_ns);
 
-/* A snapshot of a pool, taken at once (workers_pool_status_get()). */
+/* A snapshot of a pool, taken at once (workers_pool_status_get()). The
+ * caller owns it; the library writes every field, `reserved` as zero (a
+ * later minor release may fill it: see ABI at the top of this file). */
 typedef struct workers_pool_status {
     int current;  /* workers not removed, as workers_pool_current() */
     int min, max; /* the limits in force; max 0 = unlimited */
@@ -568,6 +597,7 @@ typedef struct workers_pool_status {
     int threads;  /* threads alive: working, resting, finishing, or parked
                      for reuse (until their park timeout) */
     uint64_t idle_wait_ns; /* the idle wait in force */
+    uint64_t reserved[4];  /* written as zero */
 } workers_pool_status;
 
 /* Fills *out with the pool's state, all fields read together. On a closed
@@ -604,12 +634,15 @@ WORKERS_API void workers_pool_free(workers_pool *pool);
  */
 typedef struct workers_counter workers_counter;
 
+/* Filled by workers_counter_stats_get(): every field, `reserved` as zero
+ * (see ABI at the top of this file). */
 typedef struct workers_counter_stats {
     uint64_t started;
-    uint64_t finished; /* failed and idle runs included */
-    uint64_t failed;   /* finished with a result other than 0 or EIDLE */
-    uint64_t idle;     /* finished with WORKERS_EIDLE (found no work) */
-    uint64_t running;  /* started - finished */
+    uint64_t finished;    /* failed and idle runs included */
+    uint64_t failed;      /* finished with a result other than 0 or EIDLE */
+    uint64_t idle;        /* finished with WORKERS_EIDLE (found no work) */
+    uint64_t running;     /* started - finished */
+    uint64_t reserved[4]; /* written as zero */
 } workers_counter_stats;
 
 /* Errors: -ENOMEM. Thread-safe. */
@@ -637,12 +670,14 @@ typedef struct workers_elapsed workers_elapsed;
 /* A clock in nanoseconds; monotonic. arg is the clock_arg given. */
 typedef uint64_t (*workers_clock_fn)(void *arg);
 
+/* Filled by workers_elapsed_stats_get(), as workers_counter_stats. */
 typedef struct workers_elapsed_stats {
     workers_counter_stats counts;
-    uint64_t total_ns;   /* sum of finished runs' durations */
-    uint64_t busy_ns;    /* the part of total_ns in runs that returned 0 */
-    uint64_t average_ns; /* total_ns / finished, 0 when none */
-    uint64_t last_ns;    /* duration of the run that finished last */
+    uint64_t total_ns;    /* sum of finished runs' durations */
+    uint64_t busy_ns;     /* the part of total_ns in runs that returned 0 */
+    uint64_t average_ns;  /* total_ns / finished, 0 when none */
+    uint64_t last_ns;     /* duration of the run that finished last */
+    uint64_t reserved[4]; /* written as zero */
 } workers_elapsed_stats;
 
 /* clock NULL = CLOCK_MONOTONIC; tests inject theirs. Errors: -ENOMEM. */
@@ -702,8 +737,9 @@ WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
  * - at the end of a window, shrink by one worker when the pool one worker
  *   smaller would still be under target - band, over the window and over
  *   its last quarter (a burst that began late in the window keeps it), or
- *   when no run in the last quarter did work, at most once per cooldown (counted from the last change either way, so a
- *   burst's growth is not undone at once);
+ *   when no run in the last quarter did work, at most once per cooldown
+ * (counted from the last change either way, so a burst's growth is not undone
+ * at once);
  * - otherwise hold: on a steady load it settles and stays;
  * - stay within [max(min, 1), max] of the pool's config (max 0: no bound).
  *   It never takes a pool to zero workers, where no run could report that
@@ -719,11 +755,14 @@ WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
  */
 typedef struct workers_autoscale workers_autoscale;
 
-/* The caller fills this; zero means default for every field. */
+/* The caller fills this; zero means default for every field. As for
+ * workers_config: zero the whole struct; `reserved` must stay zero (else
+ * -EINVAL), see ABI at the top of this file. */
 typedef struct workers_autoscale_policy {
     double target;        /* busy / worker time to hold, in (0, 1); 0.8 */
     uint64_t window_ns;   /* span measured per decision; 10 s */
     uint64_t cooldown_ns; /* least time between two downscales; 30 s */
+    uint64_t reserved[4]; /* must be zero */
 } workers_autoscale_policy;
 
 /* Why a tick decided what it did. */
@@ -739,7 +778,8 @@ typedef enum workers_autoscale_reason {
     WORKERS_AUTOSCALE_PAUSED     /* no worker (paused, closed, unstarted) */
 } workers_autoscale_reason;
 
-/* What one tick decided and did. Fields are public, filled by the tick. */
+/* What one tick decided and did. Fields are public, filled by the tick:
+ * every one, `reserved` as zero (see ABI at the top of this file). */
 typedef struct workers_autoscale_decision {
     int old_count;      /* workers_pool_current() at the tick */
     int wanted;         /* the size decided */
@@ -751,6 +791,7 @@ typedef struct workers_autoscale_decision {
     /* The first more/less error (then new_count is what was reached), else
      * 0. WORKERS_EMAX/EMIN: another caller got there first. */
     int err;
+    uint64_t reserved[4]; /* written as zero */
 } workers_autoscale_decision;
 
 /*
@@ -758,7 +799,8 @@ typedef struct workers_autoscale_decision {
  * clock is the clock runs are timed with and tick's now_ns is read from:
  * NULL = CLOCK_MONOTONIC in nanoseconds (tests inject theirs). *out is
  * owned by the caller: workers_autoscale_free(). Errors: -EINVAL (target
- * not in (0, 1) or NaN), -ENOMEM. Thread-safe.
+ * not in (0, 1) or NaN, or a reserved field not zero), -ENOMEM.
+ * Thread-safe.
  */
 WORKERS_API int workers_autoscale_new(workers_autoscale **out,
                                       const workers_autoscale_policy *policy,

@@ -8,7 +8,8 @@
 #   deps.sh test   that, and what make check needs: Check, valgrind (one
 #                  daemon scenario runs under memcheck), promtool and a
 #                  prometheus server (the metrics tests), unshare and
-#                  setpriv (util-linux)
+#                  setpriv (util-linux), readelf (binutils: the installed
+#                  library's SONAME)
 #   deps.sh fuzz   run's, and clang with libFuzzer (make fuzz)
 # Each dependency is found the way the build uses it: pkg-config for inih,
 # Check, libmicrohttpd and jansson, the header and library for libev, the
@@ -52,6 +53,7 @@ case $what in
 test)
     have_pc check || need check
     have valgrind || need valgrind
+    have readelf || need binutils
     have promtool || need prometheus
     { have unshare && have setpriv; } || need util-linux
     ;;

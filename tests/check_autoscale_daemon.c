@@ -370,7 +370,8 @@ facts_of(const struct wd_daemon *d)
 START_TEST(test_on_off)
 {
     wd_config off = {0}, on = {0}, none = {0};
-    workers_autoscale_policy p = {0.5, 1000 * MS, 2000 * MS};
+    workers_autoscale_policy p = {
+        .target = 0.5, .window_ns = 1000 * MS, .cooldown_ns = 2000 * MS};
     off.autoscale = (struct wd_autoscale_cfg){true, false, p};
     on.autoscale = (struct wd_autoscale_cfg){true, true, p};
     struct wd_daemon d = {.cfg = &off, .phase = WD_STARTING};

@@ -793,7 +793,8 @@ START_TEST(test_usage)
     ck_assert_int_eq(ctl("--help", NULL), 0);
     ck_assert_ptr_nonnull(strstr(ctl_out(), "usage: workersctl"));
     ck_assert_int_eq(ctl("-V", NULL), 0);
-    ck_assert_ptr_nonnull(strstr(ctl_out(), "workersctl 1.0.0"));
+    ck_assert_ptr_nonnull(
+        strstr(ctl_out(), "workersctl " WORKERS_VERSION_STRING));
     ck_assert_int_eq(wait_calls(0), 0);
     fake_stop();
 }

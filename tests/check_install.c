@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,11 +210,11 @@ static const struct inst installed[] = {
     {"/usr/sbin/workersd", 0755, NULL},
     {"/usr/bin/workersctl", 0755, NULL},
     {"/usr/lib/libworkers.a", 0644, NULL},
-    {"/usr/lib/libworkers.so.1.0.0", 0755, NULL},
-    {"/usr/lib/libworkers.so.1", 0, "libworkers.so.1.0.0"},
-    {"/usr/lib/libworkers.so", 0, "libworkers.so.1"},
+    {"/usr/lib/libworkers.so.2.0.0", 0755, NULL},
+    {"/usr/lib/libworkers.so.2", 0, "libworkers.so.2.0.0"},
+    {"/usr/lib/libworkers.so", 0, "libworkers.so.2"},
     {"/usr/include/workers.h", 0644, "#define WORKERS_H"},
-    {"/usr/lib/pkgconfig/workers.pc", 0644, "Libs: -L${libdir} -lworkers"},
+    {"/usr/lib/pkgconfig/workers.pc", 0644, "\nVersion: 2.0.0\n"},
     {"/usr/lib/systemd/system/workersd.service", 0644,
      "ExecStart=/usr/sbin/workersd -c /etc/workersd/pool.ini"},
     {"/usr/lib/systemd/system/workersd@.service", 0644,
@@ -302,6 +303,29 @@ check_plugins(void)
     return n;
 }
 
+/*
+ * The ELF file at path has a dynamic tag `tag` (SONAME, NEEDED) naming
+ * want: the installed library is libworkers.so.2 (version 2 broke version
+ * 1's ABI), and a program built against it asks for that name.
+ */
+static void
+check_dynamic(const char *path, const char *tag, const char *want)
+{
+    char log[] = SCRATCH "/readelf.log";
+    ck_assert_sh_ok(sh(log, "readelf -d '%s'", path), log, "readelf -d");
+    char *out = slurp(log);
+    ck_assert_ptr_nonnull(out);
+    char t[32], w[64];
+    snprintf(t, sizeof(t), "(%s)", tag);
+    snprintf(w, sizeof(w), "[%s]", want);
+    bool found = false;
+    for (char *line = strtok(out, "\n"); line && !found;
+         line = strtok(NULL, "\n"))
+        found = strstr(line, t) && strstr(line, w);
+    free(out);
+    ck_assert_msg(found, "%s: no %s %s (see %s)", path, tag, w, log);
+}
+
 static int
 make_install(const char *target, const char *log)
 {
@@ -387,6 +411,8 @@ START_TEST(test_install_uninstall)
         check_installed(&installed[i]);
     int plugins = check_plugins();
     ck_assert_int_eq(count_files(DESTDIR), (int)n + plugins);
+    check_dynamic(DESTDIR "/usr/lib/libworkers.so.2.0.0", "SONAME",
+                  "libworkers.so.2");
     verify_unit();
     check_plugin_ini();
 
@@ -407,6 +433,7 @@ START_TEST(test_install_uninstall)
            SCRATCH),
         cclog, "building against the installed library");
     run_example("LD_LIBRARY_PATH='" DESTDIR "/usr/lib'", SCRATCH "/example");
+    check_dynamic(SCRATCH "/example", "NEEDED", "libworkers.so.2");
 
     /* The installed binary is the daemon and runs from there. */
     char vlog[] = SCRATCH "/version.log";

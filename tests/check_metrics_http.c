@@ -3,7 +3,9 @@
  * loop on a thread of its own, as the daemon's loop: HTTP over a real
  * socket (200, 404, 405, 400, a port already in use), the textfile
  * written atomically, and a real Prometheus server on loopback that
- * scrapes the endpoint and answers a query for workersd_runs_total.
+ * scrapes the endpoint and answers a query for workersd_runs_total; and
+ * workersd's exit when the listener cannot be set up: 78 for the address,
+ * 70 for a descriptor that ran out.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -209,12 +211,74 @@ START_TEST(test_http_port_in_use)
     char *listen = du_fmt("127.0.0.1:%u", port);
     struct wd_metrics_cfg cfg = {.listen = listen};
     ck_assert_int_eq(
-        wd_metrics_new(&m, l.loop, &cfg, st, NULL, NULL, err, sizeof err), -1);
+        wd_metrics_new(&m, l.loop, &cfg, st, NULL, NULL, err, sizeof err),
+        -EADDRINUSE);
     ck_assert_str_eq(err, du_fmt("[metrics] Listen = %s: cannot listen: %s",
                                  listen, strerror(EADDRINUSE)));
     ck_assert_ptr_null(m);
     mu_loop_free(&l);
     wd_stats_free(st);
+    close(busy);
+}
+END_TEST
+
+/*
+ * workersd with a [metrics] listener that cannot be set up exits with the
+ * code its cause calls for, with one line naming the address and the
+ * cause: 78 when the address is taken (a restart does not cure it), 70
+ * when a descriptor ran out (one might). tests/tools/fdfill leaves the
+ * daemon exactly 1 free descriptor (the loop's epoll takes it: socket()
+ * fails) or 2 (libmicrohttpd's epoll fails) under a limit of 64, which
+ * holds its one worker (17).
+ */
+START_TEST(test_daemon_setup_exit_codes)
+{
+    char err[WD_ERRLEN];
+    int busy = wd_listen_open("127.0.0.1:0", err, sizeof err);
+    ck_assert_int_ge(busy, 0);
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(getsockname(busy, (struct sockaddr *)&sin, &len), 0);
+    const struct {
+        const char *free; /* descriptors left, NULL: no fdfill */
+        char *listen;
+        int code;
+        const char *cause;
+    } cases[] = {
+        {NULL, du_fmt("127.0.0.1:%u", ntohs(sin.sin_port)), WD_EXIT_CONFIG,
+         du_fmt("cannot listen: %s", strerror(EADDRINUSE))},
+        {"1", "127.0.0.1:0", WD_EXIT_SOFTWARE,
+         du_fmt("socket: %s", strerror(EMFILE))},
+        {"2", "127.0.0.1:0", WD_EXIT_SOFTWARE,
+         du_fmt("cannot start the HTTP server (libmicrohttpd): %s",
+                strerror(EMFILE))},
+    };
+    char *workersd = du_keep(tu_build_path("workersd"));
+    char *fdfill = du_keep(tu_build_path("tests/tools/fdfill"));
+
+    du_spawn_nofile(64, 64);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir = du_mkdtemp();
+        char *ini = du_write_str(
+            dir, "test.ini",
+            du_fmt("[pool]\nMax = 1\n[job]\nCommand = exec sleep 1000\n"
+                   "[metrics]\nListen = %s\n",
+                   cases[i].listen));
+        const char *direct[] = {"-c", ini, NULL};
+        const char *filled[] = {cases[i].free, workersd, "-c", ini, NULL};
+        pid_t pid = cases[i].free == NULL
+                        ? du_spawn(dir, direct, NULL, false)
+                        : du_spawn_prog(fdfill, dir, filled, NULL, false);
+        int code = du_wait(pid, TU_DEADLINE_MS);
+        char *out = du_read(du_fmt("%s/err", dir));
+        ck_assert_msg(code == cases[i].code, "case %zu: exit %d, want %d:\n%s",
+                      i, code, cases[i].code, out);
+        char *line = du_fmt("workersd: error: [metrics] Listen = %s: %s\n",
+                            cases[i].listen, cases[i].cause);
+        ck_assert_msg(strstr(out, line) != NULL, "case %zu: no \"%s\" in:\n%s",
+                      i, line, out);
+        du_rmtree(dir);
+    }
     close(busy);
 }
 END_TEST
@@ -357,6 +421,7 @@ make_metrics_http_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_http_answers);
     tcase_add_test(tc, test_http_port_in_use);
+    tcase_add_test(tc, test_daemon_setup_exit_codes);
     tcase_add_test(tc, test_textfile);
     tcase_add_test(tc, test_prometheus_scrapes);
     suite_add_tcase(s, tc);

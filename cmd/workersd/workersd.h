@@ -193,7 +193,8 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
  * 78. */
 int wd_job_exit_code(int rc);
 /* WD_JOB_ENORES for an errno (negated or not) that says a resource ran
- * out (ENOMEM, EAGAIN, EMFILE, ENFILE), else WD_JOB_ECONFIG. */
+ * out (ENOMEM, EAGAIN, EMFILE, ENFILE, ENOBUFS), else WD_JOB_ECONFIG. The
+ * daemon's one classification of a start failure: jobs and [metrics]. */
 int wd_job_error(int e);
 
 /*

@@ -38,6 +38,9 @@ workers__autoscale_policy(const workers_autoscale_policy *in,
     /* Written so that NaN fails too. */
     if (!(p.target >= 0 && p.target < 1))
         return -EINVAL;
+    int err = WORKERS__RESERVED_ZERO(&p);
+    if (err != 0)
+        return err;
     if (p.target == 0)
         p.target = DEFAULT_TARGET;
     if (p.window_ns == 0)

@@ -105,6 +105,7 @@ workers_pool_set_limits(workers_pool *pool, int min, int max)
 void
 workers_pool_status_get(workers_pool *pool, workers_pool_status *out)
 {
+    *out = (workers_pool_status){0};
     pthread_mutex_lock(&pool->lock);
     out->current = pool->nactive;
     out->min = pool->cfg.min;

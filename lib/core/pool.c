@@ -32,7 +32,7 @@ workers_config_validate(const workers_config *cfg)
     if (cfg->initial != 0 &&
         (cfg->initial < cfg->min || (cfg->max != 0 && cfg->initial > cfg->max)))
         return WORKERS_EINVALINITIAL;
-    return 0;
+    return WORKERS__RESERVED_ZERO(cfg);
 }
 
 /* cfg.stack_size rounded up to PTHREAD_STACK_MIN and the page size. */

@@ -124,6 +124,7 @@ workers_elapsed_stats_get(workers_elapsed *e, workers_elapsed_stats *out)
 {
     struct workers__tally_sums sums;
     workers__tally_read(tally_of(e), &sums);
+    *out = (workers_elapsed_stats){0};
     workers__tally_counts(&sums, &out->counts);
     out->total_ns = sums.total_ns;
     out->busy_ns = sums.busy_ns;

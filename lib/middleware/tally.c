@@ -227,6 +227,7 @@ void
 workers__tally_counts(const struct workers__tally_sums *sums,
                       workers_counter_stats *out)
 {
+    *out = (workers_counter_stats){0};
     out->started = sums->started;
     out->finished = sums->finished;
     out->failed = sums->failed;

@@ -63,10 +63,12 @@ wd_observe_open(struct wd_daemon *d, const wd_config *cfg, int *code)
         *code = WD_EXIT_SOFTWARE;
         return -1;
     }
-    if (wd_metrics_new(&d->metrics, d->loop, &cfg->metrics, d->stats, facts,
-                       d, err, sizeof err) != 0) {
+    if ((rc = wd_metrics_new(&d->metrics, d->loop, &cfg->metrics, d->stats,
+                             facts, d, err, sizeof err)) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
-        *code = WD_EXIT_CONFIG;
+        /* 78 for an address that cannot be listened on, 70 for memory or
+         * a descriptor: the daemon's one classification, as for a job. */
+        *code = wd_job_exit_code(wd_job_error(rc));
         return -1;
     }
     if (cfg->metrics.listen != NULL)

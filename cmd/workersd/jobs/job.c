@@ -56,6 +56,7 @@ wd_job_error(int e)
     case EAGAIN:
     case EMFILE:
     case ENFILE:
+    case ENOBUFS:
         return WD_JOB_ENORES;
     default:
         return WD_JOB_ECONFIG;

@@ -113,7 +113,7 @@ wd_textfile_start(wd_textfile **out, struct ev_loop *loop, const char *path,
         if (t != NULL)
             free(t->path);
         free(t);
-        return -1;
+        return -ENOMEM;
     }
     t->tmplen = strlen(t->tmp);
     t->loop = loop;

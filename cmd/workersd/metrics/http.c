@@ -144,15 +144,16 @@ wd_http_start(wd_http **out, struct ev_loop *loop, const char *listen,
 
     if (h == NULL) {
         snprintf(err, errlen, "[metrics] Listen = %s: out of memory", listen);
-        return -1;
+        return -ENOMEM;
     }
     if ((fd = wd_listen_open(listen, err, errlen)) < 0) {
         free(h);
-        return -1;
+        return fd;
     }
     h->loop = loop;
     h->m = m;
     h->port = bound_port(fd);
+    errno = 0;
     h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                               on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
                               mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -161,16 +162,20 @@ wd_http_start(wd_http **out, struct ev_loop *loop, const char *listen,
                               (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
     if (h->mhd == NULL || (info = MHD_get_daemon_info(
                                h->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+        /* The address is bound, so the cause is no config: what MHD could
+         * not make (its epoll descriptor, memory), as errno says; without
+         * one, a resource all the same. */
+        int e = errno != 0 ? errno : EAGAIN;
         snprintf(err, errlen,
                  "[metrics] Listen = %s: cannot start the HTTP "
-                 "server (libmicrohttpd)",
-                 listen);
+                 "server (libmicrohttpd): %s",
+                 listen, strerror(e));
         if (h->mhd != NULL)
             MHD_stop_daemon(h->mhd);
         else
             close(fd);
         free(h);
-        return -1;
+        return -e;
     }
     ev_io_init(&h->io, on_io, info->epoll_fd, EV_READ);
     h->io.data = h;

@@ -101,22 +101,24 @@ wd_listen_open(const char *text, char *err, size_t errlen)
 
     if (wd_listen_parse(text, &addr, &len, &why) != 0) {
         snprintf(err, errlen, "[metrics] Listen = %s: %s", text, why);
-        return -1;
+        return -EINVAL;
     }
     fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
+        int e = errno;
         snprintf(err, errlen, "[metrics] Listen = %s: socket: %s", text,
-                 strerror(errno));
-        return -1;
+                 strerror(e));
+        return -e;
     }
     /* A restart may bind while the last one's connections linger in
      * TIME_WAIT; two live listeners still cannot share the port. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, 16) != 0) {
+        int e = errno;
         snprintf(err, errlen, "[metrics] Listen = %s: cannot listen: %s", text,
-                 strerror(errno));
+                 strerror(e));
         close(fd);
-        return -1;
+        return -e;
     }
     return fd;
 }

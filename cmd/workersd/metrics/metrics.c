@@ -7,6 +7,7 @@
  */
 #include "metrics/metrics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -71,21 +72,22 @@ wd_metrics_new(wd_metrics **out, struct ev_loop *loop,
                wd_facts_fn facts, void *arg, char *err, size_t errlen)
 {
     wd_metrics *m = calloc(1, sizeof *m);
+    int rc = 0;
 
     if (m == NULL) {
         snprintf(err, errlen, "[metrics]: out of memory");
-        return -1;
+        return -ENOMEM;
     }
     m->stats = st;
     m->facts = facts;
     m->arg = arg;
-    if ((cfg->listen != NULL &&
-         wd_http_start(&m->http, loop, cfg->listen, m, err, errlen) != 0) ||
+    if ((cfg->listen != NULL && (rc = wd_http_start(&m->http, loop, cfg->listen,
+                                                    m, err, errlen)) != 0) ||
         (cfg->file != NULL &&
-         wd_textfile_start(&m->file, loop, cfg->file, cfg->interval_ns, m, err,
-                           errlen) != 0)) {
+         (rc = wd_textfile_start(&m->file, loop, cfg->file, cfg->interval_ns, m,
+                                 err, errlen)) != 0)) {
         wd_metrics_free(m);
-        return -1;
+        return rc;
     }
     *out = m;
     return 0;

@@ -111,7 +111,10 @@ int wd_listen_parse(const char *text, struct sockaddr_storage *addr,
                     socklen_t *addrlen, const char **why);
 
 /* A listening TCP socket (close-on-exec, non-blocking) on text's address:
- * the descriptor, or -1 with a message in err naming the address. */
+ * the descriptor, or a negative errno with a message in err naming the
+ * address and the cause: -EINVAL for a text that does not parse, socket()'s
+ * error (-EMFILE, -ENOMEM, ...) or bind()'s and listen()'s (-EADDRINUSE,
+ * -EADDRNOTAVAIL, -EACCES, ...). */
 int wd_listen_open(const char *text, char *err, size_t errlen);
 
 /* ---- metrics.c, http.c, file.c: serving ---------------------------------- */
@@ -131,11 +134,14 @@ typedef struct wd_metrics wd_metrics;
  * - cfg->file set: writes the text there atomically (temp file + rename)
  *   now, every cfg->interval_ns, and once more at wd_metrics_free().
  * Neither set is fine: then it only renders (wd_metrics_text, ...).
- * st, facts and arg are borrowed and must outlive it. On error returns -1
- * with a one-line message in err; a Listen address that cannot be bound is
- * such an error ("[metrics] Listen = 127.0.0.1:9717: cannot listen:
- * Address already in use"): the daemon exits 78 (WD_EXIT_CONFIG).
- * Loop thread only, as every function below.
+ * st, facts and arg are borrowed and must outlive it. On error returns a
+ * negative errno with a one-line message in err naming the address or file
+ * and the cause, which the daemon classifies as it does a job's
+ * (wd_job_error): a Listen address that cannot be bound ("[metrics] Listen
+ * = 127.0.0.1:9717: cannot listen: Address already in use", -EADDRINUSE)
+ * exits 78 (WD_EXIT_CONFIG); no memory or descriptor ("...: socket: Too
+ * many open files", -EMFILE) exits 70 (WD_EXIT_SOFTWARE), as a restart may
+ * cure it. Loop thread only, as every function below.
  */
 int wd_metrics_new(wd_metrics **out, struct ev_loop *loop,
                    const struct wd_metrics_cfg *cfg, wd_stats *st,
@@ -162,7 +168,8 @@ const char *wd_metrics_status_line(wd_metrics *m, char *buf, size_t len);
 void wd_metrics_free(wd_metrics *m);
 
 /* http.c and file.c, for metrics.c: start and stop one way of serving.
- * Both keep a pointer to m and call wd_metrics_text(). */
+ * Both keep a pointer to m and call wd_metrics_text(). Start returns 0 or
+ * a negative errno, as wd_metrics_new(). */
 typedef struct wd_http wd_http;
 int wd_http_start(wd_http **out, struct ev_loop *loop, const char *listen,
                   wd_metrics *m, char *err, size_t errlen);
