@@ -153,8 +153,10 @@ typedef struct wd_control_socket {
  * others when mode grants them access). A socket file no one listens on
  * (ECONNREFUSED: a crashed daemon's) is replaced; one that answers, or a
  * path that is not a socket, is refused. Nobody can connect before the
- * mode and group are set (listen comes last). Returns 0, or -1 with a
- * one-line message naming the path in err (nothing is left behind).
+ * mode and group are set (listen comes last). Returns 0, or < 0 with a
+ * one-line message naming the path in err (nothing is left behind):
+ * -errno when no socket could be made (descriptors, memory), -1 for the
+ * rest (the path, its mode, a live daemon on it).
  */
 int wd_control_listen(const char *path, unsigned mode, gid_t group,
                       wd_control_socket *out, char *err, size_t errlen);
@@ -198,8 +200,10 @@ typedef struct wd_control_settings {
  * SO_PEERCRED and SO_PEERGROUPS) may act; anyone else is answered
  * "permission denied" and logged (a warning with uid and pid). Returns 0
  * with *out, which is NULL when the socket is off (Socket = none, or no
- * default path: then a warning is logged); -1 with a one-line message
- * naming the socket in err: a start-up error (workersd exits 78).
+ * default path: then a warning is logged); < 0 with a one-line message
+ * naming the socket in err, a start-up error: as wd_control_listen, -errno
+ * for a resource that ran out (workersd exits 70), -1 for the
+ * configuration (78).
  * Loop thread only.
  */
 int wd_control_open(struct ev_loop *loop, const wd_control_settings *s,

@@ -383,9 +383,10 @@ wd_control_open(struct ev_loop *loop, const wd_control_settings *s,
     int rc;
 
     *out = NULL;
-    if ((ctl = calloc(1, sizeof *ctl)) == NULL)
-        return wd_control_errf(err, errlen, "control socket: %s",
-                               strerror(ENOMEM));
+    if ((ctl = calloc(1, sizeof *ctl)) == NULL) {
+        wd_control_errf(err, errlen, "control socket: %s", strerror(ENOMEM));
+        return -ENOMEM;
+    }
     rc = wd_control_path(s->ini_path, s->socket, geteuid(),
                          getenv("XDG_RUNTIME_DIR"), ctl->path, sizeof ctl->path,
                          err, errlen);
@@ -395,10 +396,10 @@ wd_control_open(struct ev_loop *loop, const wd_control_settings *s,
         free(ctl);
         return rc;
     }
-    if (wd_control_listen(ctl->path, s->mode ? s->mode : 0600, s->group,
-                          &ctl->sock, err, errlen) != 0) {
+    if ((rc = wd_control_listen(ctl->path, s->mode ? s->mode : 0600, s->group,
+                                &ctl->sock, err, errlen)) != 0) {
         free(ctl);
-        return -1;
+        return rc;
     }
     ctl->loop = loop;
     ctl->handler = s->handler;

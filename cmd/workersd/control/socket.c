@@ -70,8 +70,19 @@ make_folder(const char *path, unsigned mode, gid_t group, char *err,
     return 0;
 }
 
-/* 1: path is a stale socket (removed), 0: nothing there any more, -1: it
- * must stay (err says why). */
+/* socket() failed: the system is out of descriptors or memory, not the
+ * configuration wrong, so the caller gets the errno (exit 70, not 78). */
+static int
+no_socket(const char *path, char *err, size_t errlen)
+{
+    int e = errno;
+    wd_control_errf(err, errlen, "control socket %s: socket: %s", path,
+                    strerror(e));
+    return -e;
+}
+
+/* 1: path is a stale socket (removed), 0: nothing there any more, < 0: it
+ * must stay (err says why; -errno when a socket could not be made). */
 static int
 clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
             size_t errlen)
@@ -89,7 +100,7 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
             "control socket %s: the path exists and is not a socket", path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return wd_control_errf(err, errlen, "socket: %s", strerror(errno));
+        return no_socket(path, err, errlen);
     rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
     e = errno;
     close(fd);
@@ -134,12 +145,13 @@ wd_control_listen(const char *path, unsigned mode, gid_t group,
         return -1;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return wd_control_errf(err, errlen, "socket: %s", strerror(errno));
+        return no_socket(path, err, errlen);
     rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     if (rc != 0 && errno == EADDRINUSE) {
-        if (clear_stale(path, &sa, err, errlen) < 0) {
+        int stale = clear_stale(path, &sa, err, errlen);
+        if (stale < 0) {
             close(fd);
-            return -1;
+            return stale;
         }
         rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     }

@@ -244,13 +244,12 @@ wd_control_start(struct wd_daemon *d)
     wd_control_settings s = {cfg->path,         cfg->socket, cfg->socket_mode,
                              cfg->socket_group, handle,      d};
     char err[WD_ERRLEN];
+    int rc;
 
     /* The server logs the socket's path itself. */
-    if (wd_control_open(d->loop, &s, &d->ctl, err, sizeof err) != 0) {
+    if ((rc = wd_control_open(d->loop, &s, &d->ctl, err, sizeof err)) != 0)
         wd_log(WD_LOG_ERR, "%s", err);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 void

@@ -135,8 +135,9 @@ void wd_observe_free(struct wd_daemon *d);
 
 /* ---- control.c: the control socket's requests --------------------------- */
 
-/* Opens the control socket ([control]): 0, or -1 with the error logged
- * (a start-up error: exit 78). */
+/* Opens the control socket ([control]): 0, or < 0 with the error logged, a
+ * start-up error: -errno when a resource ran out (exit 70), -1 for the
+ * configuration (exit 78). */
 int wd_control_start(struct wd_daemon *d);
 /* After the loop: answers the stop clients with code, frees the server. */
 void wd_control_end(struct wd_daemon *d, int code);

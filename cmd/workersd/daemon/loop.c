@@ -27,8 +27,8 @@
  * job_init refused) or 70 (no memory, thread or descriptor for it),
  * nothing having started.
  * The control socket (control.c) and the metrics (observe.c) open
- * before, so that a socket or port in use is a start-up error (exit 78)
- * before any job code runs.
+ * before, so that a socket or port in use is a start-up error (exit 78;
+ * 70 when a descriptor or memory ran out) before any job code runs.
  */
 #include "daemon.h"
 
@@ -300,7 +300,7 @@ wd_daemon_run(const wd_config *cfg)
 {
     struct wd_daemon d = {.cfg = cfg, .phase = WD_STARTING};
     char buf[96];
-    int rc, code;
+    int rc = 0, code;
 
     /* main() ignored SIGPIPE and blocked these already; blocked again for
      * a caller that did not: until the loop's handlers are in place, the
@@ -318,7 +318,11 @@ wd_daemon_run(const wd_config *cfg)
     }
     ev_set_userdata(d.loop, &d);
     if (wd_observe_open(&d, cfg, &code) != 0 ||
-        (code = WD_EXIT_CONFIG, wd_control_start(&d)) != 0) {
+        (rc = wd_control_start(&d)) != 0) {
+        /* observe set code; a control socket failure is classified as a
+         * job's: 70 for a resource, 78 for the configuration. */
+        if (rc != 0)
+            code = wd_job_exit_code(wd_job_error(rc));
         wd_observe_free(&d);
         ev_loop_destroy(d.loop);
         wd_config_unref(cfg);
