@@ -1222,7 +1222,9 @@ START_TEST(test_ignored_lines_rate_limited)
 END_TEST
 
 /* Too few descriptors: exit 70 with one line saying what is needed, never
- * libev's abort (134) nor a start whose every run fails. */
+ * libev's abort (134) nor a start whose every run fails. The daemon's 13
+ * hold no control socket (du_spawn adds Socket = none) and no metrics
+ * listener: check_nofile.c counts those. */
 START_TEST(test_nofile_too_low)
 {
     const unsigned long limits[] = {4, 5, 8, 12};
@@ -1237,7 +1239,7 @@ START_TEST(test_nofile_too_low)
         ck_assert_int_eq(du_run(dir, args), WD_EXIT_SOFTWARE);
         char *want = du_fmt("workersd: error: the descriptor limit "
                             "(RLIMIT_NOFILE, ulimit -n, LimitNOFILE=) is %lu: "
-                            "1 worker needs 17 (16 for the daemon, 1 per "
+                            "1 worker needs 14 (13 for the daemon, 1 per "
                             "worker)\n",
                             limits[i]);
         ck_assert_str_eq(du_read(err), want);

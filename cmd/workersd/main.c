@@ -169,7 +169,7 @@ main(int argc, char **argv)
         return code;
     }
     /* Before the loop: libev aborts when it cannot make its descriptors. */
-    if (wd_nofile_check(&cfg.pool, err, sizeof err) != 0) {
+    if (wd_nofile_check(&cfg, err, sizeof err) != 0) {
         wd_log(WD_LOG_ERR, "%s", err);
         wd_config_free(&cfg);
         return WD_EXIT_SOFTWARE;

@@ -2,12 +2,15 @@
  * nofile.c: the descriptor limit (RLIMIT_NOFILE) the daemon needs, checked
  * once at start, and the one its jobs get.
  *
- * What the daemon holds: stdin, stdout and stderr; the loop's epoll and
- * wake-up descriptors (libev aborts, SIGABRT, when it cannot make them);
- * the notify socket; the control socket and the metrics listener, with a
- * client each; per generation its deadline thread's eventfd and a plugin's
- * private copy, two generations during a reload: NOFILE_DAEMON in all,
- * rounded up. Per worker: its context's eventfd, which the deadline thread
+ * What the daemon may hold at once, one NOFILE_ term below each, which
+ * reserve() adds up for a config: stdio; the loop's epoll and wake-up
+ * descriptors (libev aborts, SIGABRT, when it cannot make them); the notify
+ * socket; per generation its deadline thread's eventfd, two generations during
+ * a reload; a plugin's file and its private copy while a generation loads it
+ * (loader.c closes both once it is loaded); a file or two the loop opens for a
+ * moment; and, when configured, the control socket with its clients and the
+ * metrics listener with its connections, each server bounded by a client limit
+ * of its own. Per worker: its context's eventfd, which the deadline thread
  * polls. A command's shell costs the daemon none: posix_spawn reports an
  * exec failure through shared memory, not a pipe, and the child's own
  * table is its own.
@@ -20,46 +23,82 @@
  * workersd was started with. A limit that cannot hold Initial workers
  * stops the start with one line saying what is needed (exit 70); one that
  * holds fewer than Max is a warning, and the workers beyond it fail their
- * runs with "too many open files".
+ * runs with "too many open files". Max raised by a reload is not checked
+ * again: the limit is the start's.
  *
  * State: the original soft limit, written by wd_nofile_check() on the main
  * thread before any thread starts, read-only afterwards.
  */
+#include "control/control.h"
+#include "metrics/metrics.h"
 #include "workersd.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
-#define NOFILE_DAEMON 16u
+/* What the daemon holds whatever its config. */
+#define NOFILE_STDIO 3u       /* stdin, stdout, stderr */
+#define NOFILE_LOOP 3u        /* libev's epoll, its wake-up pipe (or eventfd) */
+#define NOFILE_NOTIFY 1u      /* the notify socket ($NOTIFY_SOCKET) */
+#define NOFILE_GENERATIONS 2u /* the running one and the next, in a reload */
+#define NOFILE_GENERATION 1u  /* each one's deadline thread's eventfd */
+#define NOFILE_LOADING 2u     /* a plugin's file and its private copy */
+/* Files the loop opens and closes within one callback: a reload's ini file
+ * with the plugin it checks the owner of, an orphan's /proc file, the
+ * metrics File's temporary copy. */
+#define NOFILE_MOMENT 2u
+/* The control socket (unless Socket = none): the listening socket, its
+ * clients, and one more accepted to be told "busy" and closed. */
+#define NOFILE_CONTROL (1u + WD_CONTROL_CLIENTS + 1u)
+/* [metrics] Listen: the listening socket, libmicrohttpd's epoll, its
+ * connections, and one more it may accept to close at its limit. */
+#define NOFILE_METRICS (2u + WD_HTTP_CONNS + 1u)
 #define NOFILE_PER_WORKER 1u
 
 static unsigned long long original; /* the soft limit we raised, or 0 */
 
+/* The descriptors cfg's daemon holds besides its workers'. */
+static rlim_t
+reserve(const wd_config *cfg)
+{
+    rlim_t n = NOFILE_STDIO + NOFILE_LOOP + NOFILE_NOTIFY +
+               NOFILE_GENERATIONS * NOFILE_GENERATION + NOFILE_LOADING +
+               NOFILE_MOMENT;
+
+    /* The default socket counts, though a start without a runtime folder
+     * for it goes on without: only wd_control_open can tell. */
+    if (cfg->socket == NULL || strcasecmp(cfg->socket, "none") != 0)
+        n += NOFILE_CONTROL;
+    if (cfg->metrics.listen != NULL)
+        n += NOFILE_METRICS;
+    return n;
+}
+
 /* What n workers need; n == 0: unlimited. */
 static rlim_t
-needed(unsigned n)
+needed(rlim_t daemon, unsigned n)
 {
-    return n == 0 ? RLIM_INFINITY
-                  : NOFILE_DAEMON + (rlim_t)n * NOFILE_PER_WORKER;
+    return n == 0 ? RLIM_INFINITY : daemon + (rlim_t)n * NOFILE_PER_WORKER;
 }
 
 /* The workers a limit can hold. */
 static unsigned long long
-holds(rlim_t limit)
+holds(rlim_t daemon, rlim_t limit)
 {
-    return limit <= NOFILE_DAEMON ? 0
-                                  : (limit - NOFILE_DAEMON) / NOFILE_PER_WORKER;
+    return limit <= daemon ? 0 : (limit - daemon) / NOFILE_PER_WORKER;
 }
 
 int
-wd_nofile_check(const workers_config *pool, char *err, size_t errlen)
+wd_nofile_check(const wd_config *cfg, char *err, size_t errlen)
 {
+    const workers_config *pool = &cfg->pool;
     unsigned initial = pool->initial != 0 ? pool->initial
                        : pool->min > 1    ? pool->min
                                           : 1;
-    rlim_t need_max = needed(pool->max);
+    rlim_t daemon = reserve(cfg), need_max = needed(daemon, pool->max);
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
@@ -75,23 +114,23 @@ wd_nofile_check(const workers_config *pool, char *err, size_t errlen)
             rl = raised;
         }
     }
-    if (rl.rlim_cur < needed(initial)) {
+    if (rl.rlim_cur < needed(daemon, initial)) {
         snprintf(err, errlen,
                  "the descriptor limit (RLIMIT_NOFILE, ulimit -n, "
-                 "LimitNOFILE=) is %llu: %u worker%s %llu (%u for the "
+                 "LimitNOFILE=) is %llu: %u worker%s %llu (%llu for the "
                  "daemon, %u per worker)",
                  (unsigned long long)rl.rlim_cur, initial,
                  initial == 1 ? " needs" : "s need",
-                 (unsigned long long)needed(initial), NOFILE_DAEMON,
-                 NOFILE_PER_WORKER);
+                 (unsigned long long)needed(daemon, initial),
+                 (unsigned long long)daemon, NOFILE_PER_WORKER);
         return -1;
     }
     if (pool->max != 0 && rl.rlim_cur < need_max)
         wd_log(WD_LOG_WARNING,
                "the descriptor limit (RLIMIT_NOFILE) is %llu: it holds %llu "
                "worker%s, not Max = %u (%llu needed)",
-               (unsigned long long)rl.rlim_cur, holds(rl.rlim_cur),
-               holds(rl.rlim_cur) == 1 ? "" : "s", pool->max,
+               (unsigned long long)rl.rlim_cur, holds(daemon, rl.rlim_cur),
+               holds(daemon, rl.rlim_cur) == 1 ? "" : "s", pool->max,
                (unsigned long long)need_max);
     return 0;
 }

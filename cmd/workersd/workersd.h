@@ -300,13 +300,13 @@ int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
 /* ---- nofile.c: the descriptor limit ------------------------------------ */
 
 /*
- * Checks that RLIMIT_NOFILE holds what the daemon and pool's workers need
+ * Checks that RLIMIT_NOFILE holds what cfg's daemon and its workers need
  * (see nofile.c), raising the soft limit toward Max's need when the hard
  * one allows. 0 (a warning is logged when it holds Initial workers but
  * not Max), or -1 with the one-line reason in err: the start must not go
  * on (exit 70). Main thread, before any thread starts.
  */
-int wd_nofile_check(const workers_config *pool, char *err, size_t errlen);
+int wd_nofile_check(const wd_config *cfg, char *err, size_t errlen);
 /* The soft limit workersd was started with when wd_nofile_check() raised
  * it, else 0: the jobs must see it (command.c restores it for each run).
  * Thread-safe once set. */

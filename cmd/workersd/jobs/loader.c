@@ -6,26 +6,31 @@
  * never on its loop (see generation.c).
  *
  * A private copy per open: the file is copied into a memfd, and dlopen
- * loads /proc/self/fd/N. glibc returns the object it already loaded when
- * the name matches, or the file's device and inode do: a plugin rebuilt or
- * overwritten at the same path would run its old code, and two generations
- * of one plugin would share its static variables. A copy has an inode of
- * its own, and its descriptor stays open for the life of the process, so no
- * later copy is ever given the same name. ($ORIGIN in the plugin's RUNPATH
- * therefore names /proc/self/fd, not the plugin's folder.)
+ * loads it through /proc/self/fd/N. glibc returns the object it already
+ * loaded when the name matches, or the file's device and inode do: a
+ * plugin rebuilt or overwritten at the same path would run its old code,
+ * and two generations of one plugin would share its static variables. A
+ * copy has an inode of its own, which its mapping keeps alive once its
+ * descriptor is closed, right after dlopen: a descriptor kept per load
+ * would be one more for every reload, for the life of the process. The
+ * number N is then given out again, so each copy's name also spells its
+ * serial number (copy_name), and no later copy is ever given an earlier
+ * one's. ($ORIGIN in the plugin's RUNPATH therefore names /proc/self/fd,
+ * not the plugin's folder.)
  *
  * Never unloaded once its job_do was found: it is then reopened with
  * RTLD_NODELETE, so even a plugin that dlcloses itself stays mapped. After a
  * close that timed out, a worker may still run plugin code when the daemon
  * exits: unmapping the code under it would crash instead of exiting. Only a
  * load error, before any of its functions ran (its constructors aside),
- * unloads it and closes its copy.
+ * unloads it.
  */
 #include "jobs.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,10 @@
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
 #endif
+
+/* The copies made so far: each one's serial number (copy_name). Loads run
+ * on the generations' threads. */
+static atomic_ullong copies;
 
 /* The plugin's file copied into a new memfd: the descriptor, or a negated
  * errno; *what says which step failed. */
@@ -81,6 +90,25 @@ private_copy(const char *path, const char **what)
     }
     close(src);
     return fd;
+}
+
+/* The name dlopen gets for the copy in descriptor fd: a path to it that
+ * spells serial (which no other copy has) in components the kernel skips,
+ * "/." for a one bit and "/" (an empty component) for a zero, from the
+ * highest one bit down: copy 5 in descriptor 9 is "/proc/self/fd/.//./9". */
+#define COPY_NAME_MAX (sizeof "/proc/self/fd" + 2 * 64 + sizeof "/-2147483648")
+static void
+copy_name(char name[COPY_NAME_MAX], int fd, unsigned long long serial)
+{
+    size_t len = strlen(strcpy(name, "/proc/self/fd"));
+    for (int bit = 63; bit >= 0; bit--) {
+        if ((serial >> bit) == 0)
+            continue;
+        name[len++] = '/';
+        if ((serial >> bit) & 1)
+            name[len++] = '.';
+    }
+    snprintf(name + len, COPY_NAME_MAX - len, "/%d", fd);
 }
 
 /* dlerror()'s text without the copy's name it starts with. */
@@ -155,14 +183,16 @@ wd_plugin_open(const wd_config *cfg, bool init, void **obj, char *err,
         return WD_JOB_ENORES;
     }
     p->cfg = cfg;
-    char name[32];
-    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
-    if (load(p, name, where, err, errlen) != 0) {
+    char name[COPY_NAME_MAX];
+    copy_name(name, fd, atomic_fetch_add(&copies, 1) + 1);
+    int loaded = load(p, name, where, err, errlen);
+    /* Loaded or not, the copy's descriptor is done with: its mapping
+     * keeps the copy, and its name stays its own (see the top). */
+    close(fd);
+    if (loaded != 0) {
         free(p);
-        close(fd);
         return WD_JOB_ECONFIG;
     }
-    /* fd stays open: see the top of the file. */
     if (init && p->job_init != NULL) {
         int r = p->job_init(cfg->arg);
         if (r != 0) {

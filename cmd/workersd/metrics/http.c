@@ -9,8 +9,8 @@
  * runs in its "external epoll" mode: the loop watches MHD's epoll
  * descriptor and calls MHD_run() when it is readable and when the timeout
  * MHD_get_timeout() asks for passes (idle connections are dropped after
- * CONN_TIMEOUT_S; at most MAX_CONNS at once). No thread is made, so no
- * signal can reach one.
+ * CONN_TIMEOUT_S; at most WD_HTTP_CONNS at once, which nofile.c counts
+ * in the descriptor limit). No thread is made, so no signal can reach one.
  *
  * The listening socket is ours (listen.c), so a bind failure names the
  * configured address; MHD_stop_daemon() closes it.
@@ -26,7 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_CONNS 16
 #define CONN_TIMEOUT_S 5
 
 struct wd_http {
@@ -154,12 +153,12 @@ wd_http_start(wd_http **out, struct ev_loop *loop, const char *listen,
     h->m = m;
     h->port = bound_port(fd);
     errno = 0;
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                              on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-                              mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
-                              MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)WD_HTTP_CONNS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_END);
     if (h->mhd == NULL || (info = MHD_get_daemon_info(
                                h->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
         /* The address is bound, so the cause is no config: what MHD could

@@ -167,6 +167,12 @@ const char *wd_metrics_status_line(wd_metrics *m, char *buf, size_t len);
  * final counts) and before the loop is destroyed. NULL is a no-op. */
 void wd_metrics_free(wd_metrics *m);
 
+/* The HTTP connections served at once (MHD_OPTION_CONNECTION_LIMIT): a
+ * few scrapers need a few, and the bound is what nofile.c counts for them.
+ * A connection beyond it waits in the listen backlog until one closes
+ * (http.c drops the idle ones). */
+#define WD_HTTP_CONNS 16
+
 /* http.c and file.c, for metrics.c: start and stop one way of serving.
  * Both keep a pointer to m and call wd_metrics_text(). Start returns 0 or
  * a negative errno, as wd_metrics_new(). */
