@@ -8,7 +8,10 @@
 #   deps.sh test   that, and what make check needs: Check, valgrind (one
 #                  daemon scenario runs under memcheck), promtool and a
 #                  prometheus server (the metrics tests), unshare and
-#                  setpriv (util-linux)
+#                  setpriv (util-linux), and for the install test
+#                  systemd-analyze (systemd: verifies the units), groff
+#                  (groff-base: lints the man pages) and man (man-db:
+#                  systemd-analyze verify reads each Documentation= page)
 #   deps.sh fuzz   run's, and clang with libFuzzer (make fuzz)
 # Each dependency is found the way the build uses it: pkg-config for inih,
 # Check, libmicrohttpd and jansson, the header and library for libev, the
@@ -54,6 +57,9 @@ test)
     have valgrind || need valgrind
     have promtool || need prometheus
     { have unshare && have setpriv; } || need util-linux
+    have systemd-analyze || need systemd
+    have groff || need groff-base
+    have man || need man-db
     ;;
 fuzz)
     printf 'int LLVMFuzzerTestOneInput(const char *d, long n)'\
