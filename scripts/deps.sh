@@ -8,8 +8,11 @@
 #   deps.sh test   that, and what make check needs: Check, valgrind (one
 #                  daemon scenario runs under memcheck), promtool and a
 #                  prometheus server (the metrics tests), unshare and
-#                  setpriv (util-linux), readelf (binutils: the installed
-#                  library's SONAME)
+#                  setpriv (util-linux), and for the install test
+#                  readelf (binutils: the installed library's SONAME),
+#                  systemd-analyze (systemd: verifies the units), groff
+#                  (groff-base: lints the man pages) and man (man-db:
+#                  systemd-analyze verify reads each Documentation= page)
 #   deps.sh fuzz   run's, and clang with libFuzzer (make fuzz)
 # Each dependency is found the way the build uses it: pkg-config for inih,
 # Check, libmicrohttpd and jansson, the header and library for libev, the
@@ -56,6 +59,9 @@ test)
     have readelf || need binutils
     have promtool || need prometheus
     { have unshare && have setpriv; } || need util-linux
+    have systemd-analyze || need systemd
+    have groff || need groff-base
+    have man || need man-db
     ;;
 fuzz)
     printf 'int LLVMFuzzerTestOneInput(const char *d, long n)'\

@@ -190,7 +190,7 @@ START_TEST(test_control)
 {
     struct daemon d;
     char *out;
-    char *sock = du_fmt("/tmp/wdas.%ld.sock", (long)getpid());
+    char *sock = du_socket_path(du_fmt("as.%ld.sock", (long)getpid()));
     char *job = du_fmt("[pool]\nMax = 4\n[control]\nSocket = %s\n"
                        "[job]\n" IDLE_CMD,
                        sock);

@@ -898,12 +898,12 @@ static void
 notify_run(const char *sockname, bool abstract)
 {
     struct run r;
-    char *dir = du_mkdtemp(), *name, *env;
+    char *name, *env;
 
     if (abstract)
         name = du_fmt("@workersd-test-%ld", (long)getpid());
     else
-        name = du_fmt("%s/%s", dir, sockname);
+        name = du_socket_path(du_fmt("%ld.%s", (long)getpid(), sockname));
     int fd = du_notify_socket(name);
     env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, NULL};
@@ -934,9 +934,9 @@ END_TEST
 START_TEST(test_watchdog)
 {
     struct run r;
-    char *dir = du_mkdtemp(), *name, *env;
+    char *name, *env;
 
-    name = du_fmt("%s/notify.sock", dir);
+    name = du_socket_path(du_fmt("notify.%ld.sock", (long)getpid()));
     int fd = du_notify_socket(name);
     env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, "WATCHDOG_USEC=100000", NULL};
@@ -978,9 +978,9 @@ has_content(void *path)
 START_TEST(test_no_fd_leak)
 {
     struct run r;
-    char *dir = du_mkdtemp(), *name, *env, *environ_path;
+    char *name, *env, *environ_path;
 
-    name = du_fmt("%s/notify.sock", dir);
+    name = du_socket_path(du_fmt("notify.%ld.sock", (long)getpid()));
     int fd = du_notify_socket(name);
     env = du_fmt("NOTIFY_SOCKET=%s", name);
     const char *envs[] = {env, "WATCHDOG_USEC=1000000", NULL};
@@ -1125,12 +1125,8 @@ run_to_closed_pipe(const char *const *args)
         argv[i + 1] = args[i];
     ck_assert_int_eq(pipe(p), 0);
     close(p[0]);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = du_fork();
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
             _exit(127);
@@ -1279,12 +1275,11 @@ START_TEST(test_systemd_start_line)
     struct run r;
     const char *envs[] = {"INVOCATION_ID=0123456789abcdef", NULL};
 
-    /* The control socket open (short path, whatever TMPDIR's length):
-     * the line points at workersctl only then. */
+    /* The control socket open: the line points at workersctl only then. */
     start(&r, envs,
           du_fmt("[job]\nCommand = exec sleep 1000\n[control]\n"
-                 "Socket = /tmp/wdsys.%ld.sock\n",
-                 (long)getpid()));
+                 "Socket = %s\n",
+                 du_socket_path(du_fmt("sys.%ld.sock", (long)getpid()))));
     expect_log(&r,
                " more adds a worker (or systemctl kill --kill-whom=main "
                "-s SIGUSR1 ",

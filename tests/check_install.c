@@ -341,8 +341,8 @@ make_install(const char *target, const char *log)
  * that it is executable), and MANPATH at the staged man pages (verify runs
  * man for each Documentation=); then their security exposure, which must
  * stay at 2.0 ("OK") or below (the unit without sandboxing was 5.8
- * "MEDIUM"). Skipped, with the reason printed, when the tool is absent:
- * systemd is not a dependency.
+ * "MEDIUM"). Skipped, with the reason printed, when the tool is absent
+ * (`deps.sh test` installs it: systemd is no dependency of the build).
  */
 static void
 verify_unit(void)

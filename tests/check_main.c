@@ -14,7 +14,19 @@
  * others unless sticky); when $TMPDIR's do not, the runner says why and
  * uses /tmp. umask 022, so the files the tests write are not group- or
  * world-writable, which the rule would refuse.
+ *
+ * Unix sockets: sun_path holds 107 bytes, which a long TMPDIR leaves no
+ * room in. The tests name their sockets with du_socket_path: in that
+ * folder when a name of DU_SOCKET_NAME_MAX bytes fits after it, else in a
+ * short private folder the runner makes in /tmp and removes the same way.
+ *
+ * Processes: Check kills a test's process group when the test ends, and
+ * du_fork's children die with the test process; but a daemon's jobs run
+ * in process groups of their own and, their daemon killed, would live on.
+ * The runner is a child subreaper, so they come to it, and it kills
+ * whatever came to it at the end.
  */
+#include "daemonutil.h"
 #include "workersd.h"
 
 #include <check.h>
@@ -24,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define WORKERS_SUITE(fn) Suite *fn(void);
@@ -54,6 +68,27 @@ remove_tree(int dirfd, const char *name)
     }
     if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0)
         fprintf(stderr, "cannot remove %s: %s\n", name, strerror(errno));
+}
+
+/* The run folder when a socket name fits after it, else a fresh one in
+ * /tmp (NULL when it cannot be made). */
+static char *
+socket_folder(const char *dir)
+{
+    char *short_dir;
+
+    if (strlen(dir) + 1 + DU_SOCKET_NAME_MAX <
+        sizeof(((struct sockaddr_un *)0)->sun_path))
+        return strdup(dir);
+    if ((short_dir = strdup("/tmp/wds.XXXXXX")) == NULL)
+        abort();
+    /* Searchable by all, as the run folder: see run_folder. */
+    if (mkdtemp(short_dir) == NULL || chmod(short_dir, 0711) != 0) {
+        printf("no folder for the tests' sockets: %s\n", strerror(errno));
+        free(short_dir);
+        return NULL;
+    }
+    return short_dir;
 }
 
 /* A fresh folder under base that workersd's trust rule accepts, or NULL
@@ -99,9 +134,10 @@ int
 main(void)
 {
     const char *tmp = getenv("TMPDIR");
-    char err[WD_ERRLEN], *dir = NULL;
+    char err[WD_ERRLEN], *dir = NULL, *sockets;
 
     umask(022);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (tmp != NULL && *tmp != '\0' &&
         (dir = run_folder(tmp, err, sizeof err)) == NULL)
         printf("TMPDIR=%s cannot hold the tests' files (%s): using /tmp\n", tmp,
@@ -111,6 +147,11 @@ main(void)
         return EXIT_FAILURE;
     }
     setenv("TMPDIR", dir, 1);
+    if ((sockets = socket_folder(dir)) == NULL) {
+        remove_tree(AT_FDCWD, dir);
+        return EXIT_FAILURE;
+    }
+    du_socket_dir = sockets;
 
     SRunner *sr = srunner_create(NULL);
 
@@ -121,7 +162,12 @@ main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    /* Check reaped its own: what is left came to the subreaper. */
+    du_kill_descendants();
+    if (strcmp(sockets, dir) != 0)
+        remove_tree(AT_FDCWD, sockets);
     remove_tree(AT_FDCWD, dir);
+    free(sockets);
     free(dir);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -28,7 +28,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,8 +48,6 @@
 #define ZOMBIE_GRACE_MS 2000
 #define SAMPLE_EVERY_MS 100
 #define SOAK_WORKERS 4
-
-extern char **environ;
 
 enum kind { SHELL, PLUGIN };
 
@@ -525,42 +522,28 @@ END_TEST
 
 #define VG_ERROR 99
 
-/* Starts workersd under valgrind memcheck: stdin /dev/null, stdout and
- * stderr to d's out and err, valgrind's report to d's vg, no descriptor of
- * the test inherited. */
+/* Starts workersd under valgrind memcheck (as du_spawn would start it),
+ * valgrind's report to d's vg. */
 static void
 start_valgrind(struct daemon *d, enum kind kind, const char *pool)
 {
     char *ini = write_ini(d, kind, pool);
-    char *vglog = du_fmt("--log-file=%s/vg", d->dir);
-    char *out = du_fmt("%s/out", d->dir);
     char *bin = tu_build_path("workersd");
-    const char *argv[] = {"valgrind",
-                          "--tool=memcheck",
+    const char *args[] = {"--tool=memcheck",
                           "--error-exitcode=99",
                           "--leak-check=full",
                           "--show-leak-kinds=definite",
                           "--errors-for-leak-kinds=definite",
                           "--track-fds=no",
-                          vglog,
+                          du_fmt("--log-file=%s/vg", d->dir),
                           bin,
                           "-c",
                           ini,
                           NULL};
-    posix_spawn_file_actions_t fa;
 
     ck_assert_int_eq(access("/usr/bin/valgrind", X_OK), 0);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, d->err, O_WRONLY | O_CREAT, 0644);
-    /* Check's descriptors are not close-on-exec. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     du_subreaper();
-    ck_assert_int_eq(posix_spawn(&d->pid, "/usr/bin/valgrind", &fa, NULL,
-                                 (char *const *)argv, environ),
-                     0);
-    posix_spawn_file_actions_destroy(&fa);
+    d->pid = du_spawn_prog("/usr/bin/valgrind", d->dir, args, NULL, false);
     free(bin);
     expect_log(d, "workersd: started", 1, 60000);
 }

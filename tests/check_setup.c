@@ -81,6 +81,31 @@ START_TEST(test_deps_not_root)
 END_TEST
 
 /*
+ * The install test skips a part (the units' verification, the man pages'
+ * lint) when the command it needs is absent: `deps.sh test` must install
+ * each command it looks for, or a fresh machine skips them silently.
+ */
+START_TEST(test_deps_install_tools)
+{
+    char *test = du_read(SRC "/tests/check_install.c");
+    char *deps = du_read(SRC "/scripts/deps.sh");
+    int looked = 0;
+
+    ck_assert_msg(deps[0] != '\0', "cannot read scripts/deps.sh");
+    for (char *p = test; (p = strstr(p, "command -v ")) != NULL; looked++) {
+        p += strlen("command -v ");
+        size_t len = strcspn(p, " \"'>;)");
+        char *have = du_fmt("have %.*s ||", (int)len, p);
+        ck_assert_msg(strstr(deps, have) != NULL,
+                      "check_install.c looks for %.*s, deps.sh test does not "
+                      "install it",
+                      (int)len, p);
+    }
+    ck_assert_int_ge(looked, 3);
+}
+END_TEST
+
+/*
  * A plain `systemctl kill -s SIGUSR1 workersd` signals every process of the
  * unit, the jobs' shells too, which die of it: every `systemctl kill` the
  * docs show must name the main process alone.
@@ -120,6 +145,7 @@ make_setup_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_deps_present);
     tcase_add_test(tc, test_deps_not_root);
+    tcase_add_test(tc, test_deps_install_tools);
     tcase_add_test(tc, test_docs_kill_main_only);
     suite_add_tcase(s, tc);
     return s;

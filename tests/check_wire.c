@@ -5,10 +5,11 @@
  * changes nothing), the status JSON's counts, the Prometheus text through
  * promtool, stop's exit code, and busy clients that do not stall signals.
  *
- * Each daemon gets a socket of its own, /tmp/wdwire.PID.N.sock (short
- * whatever TMPDIR is, and unique, so two `make check` runs never meet),
- * which it removes as it exits. A job's runs are counted by a file each run
- * appends a line to ("$DIR/runs", DIR being the daemon's folder).
+ * Each daemon gets a socket of its own, wire.PID.N.sock in the runner's
+ * socket folder (du_socket_path: short whatever TMPDIR is, and removed
+ * with whatever a failed test left in it); the daemon removes it as it
+ * exits. A job's runs are counted by a file each run appends a line to
+ * ("$DIR/runs", DIR being the daemon's folder).
  */
 #include "daemonutil.h"
 #include "testutil.h"
@@ -40,7 +41,7 @@ wire_start_env(struct wire *w, const char *sections, const char *const *env)
     static int n;
     w->dir = du_mkdtemp();
     w->cdir = du_mkdtemp();
-    w->sock = du_fmt("/tmp/wdwire.%ld.%d.sock", (long)getpid(), n++);
+    w->sock = du_socket_path(du_fmt("wire.%ld.%d.sock", (long)getpid(), n++));
     w->ini =
         du_write_str(w->dir, "pool.ini",
                      du_fmt("%s[control]\nSocket = %s\n", sections, w->sock));

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void **kept;
@@ -167,6 +168,41 @@ du_spawn_bin(const char *name, const char *dir, const char *const *args,
     return pid;
 }
 
+pid_t
+du_fork(void)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    sigset_t none;
+
+    if (pid < 0)
+        abort();
+    if (pid > 0)
+        return pid;
+    /* Check kills the test's process group when the test ends, but not
+     * under CK_FORK=no, nor a child that leaves the group; this reaches
+     * them all. The parent may have died before prctl: then it never
+     * fires, and getppid() tells. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+        _exit(127);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    return 0;
+}
+
+const char *du_socket_dir;
+
+char *
+du_socket_path(const char *name)
+{
+    if (du_socket_dir == NULL || strlen(name) > DU_SOCKET_NAME_MAX) {
+        fprintf(stderr, "socket %s: no folder, or longer than %d bytes\n", name,
+                DU_SOCKET_NAME_MAX);
+        abort();
+    }
+    return du_fmt("%s/%s", du_socket_dir, name);
+}
+
 static struct rlimit spawn_nofile; /* {0, 0}: the test's own */
 
 void
@@ -195,8 +231,8 @@ quiet_control(const char *bin, const char *const *args)
         struct stat st;
         const char *ini = args[i + 1];
         if (strcmp(args[i], "-c") != 0 || strstr(ini, "/wdtest.") == NULL ||
-            stat(ini, &st) != 0 ||
-            !S_ISREG(st.st_mode) || strstr(du_read(ini), "[control]") != NULL)
+            stat(ini, &st) != 0 || !S_ISREG(st.st_mode) ||
+            strstr(du_read(ini), "[control]") != NULL)
             continue;
         FILE *f = fopen(ini, "a");
         if (f != NULL) {
@@ -225,14 +261,11 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
         asprintf(&dirvar, "DIR=%s", dir) < 0)
         abort();
 
-    pid = fork();
-    if (pid < 0)
-        abort();
+    pid = du_fork();
     if (pid == 0) {
         int in = open("/dev/null", O_RDONLY);
         int o = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
         int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        sigset_t none;
 
         if (in < 0 || o < 0 || e < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 ||
             dup2(e, 2) < 0)
@@ -240,8 +273,6 @@ du_spawn_prog(const char *bin, const char *dir, const char *const *args,
         /* Check's own descriptors are not close-on-exec: keep them from
          * the daemon, whose children are checked for leaks. */
         closefrom(3);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         /* Not under systemd unless a test says so: the start line and the
          * notifications depend on these. */
         unsetenv("INVOCATION_ID");
@@ -477,12 +508,33 @@ du_subreaper(void)
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
+/* A job leads its process group: the group goes with it. */
 static void
 kill_child(pid_t pid, pid_t ppid, char state, void *arg)
 {
     (void)state, (void)arg;
-    if (ppid == getpid())
+    if (ppid == getpid()) {
+        kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
+    }
+}
+
+void
+du_kill_descendants(void)
+{
+    const struct timespec pace = {0, 2 * 1000 * 1000};
+
+    each_process(kill_child, NULL);
+    for (;;) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return;
+        /* What a killed process left comes to us (a subreaper) after it. */
+        if (r == 0) {
+            nanosleep(&pace, NULL);
+            each_process(kill_child, NULL);
+        }
+    }
 }
 
 bool
@@ -500,9 +552,7 @@ du_no_descendants(unsigned timeout_ms)
             break;
         tu_sleep_ms(2);
     }
-    each_process(kill_child, NULL);
-    while (waitpid(-1, NULL, 0) > 0)
-        ;
+    du_kill_descendants();
     return false;
 }
 

@@ -46,6 +46,26 @@ char *du_read(const char *path);
 void du_dac_override(bool on);
 
 /*
+ * fork(), for every child a test starts (a daemon, a client, a dropped
+ * uid): the child is SIGKILLed when the test process ends, passed or
+ * failed (a failed assertion ends it at once, before any cleanup), and
+ * starts with an empty signal mask. Call it from the test's main thread:
+ * the kernel signals the child when the thread that forked it exits.
+ */
+pid_t du_fork(void);
+
+/*
+ * The runner's (check_main.c) folder for the tests' Unix sockets, which it
+ * removes at the end: short enough that a name of DU_SOCKET_NAME_MAX bytes
+ * fits after it in sun_path (107 bytes), whatever TMPDIR's length.
+ */
+#define DU_SOCKET_NAME_MAX 40
+extern const char *du_socket_dir;
+
+/* du_socket_dir/name (name at most DU_SOCKET_NAME_MAX bytes), kept. */
+char *du_socket_path(const char *name);
+
+/*
  * Starts build/workersd with args (NULL-terminated, argv[0] not included)
  * and env_extra ("NAME=value" strings, NULL-terminated, may be NULL) added
  * to the environment, and DIR=dir: a Command names its folder as "$DIR"
@@ -114,6 +134,11 @@ void du_subreaper(void);
  * is left (so the test process ends clean).
  */
 bool du_no_descendants(unsigned timeout_ms);
+
+/* Kills (SIGKILL) every child of this process and the process groups they
+ * lead, and reaps them, and whatever comes to it meanwhile (a subreaper's
+ * grandchildren), until it has no child left. */
+void du_kill_descendants(void);
 
 /* Binds a SOCK_DGRAM socket at path (or, for "@name", an abstract one). */
 int du_notify_socket(const char *name);
