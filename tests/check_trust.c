@@ -256,6 +256,27 @@ START_TEST(test_plugin_mode)
     link = du_fmt("%s/link.so", open);
     ck_assert_int_eq(symlink(so, link), 0);
     plugin_refused(dir, "openlink", link, why);
+
+    /* A deep one, named relative to the ini (the line stays within
+     * inih's 198 bytes however long TMPDIR is): the message names it three
+     * times, whole; it was cut at 512 bytes, mid-path. */
+    char *rel = "folder00";
+    ck_assert_int_eq(mkdir(du_fmt("%s/%s", dir, rel), 0700), 0);
+    for (int i = 1; i < 15; i++) {
+        rel = du_fmt("%s/folder%02d", rel, i);
+        ck_assert_int_eq(mkdir(du_fmt("%s/%s", dir, rel), 0700), 0);
+    }
+    char *deep = du_fmt("%s/%s/open", dir, rel);
+    ck_assert_int_eq(mkdir(deep, 0777), 0);
+    ck_assert_int_eq(chmod(deep, 0777), 0);
+    plugin_copy(deep, "job.so", 0755, 0, NULL, 0);
+    char *ini = plugin_ini(dir, "deep", du_fmt("%s/open/job.so", rel));
+    char *want = du_fmt("%s:2: Plugin %s/open/job.so: folder %s (mode 0777) "
+                        "is writable by others than its owner and not "
+                        "sticky: chmod go-w %s",
+                        ini, du_fmt("%s/%s", dir, rel), deep, deep);
+    ck_assert_uint_gt(strlen(want), 600);
+    refused(ini, want);
     if (geteuid() == 0) {
         ck_assert_int_eq(chown(so, 4242, 4242), 0);
         plugin_refused(dir, "owner", so,

@@ -9,6 +9,7 @@
 #include "workersctl.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,7 @@ build_line(struct opts *o, int argc, char **argv)
 static int
 find_socket(const struct opts *o, char *out, size_t outlen)
 {
-    char err[512];
+    char err[PATH_MAX + 256]; /* the ini's path and why */
     char *value = NULL;
     int rc;
 

@@ -19,6 +19,7 @@
 #include "workersd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Long enough for any message we write, bounded so a line is one write. */
-#define LOG_LINE_MAX 1024
+/* Long enough for any message we write (WD_ERRLEN and its prefix), bounded
+ * so that a line is one write, atomic on a pipe (PIPE_BUF). */
+#define LOG_LINE_MAX PIPE_BUF
+_Static_assert(LOG_LINE_MAX >= WD_ERRLEN + 64, "an error message fits a line");
 
 static int log_max_prio = WD_LOG_INFO;
 static bool log_journal;

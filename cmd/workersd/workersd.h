@@ -35,8 +35,10 @@
 #define WD_EXIT_SOFTWARE 70 /* EX_SOFTWARE: an internal failure */
 #define WD_EXIT_CONFIG 78   /* EX_CONFIG */
 
-/* An error message buffer: one line, naming file, line, key and value. */
-#define WD_ERRLEN 512
+/* An error message buffer: one line, naming file, line, key and value.
+ * Room for a few long paths (a Plugin's line names the ini, the plugin
+ * and a folder twice); the log line that carries it is as long (log.c). */
+#define WD_ERRLEN 3072
 
 /* ---- log.c ---------------------------------------------------------- */
 
