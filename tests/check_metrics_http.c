@@ -223,13 +223,13 @@ START_TEST(test_http_port_in_use)
 END_TEST
 
 /*
- * workersd with a [metrics] listener that cannot be set up exits with the
- * code its cause calls for, with one line naming the address and the
- * cause: 78 when the address is taken (a restart does not cure it), 70
- * when a descriptor ran out (one might). tests/tools/fdfill leaves the
- * daemon exactly 1 free descriptor (the loop's epoll takes it: socket()
- * fails) or 2 (libmicrohttpd's epoll fails) under a limit of 64, which
- * holds its one worker (17).
+ * workersd with a [metrics] listener or a control socket that cannot be
+ * set up exits with the code its cause calls for, with one line naming the
+ * address or path and the cause: 78 when the address is taken (a restart
+ * does not cure it), 70 when a descriptor ran out (one might).
+ * tests/tools/fdfill leaves the daemon exactly 1 free descriptor (the
+ * loop's epoll takes it: socket() fails) or 2 (libmicrohttpd's epoll
+ * fails) under a limit of 64, which holds its one worker.
  */
 START_TEST(test_daemon_setup_exit_codes)
 {
@@ -239,19 +239,29 @@ START_TEST(test_daemon_setup_exit_codes)
     struct sockaddr_in sin;
     socklen_t len = sizeof sin;
     ck_assert_int_eq(getsockname(busy, (struct sockaddr *)&sin, &len), 0);
+    char *sock = du_socket_path("setup.sock");
     const struct {
         const char *free; /* descriptors left, NULL: no fdfill */
-        char *listen;
+        char *section;    /* of the ini */
+        char *line;       /* the error line, after "workersd: error: " */
         int code;
-        const char *cause;
     } cases[] = {
-        {NULL, du_fmt("127.0.0.1:%u", ntohs(sin.sin_port)), WD_EXIT_CONFIG,
-         du_fmt("cannot listen: %s", strerror(EADDRINUSE))},
-        {"1", "127.0.0.1:0", WD_EXIT_SOFTWARE,
-         du_fmt("socket: %s", strerror(EMFILE))},
-        {"2", "127.0.0.1:0", WD_EXIT_SOFTWARE,
-         du_fmt("cannot start the HTTP server (libmicrohttpd): %s",
-                strerror(EMFILE))},
+        {NULL,
+         du_fmt("[metrics]\nListen = 127.0.0.1:%u\n", ntohs(sin.sin_port)),
+         du_fmt("[metrics] Listen = 127.0.0.1:%u: cannot listen: %s",
+                ntohs(sin.sin_port), strerror(EADDRINUSE)),
+         WD_EXIT_CONFIG},
+        {"1", "[metrics]\nListen = 127.0.0.1:0\n",
+         du_fmt("[metrics] Listen = 127.0.0.1:0: socket: %s", strerror(EMFILE)),
+         WD_EXIT_SOFTWARE},
+        {"2", "[metrics]\nListen = 127.0.0.1:0\n",
+         du_fmt("[metrics] Listen = 127.0.0.1:0: cannot start the HTTP "
+                "server (libmicrohttpd): %s",
+                strerror(EMFILE)),
+         WD_EXIT_SOFTWARE},
+        {"1", du_fmt("[control]\nSocket = %s\n", sock),
+         du_fmt("control socket %s: socket: %s", sock, strerror(EMFILE)),
+         WD_EXIT_SOFTWARE},
     };
     char *workersd = du_keep(tu_build_path("workersd"));
     char *fdfill = du_keep(tu_build_path("tests/tools/fdfill"));
@@ -261,9 +271,8 @@ START_TEST(test_daemon_setup_exit_codes)
         char *dir = du_mkdtemp();
         char *ini = du_write_str(
             dir, "test.ini",
-            du_fmt("[pool]\nMax = 1\n[job]\nCommand = exec sleep 1000\n"
-                   "[metrics]\nListen = %s\n",
-                   cases[i].listen));
+            du_fmt("[pool]\nMax = 1\n[job]\nCommand = exec sleep 1000\n%s",
+                   cases[i].section));
         const char *direct[] = {"-c", ini, NULL};
         const char *filled[] = {cases[i].free, workersd, "-c", ini, NULL};
         pid_t pid = cases[i].free == NULL
@@ -273,8 +282,7 @@ START_TEST(test_daemon_setup_exit_codes)
         char *out = du_read(du_fmt("%s/err", dir));
         ck_assert_msg(code == cases[i].code, "case %zu: exit %d, want %d:\n%s",
                       i, code, cases[i].code, out);
-        char *line = du_fmt("workersd: error: [metrics] Listen = %s: %s\n",
-                            cases[i].listen, cases[i].cause);
+        char *line = du_fmt("workersd: error: %s\n", cases[i].line);
         ck_assert_msg(strstr(out, line) != NULL, "case %zu: no \"%s\" in:\n%s",
                       i, line, out);
         du_rmtree(dir);
