@@ -61,8 +61,9 @@ usage(FILE *out)
             "for\n"
             "      Initial workers, no thread, no memory, no descriptor "
             "(for the job,\n"
-            "      the loop or the [metrics] listener); the workers could "
-            "not start\n"
+            "      the loop, the [metrics] listener or the control socket); "
+            "the\n"
+            "      workers could not start\n"
             "  78  configuration error: a bad file, key or value; a plugin "
             "that would\n"
             "      not load or init, or is no ELF file for this machine; a "
@@ -70,8 +71,8 @@ usage(FILE *out)
             "      plugin others could change; a [metrics] Listen that "
             "cannot be\n"
             "      listened on; a control socket another workersd serves "
-            "or that\n"
-            "      cannot be made\n");
+            "or whose\n"
+            "      path cannot be used\n");
 }
 
 /*
