@@ -193,7 +193,8 @@ bn_spool(const bn_opts *o)
     (void)o;
     bn_section("8. spool: 50 -> 400 -> 50 items/s, 20 s each, 20 ms items, "
                "autoscaled (Min 1, Max 16) vs a fixed pool of 10, at once");
-    workers_autoscale_policy pol = {0.8, WINDOW_NS, WINDOW_NS};
+    workers_autoscale_policy pol = {
+        .target = 0.8, .window_ns = WINDOW_NS, .cooldown_ns = WINDOW_NS};
     struct load a = {.as = NULL}, f = {.as = NULL};
     bn_check(workers_autoscale_new(&a.as, &pol, NULL, NULL), "autoscale new");
     pthread_t t;
