@@ -304,6 +304,55 @@ START_TEST(test_plugin_reloads_hold_no_descriptor)
 }
 END_TEST
 
+/* A reload that raises Max past the limit says so, as the start does, and
+ * whether a restart would raise it (the soft limit below the hard one);
+ * one within it says nothing. 64 holds 51 workers besides the daemon's
+ * 13 (Socket = none). */
+START_TEST(test_nofile_reload_max)
+{
+    const struct {
+        unsigned long soft, hard;
+        const char *after;
+    } cases[] = {{64, 64, "\n"},
+                 {64, 128,
+                  "; a restart raises it, as far as the hard "
+                  "limit\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir = du_mkdtemp(), *err = du_fmt("%s/err", dir);
+        const char *job = "[job]\nCommand = exec sleep 1000\n[control]\n"
+                          "Socket = none\n";
+        const char *args[] = {
+            "-c",
+            du_write_str(dir, "test.ini", du_fmt("[pool]\nMax = 4\n%s", job)),
+            NULL};
+
+        du_spawn_nofile(cases[i].soft, cases[i].hard);
+        pid_t pid = du_spawn(dir, args, NULL, false);
+        du_spawn_nofile(0, 0);
+        ck_assert_msg(du_wait_for(err, "workersd: started", 1, TU_DEADLINE_MS),
+                      "%s", du_read(err));
+        du_write_str(dir, "test.ini", du_fmt("[pool]\nMax = 51\n%s", job));
+        kill(pid, SIGHUP);
+        ck_assert_msg(du_wait_for(err, "workersd: reload: ", 1, TU_DEADLINE_MS),
+                      "%s", du_read(err));
+        du_write_str(dir, "test.ini", du_fmt("[pool]\nMax = 100\n%s", job));
+        kill(pid, SIGHUP);
+        ck_assert_msg(du_wait_for(err, "workersd: reload: ", 2, TU_DEADLINE_MS),
+                      "%s", du_read(err));
+        char *want = du_fmt("workersd: warning: the descriptor limit "
+                            "(RLIMIT_NOFILE) is 64: it holds 51 workers, "
+                            "not Max = 100 (113 needed)%s",
+                            cases[i].after);
+        ck_assert_msg(du_count_in(err, want) == 1 &&
+                          du_count_in(err, "descriptor limit") == 1,
+                      "no \"%s\" alone in:\n%s", want, du_read(err));
+        kill(pid, SIGTERM);
+        ck_assert_int_eq(du_wait(pid, TU_DEADLINE_MS), 0);
+        du_rmtree(dir);
+    }
+}
+END_TEST
+
 Suite *make_nofile_suite(void);
 
 Suite *
@@ -316,6 +365,7 @@ make_nofile_suite(void)
     tcase_add_test(tc, test_nofile_servers_counted);
     tcase_add_test(tc, test_nofile_budget_holds);
     tcase_add_test(tc, test_plugin_reloads_hold_no_descriptor);
+    tcase_add_test(tc, test_nofile_reload_max);
     suite_add_tcase(s, tc);
     return s;
 }

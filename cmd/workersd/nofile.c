@@ -23,11 +23,14 @@
  * workersd was started with. A limit that cannot hold Initial workers
  * stops the start with one line saying what is needed (exit 70); one that
  * holds fewer than Max is a warning, and the workers beyond it fail their
- * runs with "too many open files". Max raised by a reload is not checked
- * again: the limit is the start's.
+ * runs with "too many open files". A reload that raises Max past the
+ * limit gets the same warning (wd_nofile_recheck) but no raise: a command
+ * job bakes the limit to restore into its script when it opens, and the
+ * one already open would then hand its runs the raised limit.
  *
- * State: the original soft limit, written by wd_nofile_check() on the main
- * thread before any thread starts, read-only afterwards.
+ * State: the daemon's reserve and the original soft limit, written by
+ * wd_nofile_check() on the main thread before any thread starts,
+ * read-only afterwards.
  */
 #include "control/control.h"
 #include "metrics/metrics.h"
@@ -58,7 +61,11 @@
 #define NOFILE_METRICS (2u + WD_HTTP_CONNS + 1u)
 #define NOFILE_PER_WORKER 1u
 
-static unsigned long long original; /* the soft limit we raised, or 0 */
+/* The soft limit workersd was started with, when it raised it (else 0). */
+static unsigned long long original;
+/* The daemon's own descriptors, from the start's config: [control] and
+ * [metrics] change only with a restart. Written before any thread. */
+static rlim_t reserved;
 
 /* The descriptors cfg's daemon holds besides its workers'. */
 static rlim_t
@@ -79,16 +86,52 @@ reserve(const wd_config *cfg)
 
 /* What n workers need; n == 0: unlimited. */
 static rlim_t
-needed(rlim_t daemon, unsigned n)
+needed(unsigned n)
 {
-    return n == 0 ? RLIM_INFINITY : daemon + (rlim_t)n * NOFILE_PER_WORKER;
+    return n == 0 ? RLIM_INFINITY : reserved + (rlim_t)n * NOFILE_PER_WORKER;
 }
 
 /* The workers a limit can hold. */
 static unsigned long long
-holds(rlim_t daemon, rlim_t limit)
+holds(rlim_t limit)
 {
-    return limit <= daemon ? 0 : (limit - daemon) / NOFILE_PER_WORKER;
+    return limit <= reserved ? 0 : (limit - reserved) / NOFILE_PER_WORKER;
+}
+
+/* The limit in force into *rl, after raising the soft one toward what max
+ * workers need as far as the hard one allows (never lowered): 0, or
+ * -errno when it cannot be read. At the start only: the command jobs bake
+ * the original into their script when they open. */
+static int
+raise_for(unsigned max, struct rlimit *rl)
+{
+    rlim_t need = needed(max);
+
+    if (getrlimit(RLIMIT_NOFILE, rl) != 0)
+        return -errno;
+    if (rl->rlim_cur < need && rl->rlim_cur < rl->rlim_max) {
+        struct rlimit raised = {need < rl->rlim_max ? need : rl->rlim_max,
+                                rl->rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            original = rl->rlim_cur;
+            *rl = raised;
+        }
+    }
+    return 0;
+}
+
+/* The workers beyond the limit fail their runs: say so once, here; what
+ * comes after it, "" or why it was not raised. */
+static void
+warn_max(unsigned max, rlim_t limit, const char *after)
+{
+    if (max != 0 && limit < needed(max))
+        wd_log(WD_LOG_WARNING,
+               "the descriptor limit (RLIMIT_NOFILE) is %llu: it holds %llu "
+               "worker%s, not Max = %u (%llu needed)%s",
+               (unsigned long long)limit, holds(limit),
+               holds(limit) == 1 ? "" : "s", max,
+               (unsigned long long)needed(max), after);
 }
 
 int
@@ -98,41 +141,40 @@ wd_nofile_check(const wd_config *cfg, char *err, size_t errlen)
     unsigned initial = pool->initial != 0 ? pool->initial
                        : pool->min > 1    ? pool->min
                                           : 1;
-    rlim_t daemon = reserve(cfg), need_max = needed(daemon, pool->max);
     struct rlimit rl;
+    int rc;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    reserved = reserve(cfg);
+    if ((rc = raise_for(pool->max, &rl)) != 0) {
         snprintf(err, errlen, "cannot read the descriptor limit: %s",
-                 strerror(errno));
+                 strerror(-rc));
         return -1;
     }
-    if (rl.rlim_cur < need_max && rl.rlim_cur < rl.rlim_max) {
-        struct rlimit raised = {need_max < rl.rlim_max ? need_max : rl.rlim_max,
-                                rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-            original = rl.rlim_cur;
-            rl = raised;
-        }
-    }
-    if (rl.rlim_cur < needed(daemon, initial)) {
+    if (rl.rlim_cur < needed(initial)) {
         snprintf(err, errlen,
                  "the descriptor limit (RLIMIT_NOFILE, ulimit -n, "
                  "LimitNOFILE=) is %llu: %u worker%s %llu (%llu for the "
                  "daemon, %u per worker)",
                  (unsigned long long)rl.rlim_cur, initial,
                  initial == 1 ? " needs" : "s need",
-                 (unsigned long long)needed(daemon, initial),
-                 (unsigned long long)daemon, NOFILE_PER_WORKER);
+                 (unsigned long long)needed(initial),
+                 (unsigned long long)reserved, NOFILE_PER_WORKER);
         return -1;
     }
-    if (pool->max != 0 && rl.rlim_cur < need_max)
-        wd_log(WD_LOG_WARNING,
-               "the descriptor limit (RLIMIT_NOFILE) is %llu: it holds %llu "
-               "worker%s, not Max = %u (%llu needed)",
-               (unsigned long long)rl.rlim_cur, holds(daemon, rl.rlim_cur),
-               holds(daemon, rl.rlim_cur) == 1 ? "" : "s", pool->max,
-               (unsigned long long)need_max);
+    warn_max(pool->max, rl.rlim_cur, "");
     return 0;
+}
+
+void
+wd_nofile_recheck(unsigned max)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        warn_max(max, rl.rlim_cur,
+                 rl.rlim_cur < rl.rlim_max
+                     ? "; a restart raises it, as far as the hard limit"
+                     : "");
 }
 
 unsigned long long

@@ -309,6 +309,11 @@ int wd_thread_start(pthread_t *thread, size_t stack, void *(*fn)(void *),
  * on (exit 70). Main thread, before any thread starts.
  */
 int wd_nofile_check(const wd_config *cfg, char *err, size_t errlen);
+/* A reload's Max: the start's warning when the limit cannot hold max
+ * workers (no raise: see nofile.c). The daemon's own part stays the
+ * start's ([control] and [metrics] change with a restart only). Loop
+ * thread, after wd_nofile_check(). */
+void wd_nofile_recheck(unsigned max);
 /* The soft limit workersd was started with when wd_nofile_check() raised
  * it, else 0: the jobs must see it (command.c restores it for each run).
  * Thread-safe once set. */

@@ -142,6 +142,8 @@ apply(struct wd_daemon *d, const wd_config *cfg)
     if (rc != 0)
         wd_log(WD_LOG_WARNING, "reload: the new limits: %s",
                wd_describe(rc, buf, sizeof buf));
+    if (cfg->pool.max != d->cfg->pool.max)
+        wd_nofile_recheck(cfg->pool.max);
     wd_pool_set_stop_on_errors(d->pool, cfg->pool.stop_on_errors);
     wd_autoscaler_apply(d, cfg); /* after the limits: it checks Max */
     wd_config_unref(d->cfg);
