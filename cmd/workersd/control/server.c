@@ -63,6 +63,9 @@ struct wd_control {
     gid_t group;
     ev_io accept_io;
     ev_timer accept_pause;
+    /* Lines a client in a loop (or a descriptor shortage) would repeat as
+     * fast as it connects: one a second each. */
+    struct wd_log_limit denied_log, busy_log, accept_log;
     wd_control_client clients[WD_CONTROL_CLIENTS];
 };
 
@@ -303,11 +306,12 @@ take_client(wd_control *ctl, int fd)
 
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         !permitted(ctl, fd, &cred)) {
-        wd_log(WD_LOG_WARNING,
-               "control: permission denied to uid %ld pid %ld (only root, "
-               "uid %ld%s may act)",
-               (long)cred.uid, (long)cred.pid, (long)ctl->self,
-               ctl->group != (gid_t)-1 ? " and the socket's group" : "");
+        wd_log_limited(
+            &ctl->denied_log, WD_LOG_WARNING,
+            "control: permission denied to uid %ld pid %ld (only root, "
+            "uid %ld%s may act)",
+            (long)cred.uid, (long)cred.pid, (long)ctl->self,
+            ctl->group != (gid_t)-1 ? " and the socket's group" : "");
         reply_and_close(
             fd, wd_control_fail(WD_CONTROL_EXIT_REFUSED, "permission denied"));
         return;
@@ -316,9 +320,10 @@ take_client(wd_control *ctl, int fd)
         if (ctl->clients[i].state == FREE)
             c = &ctl->clients[i];
     if (c == NULL) {
-        wd_log(WD_LOG_WARNING,
-               "control: %d clients already: uid %ld pid %ld told to retry",
-               WD_CONTROL_CLIENTS, (long)cred.uid, (long)cred.pid);
+        wd_log_limited(
+            &ctl->busy_log, WD_LOG_WARNING,
+            "control: %d clients already: uid %ld pid %ld told to retry",
+            WD_CONTROL_CLIENTS, (long)cred.uid, (long)cred.pid);
         reply_and_close(fd, wd_control_fail(WD_CONTROL_EXIT_REFUSED,
                                             "busy: %d clients already, try "
                                             "again",
@@ -362,8 +367,9 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
             errno == ENOMEM) {
-            wd_log(WD_LOG_WARNING, "control: accept: %s: pausing %gs",
-                   strerror(errno), ACCEPT_PAUSE_S);
+            wd_log_limited(&ctl->accept_log, WD_LOG_WARNING,
+                           "control: accept: %s: pausing %gs", strerror(errno),
+                           ACCEPT_PAUSE_S);
             ev_io_stop(loop, &ctl->accept_io);
             ev_timer_set(&ctl->accept_pause, ACCEPT_PAUSE_S, 0.);
             ev_timer_start(loop, &ctl->accept_pause);
