@@ -1273,7 +1273,7 @@ START_TEST(test_permission)
     int code = du_wait(pid, TU_DEADLINE_MS);
     if (code == 127) {
         printf("skipped: uid %d cannot run %s\n", NOBODY,
-               du_keep(tu_build_path("workersctl")));
+               (char *)du_keep(tu_build_path("workersctl")));
     } else {
         ck_assert_int_eq(code, 1);
         char buf[512];

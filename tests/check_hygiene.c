@@ -130,10 +130,11 @@ START_TEST(test_failed_run_leaves_nothing)
     struct stat st;
 
     ck_assert_int_eq(mkdir(tmp, 0700), 0);
-    int rc = system(du_fmt(
-        "TMPDIR='%s' WORKERS_LEAVER='%s' CK_RUN_SUITE=hygiene "
-        "CK_RUN_CASE=leaver '%s' >'%s' 2>&1",
-        tmp, report, du_keep(tu_build_path("tests/check_workers")), log));
+    int rc = system(
+        du_fmt("TMPDIR='%s' WORKERS_LEAVER='%s' CK_RUN_SUITE=hygiene "
+               "CK_RUN_CASE=leaver '%s' >'%s' 2>&1",
+               tmp, report,
+               (char *)du_keep(tu_build_path("tests/check_workers")), log));
     ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "%s", du_read(log));
     ck_assert_msg(
         sscanf(du_read(report), "%d %d %255s", &pids[0], &pids[1], sock) == 3,

@@ -157,12 +157,13 @@ START_TEST(test_nofile_budget_holds)
     struct gen_counters *c =
         du_map(du_fmt("%s/c", dir), sizeof(struct gen_counters));
     unsigned port = mu_free_port();
-    char *ini = du_fmt("[pool]\nInitial = 1\nMax = 1\n"
-                       "[job]\nPlugin = %s\nArg = %s/c\nTimeout = 10s\n"
-                       "[control]\nSocket = %s\n"
-                       "[metrics]\nListen = 127.0.0.1:%u\n",
-                       du_keep(tu_build_path("tests/plugins/generation.so")),
-                       dir, sock, port);
+    char *ini =
+        du_fmt("[pool]\nInitial = 1\nMax = 1\n"
+               "[job]\nPlugin = %s\nArg = %s/c\nTimeout = 10s\n"
+               "[control]\nSocket = %s\n"
+               "[metrics]\nListen = 127.0.0.1:%u\n",
+               (char *)du_keep(tu_build_path("tests/plugins/generation.so")),
+               dir, sock, port);
     unsigned long need = budget(ini, &line);
     const char *args[] = {"-c", du_write_str(dir, "test.ini", ini), NULL};
 
@@ -284,12 +285,13 @@ START_TEST(test_plugin_reloads_hold_no_descriptor)
         du_map(du_fmt("%s/c", dir), sizeof(struct gen_counters));
     const char *args[] = {
         "-c",
-        du_write_str(
-            dir, "test.ini",
-            du_fmt("[pool]\nInitial = 1\n[job]\nPlugin = %s\n"
-                   "Arg = %s/c\nTimeout = 10s\n[control]\n"
-                   "Socket = none\n",
-                   du_keep(tu_build_path("tests/plugins/generation.so")), dir)),
+        du_write_str(dir, "test.ini",
+                     du_fmt("[pool]\nInitial = 1\n[job]\nPlugin = %s\n"
+                            "Arg = %s/c\nTimeout = 10s\n[control]\n"
+                            "Socket = none\n",
+                            (char *)du_keep(
+                                tu_build_path("tests/plugins/generation.so")),
+                            dir)),
         NULL};
 
     c->release = 1;
