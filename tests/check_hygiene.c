@@ -150,7 +150,46 @@ START_TEST(test_failed_run_leaves_nothing)
 }
 END_TEST
 
-/* Fails on purpose, its daemon up (see test_failed_run_leaves_nothing). */
+/* The same run, interrupted (SIGINT, as Ctrl-C) while its one test waits
+ * with a daemon, its job and its control socket up: the runner ends as
+ * asked, and leaves nothing either. */
+START_TEST(test_interrupted_run_leaves_nothing)
+{
+    char *dir = du_mkdtemp(), *report = du_fmt("%s/report", dir);
+    char *tmp = du_fmt("%s/%0*d", dir, 100 - (int)strlen(dir), 0);
+    const char *env[] = {
+        du_fmt("TMPDIR=%s", tmp), du_fmt("WORKERS_LEAVER=%s", report),
+        "WORKERS_LEAVER_HANG=1",  "CK_RUN_SUITE=hygiene",
+        "CK_RUN_CASE=leaver",     NULL};
+    const char *args[] = {NULL};
+    char sock[256];
+    pid_t pids[2];
+    struct stat st;
+
+    ck_assert_int_eq(mkdir(tmp, 0700), 0);
+    pid_t runner =
+        du_spawn_prog((char *)du_keep(tu_build_path("tests/check_workers")),
+                      dir, args, env, false);
+    ck_assert_msg(du_wait_for(report, "\n", 1, TU_DEADLINE_MS), "%s",
+                  du_read(du_fmt("%s/out", dir)));
+    ck_assert_int_eq(
+        sscanf(du_read(report), "%d %d %255s", &pids[0], &pids[1], sock), 3);
+    kill(runner, SIGINT);
+    int code = du_wait(runner, TU_DEADLINE_MS);
+    ck_assert_msg(code == 128 + SIGINT, "exit %d: %s", code,
+                  du_read(du_fmt("%s/out", dir)));
+    *strrchr(sock, '/') = '\0';
+    ck_assert_msg(stat(sock, &st) != 0 && errno == ENOENT,
+                  "socket folder %s is left", sock);
+    ck_assert_int_eq(rmdir(tmp), 0); /* empty */
+    ck_assert(!alive(pids[0], NULL));
+    ck_assert(!alive(pids[1], NULL));
+    du_rmtree(dir);
+}
+END_TEST
+
+/* Fails on purpose, its daemon up (see test_failed_run_leaves_nothing),
+ * or waits to be interrupted (WORKERS_LEAVER_HANG). */
 START_TEST(test_leaver)
 {
     char *dir = du_mkdtemp(), *sock = du_socket_path("leaver.sock");
@@ -162,6 +201,9 @@ START_TEST(test_leaver)
     ck_assert_int_eq(access(sock, F_OK), 0);
     fprintf(f, "%ld %ld %s\n", (long)pids[0], (long)pids[1], sock);
     fclose(f);
+    if (getenv("WORKERS_LEAVER_HANG") != NULL)
+        for (;;)
+            pause();
     ck_abort_msg("failed on purpose");
 }
 END_TEST
@@ -177,6 +219,7 @@ make_hygiene_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_dead_test_takes_its_daemon);
     tcase_add_test(tc, test_failed_run_leaves_nothing);
+    tcase_add_test(tc, test_interrupted_run_leaves_nothing);
     suite_add_tcase(s, tc);
     if (getenv("WORKERS_LEAVER") != NULL) {
         TCase *leaver = tcase_create("leaver");

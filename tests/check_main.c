@@ -25,6 +25,14 @@
  * in process groups of their own and, their daemon killed, would live on.
  * The runner is a child subreaper, so they come to it, and it kills
  * whatever came to it at the end.
+ *
+ * Interrupted runs: Check answers SIGINT and SIGTERM by killing its own
+ * process group, itself included, and a closed stdout (make check | head)
+ * kills it with SIGPIPE: no cleanup of its own could run then. So main
+ * forks: the runner works in a process group of its own, and main, a
+ * subreaper above it, only waits, passes SIGINT, SIGTERM and SIGHUP on to
+ * it, and cleans up (folders, what came to it) however the runner ended,
+ * then ends the same way.
  */
 #include "daemonutil.h"
 #include "workersd.h"
@@ -33,12 +41,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WORKERS_SUITE(fn) Suite *fn(void);
@@ -130,6 +140,53 @@ run_folder(const char *base, char *err, size_t errlen)
     return dir;
 }
 
+/* The suites, in the runner: 0 when every test passed. */
+static int
+run_suites(void)
+{
+    SRunner *sr = srunner_create(NULL);
+
+#define WORKERS_SUITE(fn) srunner_add_suite(sr, fn());
+#include "suites.h"
+#undef WORKERS_SUITE
+
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    /* Check reaped its own: what is left came to the subreaper. */
+    du_kill_descendants();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static volatile sig_atomic_t runner, interrupted;
+
+/* main's: the runner decides what an interrupt does (Check's handler). */
+static void
+pass_on(int sig)
+{
+    interrupted = sig;
+    if (runner > 0)
+        kill(runner, sig);
+}
+
+/* Waits for the runner, passing on the interrupts: its wait status. */
+static int
+guard(pid_t pid)
+{
+    static const int passed[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa = {.sa_handler = pass_on};
+    int st;
+
+    runner = pid;
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        sigaction(passed[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return EXIT_FAILURE << 8;
+    return st;
+}
+
 int
 main(void)
 {
@@ -153,21 +210,27 @@ main(void)
     }
     du_socket_dir = sockets;
 
-    SRunner *sr = srunner_create(NULL);
-
-#define WORKERS_SUITE(fn) srunner_add_suite(sr, fn());
-#include "suites.h"
-#undef WORKERS_SUITE
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    /* Check reaped its own: what is left came to the subreaper. */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The subreaper for its tests (not inherited), in a group of its
+         * own so that Check's killpg spares main. */
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        setpgid(0, 0);
+        _exit(run_suites());
+    }
+    int st = pid < 0 ? EXIT_FAILURE << 8 : guard(pid);
+    /* Whatever the runner left, its own folders first. */
     du_kill_descendants();
     if (strcmp(sockets, dir) != 0)
         remove_tree(AT_FDCWD, sockets);
     remove_tree(AT_FDCWD, dir);
     free(sockets);
     free(dir);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    /* Ended as asked: make and the shell see the interrupt. */
+    if (interrupted != 0) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
