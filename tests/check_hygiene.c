@@ -117,50 +117,25 @@ START_TEST(test_dead_test_takes_its_daemon)
 }
 END_TEST
 
-/* A whole run whose one test fails with a daemon, its job and its control
- * socket up, under a TMPDIR too long for a socket path: nothing is left,
- * neither in TMPDIR nor in /tmp, and no process lives on. */
-START_TEST(test_failed_run_leaves_nothing)
-{
-    char *dir = du_mkdtemp(), *report = du_fmt("%s/report", dir);
-    char *log = du_fmt("%s/log", dir);
-    char *tmp = du_fmt("%s/%0*d", dir, 100 - (int)strlen(dir), 0);
-    char sock[256];
-    pid_t pids[2];
-    struct stat st;
-
-    ck_assert_int_eq(mkdir(tmp, 0700), 0);
-    int rc = system(
-        du_fmt("TMPDIR='%s' WORKERS_LEAVER='%s' CK_RUN_SUITE=hygiene "
-               "CK_RUN_CASE=leaver '%s' >'%s' 2>&1",
-               tmp, report,
-               (char *)du_keep(tu_build_path("tests/check_workers")), log));
-    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "%s", du_read(log));
-    ck_assert_msg(
-        sscanf(du_read(report), "%d %d %255s", &pids[0], &pids[1], sock) == 3,
-        "%s", du_read(log));
-    ck_assert_msg(strncmp(sock, "/tmp/", 5) == 0, "socket at %s", sock);
-    *strrchr(sock, '/') = '\0';
-    ck_assert_msg(stat(sock, &st) != 0 && errno == ENOENT,
-                  "socket folder %s is left", sock);
-    ck_assert_int_eq(rmdir(tmp), 0); /* empty */
-    ck_assert(!alive(pids[0], NULL));
-    ck_assert(!alive(pids[1], NULL));
-    du_rmtree(dir);
-}
-END_TEST
-
-/* The same run, interrupted (SIGINT, as Ctrl-C) while its one test waits
- * with a daemon, its job and its control socket up: the runner ends as
- * asked, and leaves nothing either. */
-START_TEST(test_interrupted_run_leaves_nothing)
+/*
+ * A whole run of test_leaver under a TMPDIR too long for a socket path,
+ * its one test with a daemon, its job and its control socket up: it fails
+ * (exit 1), or is interrupted (SIGINT, as Ctrl-C: exit 130) while it
+ * waits. Either way nothing is left, neither in TMPDIR nor in /tmp, and
+ * no process lives on.
+ */
+static void
+nested_run_leaves_nothing(bool interrupt)
 {
     char *dir = du_mkdtemp(), *report = du_fmt("%s/report", dir);
     char *tmp = du_fmt("%s/%0*d", dir, 100 - (int)strlen(dir), 0);
-    const char *env[] = {
-        du_fmt("TMPDIR=%s", tmp), du_fmt("WORKERS_LEAVER=%s", report),
-        "WORKERS_LEAVER_HANG=1",  "CK_RUN_SUITE=hygiene",
-        "CK_RUN_CASE=leaver",     NULL};
+    char *out = du_fmt("%s/out", dir);
+    const char *env[] = {du_fmt("TMPDIR=%s", tmp),
+                         du_fmt("WORKERS_LEAVER=%s", report),
+                         "CK_RUN_SUITE=hygiene",
+                         "CK_RUN_CASE=leaver",
+                         interrupt ? "WORKERS_LEAVER_HANG=1" : NULL,
+                         NULL};
     const char *args[] = {NULL};
     char sock[256];
     pid_t pids[2];
@@ -171,13 +146,16 @@ START_TEST(test_interrupted_run_leaves_nothing)
         du_spawn_prog((char *)du_keep(tu_build_path("tests/check_workers")),
                       dir, args, env, false);
     ck_assert_msg(du_wait_for(report, "\n", 1, TU_DEADLINE_MS), "%s",
-                  du_read(du_fmt("%s/out", dir)));
-    ck_assert_int_eq(
-        sscanf(du_read(report), "%d %d %255s", &pids[0], &pids[1], sock), 3);
-    kill(runner, SIGINT);
+                  du_read(out));
+    ck_assert_msg(
+        sscanf(du_read(report), "%d %d %255s", &pids[0], &pids[1], sock) == 3,
+        "%s", du_read(out));
+    if (interrupt)
+        kill(runner, SIGINT);
     int code = du_wait(runner, TU_DEADLINE_MS);
-    ck_assert_msg(code == 128 + SIGINT, "exit %d: %s", code,
-                  du_read(du_fmt("%s/out", dir)));
+    ck_assert_msg(code == (interrupt ? 128 + SIGINT : 1), "exit %d: %s", code,
+                  du_read(out));
+    ck_assert_msg(strncmp(sock, "/tmp/", 5) == 0, "socket at %s", sock);
     *strrchr(sock, '/') = '\0';
     ck_assert_msg(stat(sock, &st) != 0 && errno == ENOENT,
                   "socket folder %s is left", sock);
@@ -185,6 +163,17 @@ START_TEST(test_interrupted_run_leaves_nothing)
     ck_assert(!alive(pids[0], NULL));
     ck_assert(!alive(pids[1], NULL));
     du_rmtree(dir);
+}
+
+START_TEST(test_failed_run_leaves_nothing)
+{
+    nested_run_leaves_nothing(false);
+}
+END_TEST
+
+START_TEST(test_interrupted_run_leaves_nothing)
+{
+    nested_run_leaves_nothing(true);
 }
 END_TEST
 
