@@ -197,6 +197,9 @@ START_TEST(test_control)
     run(&d, du_fmt("%s[autoscale]\nWindow = 1s\n", job));
     ck_assert_int_eq(ctl(&d, sock, &out, "status", NULL), 0);
     ck_assert_msg(strstr(out, "autoscale off") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "\nautoscale: off, target 0.80, utilisation "
+                              "0.00; no change yet\n") != NULL,
+                  "%s", out);
     ck_assert_int_eq(ctl(&d, sock, &out, "autoscale", "on"), 0);
     ck_assert_int_eq(ctl(&d, sock, &out, "status", "--json"), 0);
     ck_assert_msg(strstr(out, "\"autoscale\":{\"enabled\":true,\"target\":"
@@ -293,15 +296,18 @@ at_min(void *arg)
  * Measured on the 2-core machine: 3 workers 1.0-1.5 s after the producer
  * began, 7 at most, then one fewer per Cooldown, at Min 10.3 s after the
  * spool emptied at 6 workers (bound 11 s); under other builds' load 12 at
- * most, at Min 21.0 s after it emptied at 11 (bound 21 s). Under TSan the slower daemon drains the backlog
- * later, which is why the bound is counted from the empty spool.
+ * most, at Min 21.0 s after it emptied at 11 (bound 21 s). Under TSan the
+ * slower daemon drains the backlog later, which is why the bound is counted
+ * from the empty spool.
  */
 START_TEST(test_spool)
 {
     struct daemon d;
-    run(&d, "[pool]\nMin = 1\nMax = 16\n[job]\n" SPOOL_CMD
-            "IdleWait = 200ms\n[autoscale]\nEnable = true\nWindow = 1s\n"
-            "Cooldown = 2s\n");
+    char *sock = du_socket_path(du_fmt("spool.%ld.sock", (long)getpid()));
+    run(&d, du_fmt("[pool]\nMin = 1\nMax = 16\n[job]\n" SPOOL_CMD
+                   "IdleWait = 200ms\n[autoscale]\nEnable = true\n"
+                   "Window = 1s\nCooldown = 2s\n[control]\nSocket = %s\n",
+                   sock));
     char *spool = du_fmt("%s/spool", d.dir);
     ck_assert_int_eq(mkdir(spool, 0700), 0);
 
@@ -344,6 +350,13 @@ START_TEST(test_spool)
                   "not at Min %u ms after the spool emptied at %d workers; "
                   "log: %s",
                   bound_ms + 5000, n, du_read(d.err));
+    /* workersctl status names the last decision: the step to Min. */
+    char *out;
+    ck_assert_int_eq(ctl(&d, sock, &out, "status", NULL), 0);
+    ck_assert_msg(
+        strstr(out, "\nautoscale: on, target 0.80, utilisation ") != NULL &&
+            strstr(out, "; last: 2 -> 1 worker (utilisation ") != NULL,
+        "%s", out);
     fprintf(stderr,
             "autoscale_daemon: 3 workers %.1f s after the producer began, "
             "%d at most; backlog %d items at most, %d in its last 2 s; at "

@@ -6,6 +6,7 @@
  * needs exact numbers, and by a real pool for promtool.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +382,29 @@ START_TEST(test_status_wording)
                                    "runs, 3 failed; last error 2s ago: exit 1");
     f.autoscale.on = true;
     ck_assert_ptr_nonnull(strstr(line(&s, &f), "(3 busy, autoscaled), "));
+    /* The last decision, before the last error. */
+    snprintf(f.autoscale.decision, sizeof f.autoscale.decision,
+             "4 -> 7 workers (utilisation 0.97 over 10s, target 0.80)");
+    ck_assert_str_eq(line(&s, &f),
+                     "4 workers (3 busy, autoscaled), 1,234 runs, 3 failed; "
+                     "autoscale: 4 -> 7 workers (utilisation 0.97 over 10s, "
+                     "target 0.80); last error 2s ago: exit 1");
+    /* The longest of each part fits the daemon's buffer whole. */
+    char big[384];
+    wd_stats_snapshot most = s;
+    most.runs.started = UINT64_MAX;
+    most.runs.ended[WD_OUTCOME_FAILED] = UINT64_MAX / 2;
+    most.busy = UINT32_MAX;
+    memset(f.autoscale.decision, 'd', sizeof f.autoscale.decision - 1);
+    memset(most.last_error.message, 'e', sizeof most.last_error.message - 1);
+    most.last_error.message[sizeof most.last_error.message - 1] = '\0';
+    f.workers = INT_MAX;
+    f.paused = true;
+    f.autoscale.on = false;
+    wd_status_line(&most, &f, big, sizeof big);
+    ck_assert_msg(strlen(big) < sizeof big - 1 &&
+                      strstr(big, most.last_error.message) != NULL,
+                  "%zu: %s", strlen(big), big);
 
     /* Singular, no error, big numbers, the other age units. */
     wd_stats_snapshot one = {.busy = 1, .runs.started = 1};

@@ -63,6 +63,22 @@ print_summary(const json_t *r)
     printf("\n");
 }
 
+/* "autoscale: on, target 0.80, utilisation 0.72; last: 4 -> 7 workers
+ * (utilisation 0.97 over 10s, target 0.80)", when [autoscale] is set. */
+static void
+print_autoscale(const json_t *a)
+{
+    const char *last = json_string_value(json_object_get(a, "last_decision"));
+
+    if (!json_is_object(a))
+        return;
+    printf("autoscale: %s, target %.2f, utilisation %.2f; %s%s\n",
+           json_is_true(json_object_get(a, "enabled")) ? "on" : "off",
+           json_number_value(json_object_get(a, "target")),
+           json_number_value(json_object_get(a, "utilisation")),
+           last != NULL ? "last: " : "no change yet", last != NULL ? last : "");
+}
+
 /* The age of a run in progress: "0.4s", "12.0s", "3m05s", "2h10m"; "-"
  * when the worker runs nothing (null or absent). */
 static const char *
@@ -149,6 +165,7 @@ ctl_render(const json_t *reply, enum wd_control_cmd cmd)
     } else if (cmd == WD_CONTROL_STATUS &&
                json_object_get(reply, "workers") != NULL) {
         print_summary(reply);
+        print_autoscale(json_object_get(reply, "autoscale"));
         if (json_array_size(list) > 0)
             print_workers(list);
     } else {

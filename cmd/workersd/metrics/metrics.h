@@ -90,9 +90,11 @@ json_t *wd_json_text(const char *s);
 /* ---- status.c: systemd's STATUS= ----------------------------------------- */
 
 /*
- * The line `systemctl status` shows, into buf (128 bytes hold any):
+ * The line `systemctl status` shows, into buf (384 bytes hold any):
  *   "4 workers (3 busy), 1,234 runs, 3 failed; last error 2s ago: exit 1"
  *   "paused: 4 workers (0 busy), ..."
+ *   "7 workers (6 busy, autoscaled), 5,678 runs, 0 failed; autoscale: 4 ->
+ *    7 workers (utilisation 0.97 over 10s, target 0.80)"
  *   "closing: 3 runs left, deadline in 12s"
  * "failed" counts the runs that failed or timed out. Returns buf.
  */

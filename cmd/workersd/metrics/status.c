@@ -88,6 +88,10 @@ wd_status_line(const wd_stats_snapshot *s, const wd_facts *f, char *buf,
                                           : ", autoscale off",
                  count(r->started, runs), plural(r->started),
                  count(failed, fails));
+    if (f->autoscale.configured && f->autoscale.decision[0] != '\0' && n >= 0 &&
+        (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, "; autoscale: %s",
+                      f->autoscale.decision);
     if (s->last_error.set && n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "; last error %s ago: %s",
                  span(s->last_error.age_ns, ago, sizeof ago),
