@@ -738,8 +738,8 @@ WORKERS_API workers_middleware workers_wait(uint64_t pause_ns);
  *   smaller would still be under target - band, over the window and over
  *   its last quarter (a burst that began late in the window keeps it), or
  *   when no run in the last quarter did work, at most once per cooldown
- * (counted from the last change either way, so a burst's growth is not undone
- * at once);
+ *   (counted from the last change either way, so a burst's growth is not
+ *   undone at once);
  * - otherwise hold: on a steady load it settles and stays;
  * - stay within [max(min, 1), max] of the pool's config (max 0: no bound).
  *   It never takes a pool to zero workers, where no run could report that
