@@ -5,6 +5,11 @@
 
 PREFIX     ?= /usr/local
 BUILD      ?= build
+# One spelling per object: an absolute BUILD inside the tree (the install
+# test passes one) is made relative. Else the .d files it writes name
+# targets the relative build never matches, and a changed header leaves
+# stale objects behind (struct layouts that disagree between objects).
+override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 

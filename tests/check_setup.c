@@ -134,6 +134,23 @@ START_TEST(test_docs_kill_main_only)
 }
 END_TEST
 
+/* An absolute BUILD inside the tree (the install test passes one) builds
+ * the same objects as the relative one: the .d files must name them one
+ * way, or a changed header leaves stale objects in the next build. */
+START_TEST(test_build_one_spelling)
+{
+    char *out;
+
+    unsetenv("MAKEFLAGS");
+    unsetenv("MAKELEVEL");
+    ck_assert_int_eq(
+        run(du_fmt("make -n -B BUILD='%s' all", WORKERS_BUILD_DIR), &out), 0);
+    char *abs = strstr(out, du_fmt("%s/", WORKERS_BUILD_DIR));
+    ck_assert_msg(abs == NULL, "an absolute target: %.200s", abs);
+    ck_assert_msg(strstr(out, " -o build") != NULL, "%.200s", out);
+}
+END_TEST
+
 Suite *make_setup_suite(void);
 
 Suite *
@@ -147,6 +164,7 @@ make_setup_suite(void)
     tcase_add_test(tc, test_deps_not_root);
     tcase_add_test(tc, test_deps_install_tools);
     tcase_add_test(tc, test_docs_kill_main_only);
+    tcase_add_test(tc, test_build_one_spelling);
     suite_add_tcase(s, tc);
     return s;
 }
