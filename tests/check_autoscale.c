@@ -456,6 +456,13 @@ START_TEST(policy_external_and_gap)
     sim_run(&s, const_demand, &d, s.now + 3 * W);
     ck_assert_int_eq(s.n, 0);
     ck_assert_int_eq(s.last.reason, WORKERS_AUTOSCALE_PAUSED);
+
+    /* Resumed at its size: measured afresh, not taken for another
+     * caller's change (which would hold a shrink for a cooldown). */
+    s.n = 8;
+    sim_run(&s, const_demand, &d, s.now + s.tick);
+    ck_assert_int_eq(s.last.reason, WORKERS_AUTOSCALE_MEASURING);
+    ck_assert_int_eq(s.reasons[WORKERS_AUTOSCALE_EXTERNAL], 1);
 }
 END_TEST
 

@@ -141,8 +141,10 @@ workers__autoscale_decide(const workers_autoscale_policy *p, int min, int max,
     st->last_tick_ns = now;
 
     if (current <= 0) {
+        /* Nothing to measure; the first tick after a resume starts afresh
+         * (the size it finds is nobody else's change). */
         d->reason = WORKERS_AUTOSCALE_PAUSED;
-        restart(st, smp, current, now);
+        st->measuring = false;
         return;
     }
     if (st->measuring && current != st->count) {

@@ -69,9 +69,11 @@ replace(struct wd_textfile *t, const char **what)
     }
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
-    *what = "rename";
-    if (rc == 0 && rename(t->tmp, t->path) != 0)
-        rc = -errno;
+    if (rc == 0) {
+        *what = "rename";
+        if (rename(t->tmp, t->path) != 0)
+            rc = -errno;
+    }
     if (rc != 0)
         unlink(t->tmp);
     return rc;
