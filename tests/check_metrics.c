@@ -390,7 +390,7 @@ START_TEST(test_status_wording)
                      "autoscale: 4 -> 7 workers (utilisation 0.97 over 10s, "
                      "target 0.80); last error 2s ago: exit 1");
     /* The longest of each part fits the daemon's buffer whole. */
-    char big[384];
+    char big[WD_STATUS_LINE_MAX];
     wd_stats_snapshot most = s;
     most.runs.started = UINT64_MAX;
     most.runs.ended[WD_OUTCOME_FAILED] = UINT64_MAX / 2;

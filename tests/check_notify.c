@@ -6,6 +6,7 @@
  * so no test depends on the length of TMPDIR.
  */
 #include "daemonutil.h"
+#include "metrics/metrics.h"
 #include "testutil.h"
 #include "workersd.h"
 
@@ -124,6 +125,28 @@ START_TEST(test_watchdog_floor)
 }
 END_TEST
 
+/* The longest STATUS= line goes out whole with READY=1 in one datagram
+ * (a reload's answer): a notification too long for the buffer is not
+ * sent at all, and systemd would wait for the READY=1 in vain. */
+START_TEST(test_long_status_sent)
+{
+    char *name = du_fmt("@workersd-long-%ld", (long)getpid()), err[256];
+    int fd = du_notify_socket(name);
+    char line[WD_STATUS_LINE_MAX];
+
+    memset(line, 's', sizeof line - 1);
+    line[sizeof line - 1] = '\0';
+    setenv("NOTIFY_SOCKET", name, 1);
+    ck_assert_int_eq(wd_notify_init(err, sizeof err), 0);
+    wd_notify("READY=1\nSTATUS=%s", line);
+    char *got = du_notify_get(fd, "READY=1", TU_DEADLINE_MS);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, du_fmt("READY=1\nSTATUS=%s", line));
+    wd_notify_close();
+    close(fd);
+}
+END_TEST
+
 Suite *make_notify_suite(void);
 
 Suite *
@@ -135,6 +158,7 @@ make_notify_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unusable_socket);
     tcase_add_test(tc, test_watchdog_floor);
+    tcase_add_test(tc, test_long_status_sent);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -126,7 +126,7 @@ out:
 void
 wd_notify(const char *fmt, ...)
 {
-    char msg[256];
+    char msg[WD_NOTIFY_MAX];
     va_list ap;
     int n;
 

@@ -326,8 +326,10 @@ unsigned long long wd_nofile_original(void);
  * vsock: address, ...): the caller warns and runs on, unnotified. Floors
  * WATCHDOG_USEC at 100ms, with a warning. */
 int wd_notify_init(char *err, size_t errlen);
-/* Sends one datagram ("READY=1\nSTATUS=..."); a no-op when not under
- * systemd. Loop thread only. */
+/* Sends one datagram ("READY=1\nSTATUS=..."), of at most WD_NOTIFY_MAX
+ * bytes (a longer one is not sent); a no-op when not under systemd. Loop
+ * thread only. */
+#define WD_NOTIFY_MAX 512 /* a STATUS= line (384) and the fields beside it */
 void wd_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* WATCHDOG_USEC for this pid, in microseconds (100ms at least), or 0 when
  * not asked or not notifying. */

@@ -76,7 +76,7 @@ struct wd_daemon {
     uint64_t reloads;      /* successful reloads */
     uint64_t deadline_ns;  /* draining: the close deadline, 0 = none */
     ev_timer status_timer; /* STATUS= at most once a second */
-    char status_sent[384]; /* the last STATUS= sent (holds any) */
+    char status_sent[WD_STATUS_LINE_MAX]; /* the last STATUS= sent */
 
     /* control.c: the control socket (NULL when off) and the clients of
      * stop, answered with the exit code once the loop ended. */

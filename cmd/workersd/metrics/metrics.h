@@ -90,7 +90,8 @@ json_t *wd_json_text(const char *s);
 /* ---- status.c: systemd's STATUS= ----------------------------------------- */
 
 /*
- * The line `systemctl status` shows, into buf (384 bytes hold any):
+ * The line `systemctl status` shows, into buf (WD_STATUS_LINE_MAX bytes
+ * hold any):
  *   "4 workers (3 busy), 1,234 runs, 3 failed; last error 2s ago: exit 1"
  *   "paused: 4 workers (0 busy), ..."
  *   "7 workers (6 busy, autoscaled), 5,678 runs, 0 failed; autoscale: 4 ->
@@ -98,6 +99,9 @@ json_t *wd_json_text(const char *s);
  *   "closing: 3 runs left, deadline in 12s"
  * "failed" counts the runs that failed or timed out. Returns buf.
  */
+#define WD_STATUS_LINE_MAX 384
+_Static_assert(WD_STATUS_LINE_MAX + sizeof "READY=1\nSTATUS=" <= WD_NOTIFY_MAX,
+               "a STATUS= line and READY=1 fit one notification");
 const char *wd_status_line(const wd_stats_snapshot *s, const wd_facts *f,
                            char *buf, size_t len);
 
