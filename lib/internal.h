@@ -511,12 +511,12 @@ struct workers__as_state {
 /* The policy with its defaults applied, or -EINVAL. in may be NULL. */
 int workers__autoscale_policy(const workers_autoscale_policy *in,
                               workers_autoscale_policy *out);
-/* Decides for a pool of `current` workers, min/max its config's (max 0:
- * none), and updates *st as if the decision is carried out in full; fills
- * *d but its err. p has its defaults applied. */
 /* The top of the dead band around target: utilisation above it grows the
  * pool (describe.c tells "at max" from "at min" by it too). */
 double workers__autoscale_high(double target);
+/* Decides for a pool of `current` workers, min/max its config's (max 0:
+ * none), and updates *st as if the decision is carried out in full; fills
+ * *d but its err. p has its defaults applied. */
 void workers__autoscale_decide(const workers_autoscale_policy *p, int min,
                                int max, struct workers__as_state *st,
                                const struct workers__as_sample *now_sample,

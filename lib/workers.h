@@ -553,7 +553,8 @@ WORKERS_API int workers_pool_pause(workers_pool *pool);
 
 /*
  * Ends a pause: the resting workers start runs again at once. Resuming a
- * pool not paused does nothing. Errors: WORKERS_ECLOSED (also once
+ * pool not paused only ends the idle waits in progress (as
+ * workers_pool_set_idle_wait() does). Errors: WORKERS_ECLOSED (also once
  * stop_on_errors stopped the pool). Thread-safe; from a job too.
  */
 WORKERS_API int workers_pool_resume(workers_pool *pool);
@@ -761,7 +762,8 @@ typedef struct workers_autoscale workers_autoscale;
 typedef struct workers_autoscale_policy {
     double target;        /* busy / worker time to hold, in (0, 1); 0.8 */
     uint64_t window_ns;   /* span measured per decision; 10 s */
-    uint64_t cooldown_ns; /* least time between two downscales; 30 s */
+    uint64_t cooldown_ns; /* least time from a change of size to a
+                             downscale; 30 s */
     uint64_t reserved[4]; /* must be zero */
 } workers_autoscale_policy;
 
@@ -811,8 +813,9 @@ WORKERS_API int workers_autoscale_new(workers_autoscale **out,
  * workers_pool_new_with_config() (it wraps each worker's job). It measures
  * each job it wraps as one worker: a job wrapped by hand and shared by
  * several workers is counted exactly but measured through the runs of the
- * first thread that runs it only. Its per-run cost is the counter's plus
- * one clock read. as must outlive that pool. Thread-safe.
+ * first thread that runs it only. Its per-run cost is the elapsed
+ * middleware's (the same run): one clock read when runs follow each other.
+ * as must outlive that pool. Thread-safe.
  */
 WORKERS_API workers_middleware
 workers_autoscale_middleware(workers_autoscale *as);

@@ -24,7 +24,8 @@
  * folders; a plugin must be a regular ELF file for this machine), so that
  * `workersd -t` reports them too.
  *
- * Everything here runs on the main thread before any other thread exists.
+ * It runs on the main thread at the start, before any other thread, and
+ * on the loop thread at a reload while workers run: no static state.
  */
 #include "control/control.h"
 #include "workersd.h"

@@ -17,8 +17,9 @@
  * lives on the loop thread only; it never blocks it: every client socket is
  * non-blocking, a request is at most WD_CONTROL_REQUEST_MAX bytes, at most
  * WD_CONTROL_CLIENTS are served at once (one more gets a "busy" reply), and
- * a client that has not sent its whole request, or does not read its
- * reply, within WD_CONTROL_IDLE_S seconds is dropped. path.c and request.c
+ * a client that has not sent its whole request within WD_CONTROL_IDLE_S
+ * seconds is answered with an error (exit 64), and one that does not read
+ * its reply within them is closed. path.c and request.c
  * are pure functions, safe from any thread.
  *
  * The protocol (documented for users in workersctl(1)):

@@ -190,8 +190,9 @@ int wd_autoscaler_new(struct wd_daemon *d);
 /* The library's object, for the generations' wd_gen_shared. */
 workers_autoscale *wd_autoscaler_lib(const struct wd_daemon *d);
 /*
- * A manual resize happened (workersctl set/more/less, SIGUSR1/SIGUSR2):
- * call it after each successful one. When autoscaling was on, it is off
+ * A manual resize was asked (workersctl set/more/less, SIGUSR1/SIGUSR2):
+ * call it for each request, whether or not the count moved (the operator
+ * took the size in hand either way). When autoscaling was on, it is off
  * from now on, logged once ("autoscale: off after a manual resize, ..."),
  * until wd_autoscaler_enable(d, true). A no-op when off.
  */

@@ -6,7 +6,9 @@
  * Each worker's job gets a slot of its own (a few cache lines) that only
  * that worker writes, with relaxed loads and stores: no lock, no atomic
  * read-modify-write, no allocation, no shared cache line written per run,
- * and one clock read per run when runs follow each other (see stats.c).
+ * and one clock read per run when runs follow each other (see stats.c);
+ * two under [autoscale], whose middleware, outside this one, marks each
+ * end of a run as a new start here.
  * A snapshot sums the slots under the stats' mutex, which a run never takes.
  */
 #ifndef WD_STATS_H
