@@ -196,8 +196,12 @@ int wd_job_open(const wd_config *cfg, bool init, wd_job **out, char *err,
 int wd_job_exit_code(int rc);
 /* WD_JOB_ENORES for an errno (negated or not) that says a resource ran
  * out (ENOMEM, EAGAIN, EMFILE, ENFILE, ENOBUFS), else WD_JOB_ECONFIG. The
- * daemon's one classification of a start failure: jobs and [metrics]. */
+ * daemon's one classification of a start failure: jobs, [metrics] and
+ * the control socket. */
 int wd_job_error(int e);
+/* The exit code for a start failure's errno: 70 or 78, as wd_job_error
+ * classifies it. */
+int wd_exit_code_of(int e);
 
 /*
  * A workers_builder function (arg is the wd_job): one worker's job state

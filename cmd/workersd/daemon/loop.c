@@ -322,7 +322,7 @@ wd_daemon_run(const wd_config *cfg)
         /* observe set code; a control socket failure is classified as a
          * job's: 70 for a resource, 78 for the configuration. */
         if (rc != 0)
-            code = wd_job_exit_code(wd_job_error(rc));
+            code = wd_exit_code_of(rc);
         wd_observe_free(&d);
         ev_loop_destroy(d.loop);
         wd_config_unref(cfg);

@@ -68,7 +68,7 @@ wd_observe_open(struct wd_daemon *d, const wd_config *cfg, int *code)
         wd_log(WD_LOG_ERR, "%s", err);
         /* 78 for an address that cannot be listened on, 70 for memory or
          * a descriptor: the daemon's one classification, as for a job. */
-        *code = wd_job_exit_code(wd_job_error(rc));
+        *code = wd_exit_code_of(rc);
         return -1;
     }
     if (cfg->metrics.listen != NULL)

@@ -49,6 +49,12 @@ wd_job_exit_code(int rc)
 }
 
 int
+wd_exit_code_of(int e)
+{
+    return wd_job_exit_code(wd_job_error(e));
+}
+
+int
 wd_job_error(int e)
 {
     switch (e < 0 ? -e : e) {
