@@ -18,7 +18,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
@@ -45,14 +44,6 @@
  * assertion _exits the forked test), and a folder per test inside it. */
 static char root[80], scratch[96];
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* In the runner's socket folder: the sockets of the tests are in it. */
 static void
 make_root(void)
@@ -65,7 +56,7 @@ make_root(void)
 static void
 remove_root(void)
 {
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    du_rmtree(root);
 }
 
 static void
@@ -336,13 +327,9 @@ ctl_err(void)
 static int
 raw_connect(const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = du_connect_unix(path);
 
-    ck_assert_int_ge(fd, 0);
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
-                  "connect %s: %s", path, strerror(errno));
+    ck_assert_msg(fd >= 0, "connect %s: %s", path, strerror(errno));
     return fd;
 }
 

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 /* A limit below every budget, yet one that lets the config load (its
@@ -102,12 +101,9 @@ holds_at_least(void *arg)
 static int
 connect_unix(const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = du_connect_unix(path);
 
-    ck_assert_int_ge(fd, 0);
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_msg(fd >= 0, "connect %s: %s", path, strerror(errno));
     return fd;
 }
 

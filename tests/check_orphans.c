@@ -4,7 +4,6 @@
  * that end on their own (no zombie), and kills the rest when it closes.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,35 +14,6 @@
 #include "daemonutil.h"
 #include "testutil.h"
 
-/* Children of ppid in state Z. */
-static int
-zombies_of(pid_t ppid)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        FILE *f;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if ((f = fopen(path, "re")) == NULL)
-            continue;
-        if (fgets(buf, sizeof buf, f) != NULL) {
-            const char *rp = strrchr(buf, ')');
-            char state;
-            int parent;
-            if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &parent) == 2 &&
-                parent == ppid && state == 'Z')
-                n++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
 static bool
 alive(pid_t pid)
 {
@@ -53,7 +23,7 @@ alive(pid_t pid)
 static bool
 no_zombies(void *ppid)
 {
-    return zombies_of(*(pid_t *)ppid) == 0;
+    return du_zombies(*(pid_t *)ppid, NULL, 0) == 0;
 }
 
 static pid_t
@@ -127,7 +97,7 @@ START_TEST(test_escaped_process_reaped_when_it_ends)
     /* A run's shell is a zombie for the moment between its exit and its
      * worker's waitid: what must not stay is one. */
     ck_assert_msg(tu_wait_until(no_zombies, &pid, TU_DEADLINE_MS),
-                  "%d zombies", zombies_of(pid));
+                  "%d zombies", du_zombies(pid, NULL, 0));
     ck_assert_int_eq(kill(pid, SIGINT), 0);
     ck_assert_int_eq(du_wait(pid, TU_DEADLINE_MS), 0);
 }

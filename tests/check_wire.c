@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 struct wire {
@@ -411,10 +410,8 @@ START_TEST(test_wire_busy_clients)
 
     wire_start(&w, "[pool]\nMin = 1\nInitial = 1\n[job]\n"
                    "Command = exec sleep 1000\n");
-    int slow = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", w.sock);
-    ck_assert_int_eq(connect(slow, (struct sockaddr *)&a, sizeof a), 0);
+    int slow = du_connect_unix(w.sock);
+    ck_assert_int_ge(slow, 0);
     ck_assert_int_eq(write(slow, "sta", 3), 3);
     for (int i = 0; i < 15; i++) {
         const char *args[] = {"-s", w.sock, "status", NULL};

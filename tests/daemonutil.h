@@ -28,6 +28,9 @@ char *du_mkdtemp(void);
 /* Removes path and, if it is a folder, everything under it (a test's
  * du_mkdtemp folder once it is done). */
 void du_rmtree(const char *path);
+/* A stream connection to the Unix socket at path: its descriptor, or -1
+ * with errno. */
+int du_connect_unix(const char *path);
 
 /* Writes len bytes of data to dir/name; returns the path. */
 char *du_write(const char *dir, const char *name, const char *data, size_t len);
