@@ -38,7 +38,6 @@
 #include "workersd.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -54,31 +53,6 @@
 #define WORKERS_SUITE(fn) Suite *fn(void);
 #include "suites.h"
 #undef WORKERS_SUITE
-
-/* Removes name under dirfd and all it holds, whatever the tests did to the
- * modes inside (a mode-000 folder included). */
-static void
-remove_tree(int dirfd, const char *name)
-{
-    struct dirent *e;
-    DIR *d;
-    int fd;
-
-    if (unlinkat(dirfd, name, 0) == 0 || errno != EISDIR)
-        return;
-    fchmodat(dirfd, name, 0700, 0);
-    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0 && (d = fdopendir(fd)) != NULL) {
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                remove_tree(fd, e->d_name);
-        closedir(d);
-    } else if (fd >= 0) {
-        close(fd);
-    }
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0)
-        fprintf(stderr, "cannot remove %s: %s\n", name, strerror(errno));
-}
 
 /* The run folder when a socket name fits after it, else a fresh one in
  * /tmp (NULL when it cannot be made). */
@@ -205,7 +179,7 @@ main(void)
     }
     setenv("TMPDIR", dir, 1);
     if ((sockets = socket_folder(dir)) == NULL) {
-        remove_tree(AT_FDCWD, dir);
+        du_rmtree(dir);
         return EXIT_FAILURE;
     }
     du_socket_dir = sockets;
@@ -223,8 +197,8 @@ main(void)
     /* Whatever the runner left, its own folders first. */
     du_kill_descendants();
     if (strcmp(sockets, dir) != 0)
-        remove_tree(AT_FDCWD, sockets);
-    remove_tree(AT_FDCWD, dir);
+        du_rmtree(sockets);
+    du_rmtree(dir);
     free(sockets);
     free(dir);
     /* Ended as asked: make and the shell see the interrupt. */

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
@@ -65,18 +64,35 @@ du_mkdtemp(void)
     return dir;
 }
 
-static int
-remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Removes name under dirfd and all it holds, whatever the tests did to the
+ * modes inside (a mode-000 folder included). */
+static void
+remove_at(int dirfd, const char *name)
 {
-    (void)st, (void)type, (void)ftw;
-    remove(path);
-    return 0;
+    struct dirent *e;
+    DIR *d;
+    int fd;
+
+    if (unlinkat(dirfd, name, 0) == 0 || errno != EISDIR)
+        return;
+    fchmodat(dirfd, name, 0700, 0);
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && (d = fdopendir(fd)) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                remove_at(fd, e->d_name);
+        closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0)
+        fprintf(stderr, "cannot remove %s: %s\n", name, strerror(errno));
 }
 
 void
 du_rmtree(const char *path)
 {
-    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    remove_at(AT_FDCWD, path);
 }
 
 int

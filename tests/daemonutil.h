@@ -25,8 +25,9 @@ char *du_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A fresh folder under $TMPDIR or /tmp. */
 char *du_mkdtemp(void);
 
-/* Removes path and, if it is a folder, everything under it (a test's
- * du_mkdtemp folder once it is done). */
+/* Removes path and, if it is a folder, everything under it, whatever the
+ * tests did to the modes inside (a mode-000 folder included); says on
+ * stderr what it could not remove. */
 void du_rmtree(const char *path);
 /* A stream connection to the Unix socket at path: its descriptor, or -1
  * with errno. */
