@@ -20,36 +20,26 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tdir[4096];
+static char *tdir;
 
 /* Under TMPDIR: the runner's private folder, removed even when a test
  * fails before its teardown. */
 static void
 setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tdir, sizeof tdir, "%s/check_generation.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
+    tdir = du_mkdtemp();
 }
 
 static void
 teardown(void)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-    if (system(cmd) != 0)
-        fprintf(stdout, "cannot remove %s\n", tdir);
+    du_rmtree(tdir);
 }
 
 static char *
 tpath(const char *name)
 {
-    static char buf[8][4352];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", tdir, name);
-    return b;
+    return du_fmt("%s/%s", tdir, name);
 }
 
 /* The counters file tdir/name, made and mapped. */

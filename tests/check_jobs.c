@@ -5,6 +5,7 @@
  * files of a per-test temp dir; conditions are polled with generous
  * deadlines. Log lines are read back from stderr, redirected to a file.
  */
+#include "daemonutil.h"
 #include "testutil.h"
 #include "workersd.h"
 
@@ -61,10 +62,7 @@ teardown(void)
     /* Sanitizer reports went to the captured stderr too. */
     ck_assert_msg(!log_has("Sanitizer") && !log_has("runtime error"), "%s",
                   slurp(logpath));
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-    if (system(cmd) != 0)
-        fprintf(stdout, "cannot remove %s\n", tdir);
+    du_rmtree(tdir);
 }
 
 /* The whole content of tdir/name (or of the absolute path name), or NULL
