@@ -1,8 +1,8 @@
 /*
- * Helpers for the suites that drive the real workersd binary
- * (check_daemon.c, and check_config.c's run of every malformed file):
- * temp folders and files, spawning with captured output, waiting for
- * log lines, counting the daemon's children, and a systemd notify socket.
+ * Helpers for the suites that drive the real workersd binary (and the
+ * runner itself): temp folders and files, socket paths, spawning with
+ * captured output, waiting for log lines, counting the daemon's children,
+ * killing what a test left, and a systemd notify socket.
  */
 #ifndef WORKERS_DAEMONUTIL_H
 #define WORKERS_DAEMONUTIL_H
@@ -119,8 +119,7 @@ int du_zombies(pid_t ppid, pid_t *pids, int max);
 /* One live child of ppid, or -1. */
 pid_t du_child(pid_t ppid);
 
-/* The descriptors process pid holds, as "0 1 2" in ascending order
- */
+/* The descriptors process pid holds, as "0 1 2" in ascending order. */
 char *du_fds(pid_t pid);
 
 /* Waits up to timeout_ms until ppid has exactly n live children. */

@@ -1,5 +1,6 @@
 /*
- * Helpers for the metrics suites (check_metrics.c, check_metrics_http.c):
+ * Helpers for the suites that serve metrics (check_metrics_http.c,
+ * check_nofile.c):
  * a libev loop on a thread of its own, as the daemon's loop thread, and a
  * plain HTTP client on a socket.
  */
