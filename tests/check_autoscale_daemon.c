@@ -120,6 +120,33 @@ START_TEST(test_idle_wait_paces)
 }
 END_TEST
 
+/* Resting an hour, then a reload that leaves the job alone (Max only):
+ * the rests end at once, and IdleWait is the pool's, so a new one applies
+ * without rolling the workers. */
+START_TEST(test_idle_wait_reload)
+{
+    struct daemon d;
+    const char *job = "[job]\n" IDLE_CMD "IdleWait = 1h\n";
+    run(&d, du_fmt("[pool]\nInitial = 2\nMax = 4\n%s", job));
+    char *runs = du_fmt("%s/runs", d.dir);
+    ck_assert(du_wait_for(runs, "x", 2, TU_DEADLINE_MS));
+    du_write_str(d.dir, "a.ini",
+                 du_fmt("[pool]\nInitial = 2\nMax = 5\n%s", job));
+    kill(d.pid, SIGHUP);
+    ck_assert_msg(du_wait_for(runs, "x", 4, TU_DEADLINE_MS), "%s",
+                  du_read(d.err));
+    du_write_str(d.dir, "a.ini",
+                 "[pool]\nInitial = 2\nMax = 5\n[job]\n" IDLE_CMD
+                 "IdleWait = 2h\n");
+    kill(d.pid, SIGHUP);
+    ck_assert_msg(du_wait_for(runs, "x", 6, TU_DEADLINE_MS), "%s",
+                  du_read(d.err));
+    ck_assert_msg(du_count_in(d.err, "rolling") == 0, "%s", du_read(d.err));
+    ck_assert_int_eq(end(&d, TU_DEADLINE_MS), 0);
+    du_rmtree(d.dir);
+}
+END_TEST
+
 /* Resting an hour: SIGUSR2 (less) removes a resting worker at once, and
  * close does not wait for the rest (CloseTimeout 60 s would exit 2). */
 START_TEST(test_idle_wait_cancelled)
@@ -446,6 +473,7 @@ make_autoscale_daemon_suite(void)
     tcase_add_test(tc, test_idle_code_none);
     tcase_add_test(tc, test_idle_wait_paces);
     tcase_add_test(tc, test_idle_wait_cancelled);
+    tcase_add_test(tc, test_idle_wait_reload);
     tcase_add_test(tc, test_manual_turns_off);
     tcase_add_test(tc, test_control);
     suite_add_tcase(s, tc);

@@ -10,8 +10,9 @@
  *   (wd_pool_install: the rolling switch, each worker after its run) with
  *   the [pool] settings; if it FAILED, nothing changes (exit 78).
  * - [autoscale] applies at once (autoscale.c: the policy; Enable when the
- *   file changed it); its presence or absence, IdleExitCode and IdleWait
- *   change the generation (the chain; the idle wait is set at install).
+ *   file changed it); its presence or absence and IdleExitCode change the
+ *   generation (the chain). IdleWait is the pool's: set at once, ending
+ *   the rests in progress, at every reload (at install for a new job).
  * - [pool] Min/Max apply at once through workers_pool_set_limits, which
  *   keeps the current count, clamped into the new range; StopOnErrors and
  *   CloseTimeout are read where used (the pool's flag, d->cfg).
@@ -37,8 +38,8 @@ same_str(const char *a, const char *b)
            (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* Whether the new config needs a new generation: IdleWait is set at its
- * install, and [autoscale]'s presence puts its middleware in the chain. */
+/* Whether the new config needs a new generation: [autoscale]'s presence
+ * puts its middleware in the chain. */
 static bool
 job_changed(const wd_config *a, const wd_config *b)
 {
@@ -49,7 +50,6 @@ job_changed(const wd_config *a, const wd_config *b)
            a->backoff.min_ns != b->backoff.min_ns ||
            a->backoff.max_ns != b->backoff.max_ns || a->retry != b->retry ||
            a->wait_ns != b->wait_ns || a->idle_exit_code != b->idle_exit_code ||
-           a->pool.idle_wait_ns != b->pool.idle_wait_ns ||
            a->autoscale.configured != b->autoscale.configured;
 }
 
@@ -194,6 +194,11 @@ wd_reload(struct wd_daemon *d, wd_control_client *c)
     describe(d, d->cfg, cfg);
     if (!job_changed(d->cfg, cfg)) {
         apply(d, cfg);
+        /* The pool's setting, not the job's: the new IdleWait at once, and
+         * the rests in progress end (a rolling switch does it after the
+         * switch, wd_pool_install). */
+        workers_pool_set_idle_wait(wd_pool_workers(d->pool),
+                                   cfg->pool.idle_wait_ns);
         done(d, c);
         return;
     }
