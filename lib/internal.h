@@ -62,6 +62,8 @@ bool workers__ctx_mark(workers_ctx *ctx);
 
 /* time.c */
 uint64_t workers__now_ns(void); /* CLOCK_MONOTONIC */
+/* workers__now_ns as a workers_clock_fn: a timed tally's default clock. */
+uint64_t workers__monotonic(void *arg);
 /* ns nanoseconds as a timespec (absolute or relative, as the caller means). */
 struct timespec workers__timespec(uint64_t ns);
 

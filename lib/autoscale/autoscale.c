@@ -22,13 +22,6 @@ struct workers_autoscale {
     struct workers__as_state state;  /* (mu) */
 };
 
-static uint64_t
-monotonic(void *arg)
-{
-    (void)arg;
-    return workers__now_ns();
-}
-
 int
 workers_autoscale_new(workers_autoscale **out,
                       const workers_autoscale_policy *policy,
@@ -42,8 +35,8 @@ workers_autoscale_new(workers_autoscale **out,
     if (as == NULL)
         return -ENOMEM;
     as->policy = p;
-    err = workers__tally_new(&as->tally, clock != NULL ? clock : monotonic,
-                             clock_arg);
+    err = workers__tally_new(
+        &as->tally, clock != NULL ? clock : workers__monotonic, clock_arg);
     if (err == 0 && (err = -pthread_mutex_init(&as->mu, NULL)) != 0)
         workers__tally_free(as->tally);
     if (err == 0)

@@ -21,3 +21,10 @@ workers__now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t
+workers__monotonic(void *arg)
+{
+    (void)arg;
+    return workers__now_ns();
+}

@@ -26,13 +26,6 @@ tally_of(workers_elapsed *e)
     return (struct workers__tally *)e;
 }
 
-static uint64_t
-monotonic(void *arg)
-{
-    (void)arg;
-    return workers__now_ns();
-}
-
 /* One run counted into c: s->own by the owner (shared false), else
  * s->shared. Only the owner keeps the state that spans runs (the last end,
  * busy_since, did_work): the other threads' runs interleave. */
@@ -105,8 +98,8 @@ workers_elapsed_new(workers_elapsed **out, workers_clock_fn clock,
                     void *clock_arg)
 {
     struct workers__tally *t;
-    int err =
-        workers__tally_new(&t, clock != NULL ? clock : monotonic, clock_arg);
+    int err = workers__tally_new(&t, clock != NULL ? clock : workers__monotonic,
+                                 clock_arg);
     if (err == 0)
         *out = (workers_elapsed *)t;
     return err;
